@@ -1,0 +1,1 @@
+export { type AdminAppDeps, createAdminApp } from "./admin-app.ts";

@@ -1,0 +1,182 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { inspect } from "node:util";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseConfig } from "./load-config.ts";
+
+const P256_PUB = `-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEhfvdWCiEPl6xvz3tdl1LGYt79UQo
+4e1WPAgHHLCEBBQ6WqrhYFLVVExlDsyHmBUQ8ZpQDhH2w8tewcLmrygVcQ==
+-----END PUBLIC KEY-----
+`;
+
+function problemsOf(text: string, env: NodeJS.ProcessEnv = {}, baseDir = "."): string[] {
+  try {
+    parseConfig(text, { source: "t", baseDir, env });
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe("loadConfig", () => {
+  it("accepts the documented contract file as written", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
+    writeFileSync(join(dir, "cosign.pub"), P256_PUB);
+    const file = join(dir, "pullgate.yaml");
+    writeFileSync(
+      file,
+      `listen: "127.0.0.1:5050"
+admin:
+  listen: "127.0.0.1:5051"
+  token: "s3cret"
+redis:
+  url: "redis://127.0.0.1:6379/0"
+upstreams:
+  - name: local
+    url: "http://127.0.0.1:5000"
+    default: true
+  - name: hub
+    url: "https://registry-1.docker.io"
+    registry: "docker.io"
+    pathPrefix: "hub"
+projects:
+  proj:
+    mode: enforce
+    keys:
+      - name: release
+        path: cosign.pub
+      - name: inline
+        pem: |
+${P256_PUB.split("\n")
+  .map((l) => `          ${l}`)
+  .join("\n")}
+defaults:
+  mode: "off"
+`,
+    );
+    const config = loadConfig({ path: file, env: {} });
+    expect(config.listen).toEqual({ host: "127.0.0.1", port: 5050 });
+    expect(config.upstreams.map((u) => [u.name, u.registry, u.default, u.pathPrefix])).toEqual([
+      ["local", "127.0.0.1:5000", true, undefined],
+      ["hub", "docker.io", false, "hub"],
+    ]);
+    expect(config.projects.proj?.mode).toBe("enforce");
+    expect(config.projects.proj?.keys.map((k) => k.name)).toEqual(["release", "inline"]);
+    expect(config.manifests.maxBytes).toBe(4 * 1024 * 1024);
+    expect(Object.isFrozen(config.upstreams[0])).toBe(true);
+    // Secrets never print.
+    const printed = JSON.stringify(config) + inspect(config, { depth: 10 });
+    expect(printed).not.toContain("s3cret");
+    expect(printed).not.toContain("6379");
+  });
+
+  it("runs on the embedded default without a file: Docker Hub, off, 127.0.0.1:5050/5051", () => {
+    const config = loadConfig({ env: {} });
+    expect(config.upstreams).toHaveLength(1);
+    expect(config.upstreams[0]).toMatchObject({
+      url: "https://registry-1.docker.io",
+      registry: "docker.io",
+      default: true,
+    });
+    expect(config.listen).toEqual({ host: "127.0.0.1", port: 5050 });
+    expect(config.admin.listen).toEqual({ host: "127.0.0.1", port: 5051 });
+    expect(config.defaults.mode).toBe("off");
+  });
+
+  it("reports every problem with its path at once", () => {
+    const problems = problemsOf(`
+listen: "nope"
+upstreams:
+  - name: a
+    url: "ftp://x"
+    default: true
+  - name: a
+    url: "http://y/path"
+    default: true
+    redirect: follow
+projects:
+  Proj:
+    mode: strict
+  ok:
+    keys:
+      - name: k
+        path: /nonexistent/key.pub
+`);
+    expect(problems.some((p) => p.startsWith("upstreams[1]") && p.includes("redirect"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("projects.Proj"))).toBe(true);
+    // zod-level problems stop before semantic checks; fix them and the rest are reported together:
+    const semantic = problemsOf(`
+listen: "nope"
+upstreams:
+  - name: a
+    url: "ftp://x"
+    default: true
+  - name: a
+    url: "http://y/path"
+    default: true
+projects:
+  ok:
+    keys:
+      - name: k
+        path: /nonexistent/key.pub
+      - name: bad
+        pem: "not a key"
+`);
+    expect(semantic).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^listen: /),
+        expect.stringMatching(/^upstreams\[0\]\.url: must be http/),
+        expect.stringMatching(/^upstreams\[1\]\.url: must be an origin/),
+        expect.stringMatching(/^upstreams: duplicate name "a"/),
+        expect.stringMatching(/^upstreams: only one upstream can be the default/),
+        expect.stringMatching(/^projects\.ok\.keys\[0\]\.path: cannot read/),
+        expect.stringMatching(/^projects\.ok\.keys\[1\]: not a PEM public key/),
+      ]),
+    );
+  });
+
+  it("takes credentials and the admin token from env or files, and complains when they are missing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
+    writeFileSync(join(dir, "pw"), "from-file\n");
+    const config = parseConfig(
+      `upstreams:
+  - name: a
+    url: "https://r.test"
+    credentials: { usernameEnv: U, passwordFile: pw }
+`,
+      { source: "t", baseDir: dir, env: { U: "bot", PULLGATE_ADMIN_TOKEN: "tok" } },
+    );
+    expect(config.upstreams[0]?.credentials?.username).toBe("bot");
+    expect(config.upstreams[0]?.credentials?.password.reveal()).toBe("from-file");
+    expect(config.admin.token?.reveal()).toBe("tok");
+    expect(
+      problemsOf(
+        `upstreams:\n  - name: a\n    url: "https://r.test"\n    credentials: { username: u, passwordEnv: NOPE }\n`,
+      ),
+    ).toEqual(["upstreams[0].credentials.passwordEnv: environment variable NOPE is not set"]);
+    expect(
+      problemsOf(
+        `upstreams:\n  - name: a\n    url: "https://r.test"\n    credentials: { username: u, password: a, passwordEnv: B }\n`,
+      ),
+    ).toHaveLength(1);
+  });
+
+  it("rejects YAML errors, duplicate keys and an empty upstream list", () => {
+    expect(problemsOf("listen: [")[0]).toMatch(/^YAML: /);
+    expect(problemsOf("upstreams: []\nupstreams: []\n")[0]).toMatch(/^YAML: /);
+    expect(problemsOf("upstreams: []\n")).toEqual(["upstreams: at least one upstream is needed"]);
+  });
+
+  it("makes a single upstream the default and parses IPv6 listen addresses", () => {
+    const c = parseConfig(`listen: "[::1]:0"\nupstreams:\n  - name: a\n    url: "http://r.test"\n`, {
+      source: "t",
+      baseDir: ".",
+      env: {},
+    });
+    expect(c.upstreams[0]?.default).toBe(true);
+    expect(c.listen).toEqual({ host: "::1", port: 0 });
+  });
+});

@@ -1,0 +1,301 @@
+import { createPublicKey } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { EMBEDDED_DEFAULT_CONFIG, type RawConfig, rawConfigSchema } from "./schema.ts";
+import { Secret } from "./secret.ts";
+import type {
+  Config,
+  ListenAddress,
+  ProjectConfig,
+  TrustedKey,
+  UpstreamConfig,
+  UpstreamCredentials,
+} from "./types.ts";
+
+/** Every problem found in a configuration, each prefixed with its path ("upstreams[1].url: …"). */
+export class ConfigError extends Error {
+  readonly code = "CONFIG_INVALID";
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Config file; when absent the embedded default is used. */
+  path?: string | undefined;
+  /** YAML text instead of a file (tests); relative key paths resolve against `baseDir`. */
+  text?: string;
+  baseDir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  let text: string;
+  let source: string;
+  let baseDir: string;
+  if (options.text !== undefined) {
+    text = options.text;
+    source = "inline";
+    baseDir = options.baseDir ?? process.cwd();
+  } else if (options.path !== undefined) {
+    source = resolve(options.path);
+    baseDir = dirname(source);
+    try {
+      text = readFileSync(source, "utf8");
+    } catch (err) {
+      throw new ConfigError(source, [
+        `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
+      ]);
+    }
+  } else {
+    text = EMBEDDED_DEFAULT_CONFIG;
+    source = "embedded default";
+    baseDir = process.cwd();
+  }
+  return parseConfig(text, { source, baseDir, env });
+}
+
+export function parseConfig(
+  text: string,
+  ctx: { source: string; baseDir: string; env: NodeJS.ProcessEnv },
+): Config {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true }) ?? {};
+  } catch (err) {
+    throw new ConfigError(ctx.source, [`YAML: ${(err as Error).message.split("\n")[0]}`]);
+  }
+  const parsed = rawConfigSchema.safeParse(doc);
+  if (!parsed.success) throw new ConfigError(ctx.source, parsed.error.issues.map(formatIssue));
+  const problems: string[] = [];
+  const config = resolveConfig(parsed.data, ctx, problems);
+  if (problems.length > 0) throw new ConfigError(ctx.source, problems);
+  return deepFreeze(config);
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  return `${formatPath(issue.path)}: ${issue.message}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out === "" ? "(root)" : out;
+}
+
+function resolveConfig(
+  raw: RawConfig,
+  ctx: { source: string; baseDir: string; env: NodeJS.ProcessEnv },
+  problems: string[],
+): Config {
+  const listen = parseListen(raw.listen, "listen", problems);
+  const adminListen = parseListen(raw.admin.listen, "admin.listen", problems);
+  const adminToken = raw.admin.token ?? ctx.env.PULLGATE_ADMIN_TOKEN;
+
+  const upstreams = raw.upstreams.map((u, i) => resolveUpstream(u, `upstreams[${i}]`, ctx, problems));
+  checkUnique(upstreams, (u) => u.name, "name", problems);
+  checkUnique(upstreams, (u) => u.registry, "registry", problems);
+  checkUnique(
+    upstreams.filter((u) => u.pathPrefix !== undefined),
+    (u) => u.pathPrefix,
+    "pathPrefix",
+    problems,
+  );
+  const defaults = upstreams.filter((u) => u.default);
+  if (defaults.length > 1)
+    problems.push(
+      `upstreams: only one upstream can be the default (${defaults.map((u) => u.name).join(", ")})`,
+    );
+  const first = upstreams[0];
+  if (upstreams.length === 1 && first && !first.default) first.default = true;
+
+  const projects: Record<string, ProjectConfig> = {};
+  for (const [name, p] of Object.entries(raw.projects)) {
+    projects[name] = {
+      mode: p.mode ?? raw.defaults.mode,
+      keys: p.keys.map((k, i) => resolveKey(k, `projects.${name}.keys[${i}]`, ctx.baseDir, problems)),
+    };
+  }
+
+  if (raw.redis !== undefined && !/^rediss?:\/\//.test(raw.redis.url)) {
+    problems.push("redis.url: must start with redis:// or rediss://");
+  }
+  if (
+    listen &&
+    adminListen &&
+    listen.port !== 0 &&
+    listen.port === adminListen.port &&
+    listen.host === adminListen.host
+  ) {
+    problems.push("admin.listen: must differ from listen");
+  }
+
+  return {
+    listen: listen ?? { host: "127.0.0.1", port: 0 },
+    admin: {
+      listen: adminListen ?? { host: "127.0.0.1", port: 0 },
+      token: adminToken ? new Secret(adminToken) : undefined,
+    },
+    redis: raw.redis ? { url: new Secret(raw.redis.url) } : undefined,
+    upstreams,
+    manifests: { maxBytes: raw.manifests.maxBytes },
+    projects,
+    defaults: { mode: raw.defaults.mode },
+    shutdown: { drainTimeoutMs: raw.shutdown.drainTimeoutMs },
+    log: { access: raw.log.access },
+    source: ctx.source,
+  };
+}
+
+export function parseListen(value: string, path: string, problems: string[]): ListenAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    problems.push(
+      `${path}: expected "host:port" (e.g. "127.0.0.1:5050" or "[::1]:5050"), got ${JSON.stringify(value)}`,
+    );
+    return undefined;
+  }
+  const host = m[1] ?? (m[2] === "" ? "0.0.0.0" : (m[2] as string));
+  return { host, port };
+}
+
+function resolveUpstream(
+  raw: RawConfig["upstreams"][number],
+  path: string,
+  ctx: { baseDir: string; env: NodeJS.ProcessEnv },
+  problems: string[],
+): UpstreamConfig {
+  let origin = raw.url;
+  let host = "";
+  try {
+    const url = new URL(raw.url);
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      problems.push(`${path}.url: must be http:// or https://`);
+    if (
+      (url.pathname !== "/" && url.pathname !== "") ||
+      url.search ||
+      url.hash ||
+      url.username ||
+      url.password
+    ) {
+      problems.push(
+        `${path}.url: must be an origin (scheme://host[:port]) without path, query or credentials`,
+      );
+    }
+    origin = url.origin;
+    host = url.host;
+  } catch {
+    problems.push(`${path}.url: not a valid URL`);
+  }
+  const registry = (raw.registry ?? host).toLowerCase();
+  if (raw.registry !== undefined && !/^[a-z0-9.-]+(?::\d{1,5})?$/.test(registry)) {
+    problems.push(`${path}.registry: must be a registry host like "docker.io" or "ghcr.io"`);
+  }
+  return {
+    name: raw.name,
+    url: origin,
+    registry,
+    pathPrefix: raw.pathPrefix,
+    default: raw.default,
+    credentials: raw.credentials
+      ? resolveCredentials(raw.credentials, `${path}.credentials`, ctx, problems)
+      : undefined,
+    redirects: raw.redirects,
+    connections: raw.connections,
+    timeouts: { ...raw.timeouts },
+  };
+}
+
+function resolveCredentials(
+  raw: NonNullable<RawConfig["upstreams"][number]["credentials"]>,
+  path: string,
+  ctx: { baseDir: string; env: NodeJS.ProcessEnv },
+  problems: string[],
+): UpstreamCredentials | undefined {
+  const username = raw.username ?? fromEnv(raw.usernameEnv, `${path}.usernameEnv`, ctx.env, problems);
+  let password: string | undefined = raw.password;
+  if (raw.passwordEnv !== undefined)
+    password = fromEnv(raw.passwordEnv, `${path}.passwordEnv`, ctx.env, problems);
+  if (raw.passwordFile !== undefined) {
+    try {
+      password = readFileSync(resolve(ctx.baseDir, raw.passwordFile), "utf8").trim();
+    } catch (err) {
+      problems.push(`${path}.passwordFile: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+  }
+  if (username === undefined || password === undefined) return undefined;
+  return { username, password: new Secret(password) };
+}
+
+function fromEnv(
+  name: string | undefined,
+  path: string,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): string | undefined {
+  if (name === undefined) return undefined;
+  const value = env[name];
+  if (value === undefined || value === "") {
+    problems.push(`${path}: environment variable ${name} is not set`);
+    return undefined;
+  }
+  return value;
+}
+
+function resolveKey(
+  raw: { name: string; path?: string | undefined; pem?: string | undefined },
+  path: string,
+  baseDir: string,
+  problems: string[],
+): TrustedKey {
+  let pem = raw.pem ?? "";
+  if (raw.path !== undefined) {
+    try {
+      pem = readFileSync(resolve(baseDir, raw.path), "utf8");
+    } catch (err) {
+      problems.push(
+        `${path}.path: cannot read ${raw.path} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+      return { name: raw.name, pem };
+    }
+  }
+  try {
+    createPublicKey(pem);
+  } catch {
+    problems.push(`${path}: not a PEM public key`);
+  }
+  return { name: raw.name, pem };
+}
+
+function checkUnique<T>(
+  items: readonly T[],
+  key: (item: T) => string | undefined,
+  field: string,
+  problems: string[],
+): void {
+  const seen = new Set<string>();
+  for (const item of items) {
+    const k = key(item);
+    if (k === undefined) continue;
+    if (seen.has(k)) problems.push(`upstreams: duplicate ${field} ${JSON.stringify(k)}`);
+    seen.add(k);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !(value instanceof Secret) && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

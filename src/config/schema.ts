@@ -1,0 +1,115 @@
+import { z } from "zod";
+
+/**
+ * The shape of pullgate.yaml as written by people. Parsing it gives a RawConfig; load-config.ts then
+ * resolves files, env and cross-field rules into the frozen Config. Every default lives here.
+ */
+
+const NAME_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const PATH_PREFIX = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+
+export const DEFAULT_LISTEN = "127.0.0.1:5050";
+export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:5051";
+export const DEFAULT_MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+
+const listen = z.string().min(1);
+const positiveMs = z.number().int().positive();
+
+const credentials = z
+  .strictObject({
+    username: z.string().min(1).optional(),
+    usernameEnv: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    passwordEnv: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+  })
+  .refine((c) => (c.username === undefined) !== (c.usernameEnv === undefined), {
+    message: "give exactly one of username or usernameEnv",
+  })
+  .refine((c) => [c.password, c.passwordEnv, c.passwordFile].filter((v) => v !== undefined).length === 1, {
+    message: "give exactly one of password, passwordEnv or passwordFile",
+  });
+
+const upstream = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "letters, digits, '.', '_' or '-'"),
+  url: z.string().min(1),
+  registry: z.string().min(1).optional(),
+  pathPrefix: z
+    .string()
+    .regex(PATH_PREFIX, "must be a repository path like 'hub' or 'mirrors/hub'")
+    .optional(),
+  default: z.boolean().default(false),
+  credentials: credentials.optional(),
+  /** follow: pullgate fetches redirected blobs itself; pass: the client gets the 307. */
+  redirects: z.enum(["follow", "pass"]).default("follow"),
+  connections: z.number().int().min(1).max(1024).default(64),
+  timeouts: z
+    .strictObject({
+      connectMs: positiveMs.default(5_000),
+      headersMs: positiveMs.default(30_000),
+      bodyIdleMs: positiveMs.default(30_000),
+    })
+    .prefault({}),
+});
+
+const key = z
+  .strictObject({
+    name: z.string().min(1),
+    path: z.string().min(1).optional(),
+    pem: z.string().min(1).optional(),
+  })
+  .refine((k) => (k.path === undefined) !== (k.pem === undefined), {
+    message: "give exactly one of path or pem",
+  });
+
+export const projectModes = ["off", "audit", "enforce"] as const;
+export type ProjectMode = (typeof projectModes)[number];
+
+const project = z.strictObject({
+  mode: z.enum(projectModes).optional(),
+  keys: z.array(key).default([]),
+});
+
+export const rawConfigSchema = z.strictObject({
+  listen: listen.default(DEFAULT_LISTEN),
+  admin: z
+    .strictObject({
+      listen: listen.default(DEFAULT_ADMIN_LISTEN),
+      token: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  redis: z.strictObject({ url: z.string().min(1) }).optional(),
+  upstreams: z.array(upstream).min(1, "at least one upstream is needed"),
+  manifests: z
+    .strictObject({
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(DEFAULT_MANIFEST_MAX_BYTES),
+    })
+    .prefault({}),
+  projects: z
+    .record(z.string().regex(NAME_COMPONENT, "project names follow the repository name grammar"), project)
+    .default({}),
+  defaults: z.strictObject({ mode: z.enum(projectModes).default("off") }).prefault({}),
+  shutdown: z.strictObject({ drainTimeoutMs: positiveMs.default(10_000) }).prefault({}),
+  log: z.strictObject({ access: z.boolean().default(true) }).prefault({}),
+});
+
+export type RawConfig = z.infer<typeof rawConfigSchema>;
+
+/** The configuration pullgate runs on when given none: Docker Hub, in-memory cache, every project off. */
+export const EMBEDDED_DEFAULT_CONFIG = `
+listen: "${DEFAULT_LISTEN}"
+admin:
+  listen: "${DEFAULT_ADMIN_LISTEN}"
+upstreams:
+  - name: hub
+    url: "https://registry-1.docker.io"
+    registry: "docker.io"
+    default: true
+defaults:
+  mode: "off"
+`;

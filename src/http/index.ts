@@ -1,0 +1,4 @@
+export { type AccessRecord, accessLog } from "./access-log.ts";
+export { parseRegistryPath, type RegistryPath, type RequestKind, splitTarget } from "./parse-request.ts";
+export { createProxyApp, type ProxyAppDeps, type ProxyEnv } from "./proxy-app.ts";
+export { API_VERSION_HEADER, renderError, toOciError } from "./render-error.ts";

@@ -1,0 +1,173 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createAdaptorServer } from "@hono/node-server";
+
+type FetchHandler = Parameters<typeof createAdaptorServer>[0]["fetch"];
+
+import { type Apps, createApps, createDeps, type Deps } from "./app.ts";
+import { type Config, ConfigError, type ListenAddress, loadConfig } from "./config/index.ts";
+import type { Logger } from "./telemetry/index.ts";
+
+export interface RunningPullgate {
+  deps: Deps;
+  apps: Apps;
+  /** http://host:port of the proxy and admin listeners (actual ports, also when configured as 0). */
+  proxyUrl: string;
+  adminUrl: string;
+  /** Stop accepting, drain in-flight requests up to the configured bound, close upstream pools. */
+  stop(): Promise<void>;
+}
+
+/** Starts both listeners for a loaded config. Used by the CLI and by integration tests. */
+export async function startPullgate(
+  config: Config,
+  options: { logger?: Logger } = {},
+): Promise<RunningPullgate> {
+  const deps = createDeps(config, options);
+  const apps = createApps(deps);
+  const proxy = await listen(apps.proxy, config.listen);
+  let admin: Server;
+  try {
+    admin = await listen(apps.admin, config.admin.listen);
+  } catch (err) {
+    proxy.close();
+    throw err;
+  }
+  const proxyUrl = urlOf(proxy);
+  const adminUrl = urlOf(admin);
+  deps.logger.log("info", "listening", {
+    proxy: proxyUrl,
+    admin: adminUrl,
+    config: config.source,
+    upstreams: config.upstreams.map((u) => ({
+      name: u.name,
+      url: u.url,
+      registry: u.registry,
+      default: u.default,
+    })),
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      deps.state.draining = true;
+      await Promise.all([
+        drain(proxy, config.shutdown.drainTimeoutMs),
+        drain(admin, config.shutdown.drainTimeoutMs),
+      ]);
+      await deps.router.close();
+    })();
+    return stopping;
+  };
+  return { deps, apps, proxyUrl, adminUrl, stop };
+}
+
+function listen(app: { fetch: FetchHandler }, address: ListenAddress): Promise<Server> {
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: address.host }) as Server;
+  // Clients keep connections alive between the HEAD and the GETs of one pull.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0;
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      server.off("error", reject);
+      resolve(server);
+    });
+  });
+}
+
+function urlOf(server: Server): string {
+  const a = server.address() as AddressInfo;
+  const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
+
+/** Stops accepting, lets in-flight requests finish, and cuts what is left after `timeoutMs`. */
+function drain(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+const USAGE = `usage: pullgate serve [--config FILE]
+
+  serve            run the proxy (config from --config, else $PULLGATE_CONFIG, else the embedded
+                   default: Docker Hub upstream, proxy 127.0.0.1:5050, admin 127.0.0.1:5051, mode off)
+  --config FILE    YAML configuration (see README "Configuration")
+  --check          validate the configuration and exit (0 valid, 2 invalid)
+`;
+
+/** The CLI. Returns the process exit code for errors before serving; serving ends with exit 0 on SIGTERM/SIGINT. */
+export async function runCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== "serve") {
+    process.stderr.write(`pullgate: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    return 2;
+  }
+  let configPath = env.PULLGATE_CONFIG || undefined;
+  let checkOnly = false;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] as string;
+    if (arg === "--config" || arg === "-c") configPath = rest[++i];
+    else if (arg.startsWith("--config=")) configPath = arg.slice("--config=".length);
+    else if (arg === "--check") checkOnly = true;
+    else {
+      process.stderr.write(`pullgate: unknown option ${JSON.stringify(arg)}\n${USAGE}`);
+      return 2;
+    }
+    if (configPath === undefined || configPath === "") {
+      process.stderr.write("pullgate: --config needs a file\n");
+      return 2;
+    }
+  }
+  let config: Config;
+  try {
+    config = loadConfig({ path: configPath, env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pullgate: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (checkOnly) {
+    process.stdout.write(`pullgate: configuration ${config.source} is valid\n`);
+    return 0;
+  }
+  let running: RunningPullgate;
+  try {
+    running = await startPullgate(config);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(
+      `pullgate: cannot listen: ${typeof code === "string" ? code : (err as Error).message}\n`,
+    );
+    return 1;
+  }
+  const onSignal = (signal: string) => {
+    running.deps.logger.log("info", "shutting down", {
+      signal,
+      drainTimeoutMs: config.shutdown.drainTimeoutMs,
+    });
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  return undefined;
+}

@@ -1,0 +1,197 @@
+import {
+  computeDigest,
+  type Digest,
+  digestAlgorithm,
+  isDigest,
+  isValidMediaType,
+  OciError,
+  parseTag,
+  type Reference,
+  referenceToString,
+} from "../oci/index.ts";
+import type { Logger } from "../telemetry/index.ts";
+import {
+  type BlobResponse,
+  header,
+  type ListingResponse,
+  type RequestContext,
+  type Route,
+  UpstreamError,
+} from "../upstream/index.ts";
+
+export interface ServedManifest {
+  contentType: string;
+  digest: Digest;
+  length: number;
+  /** The exact bytes hashed to `digest`; undefined for HEAD. */
+  bytes: Buffer | undefined;
+}
+
+export interface ManifestRequest extends RequestContext {
+  route: Route;
+  reference: Reference;
+  method: "GET" | "HEAD";
+  accept: string | undefined;
+}
+
+export interface PullServiceOptions {
+  manifestMaxBytes: number;
+  logger: Logger;
+}
+
+/** Largest page a client may ask for in tags/list; distribution caps at 1000 by default too. */
+const MAX_TAGS_PAGE = 10_000;
+
+/**
+ * The pull use cases: the only place that composes upstream (and, with the enforcement issue,
+ * policy + verify + cache). Decides on the digest of the exact bytes it serves.
+ */
+export class PullService {
+  readonly #opts: PullServiceOptions;
+
+  constructor(opts: PullServiceOptions) {
+    this.#opts = opts;
+  }
+
+  async getManifest(req: ManifestRequest): Promise<ServedManifest> {
+    const { route, reference } = req;
+    const ref = referenceToString(reference);
+    const ctx = { clientAuthorization: req.clientAuthorization, signal: req.signal };
+    if (req.method === "HEAD") {
+      const head = await route.client.getManifest(route.name, ref, {
+        ...ctx,
+        method: "HEAD",
+        accept: req.accept,
+        maxBytes: this.#opts.manifestMaxBytes,
+      });
+      // A HEAD answer is usable only when the upstream told us everything a GET would have.
+      if (
+        head.contentType &&
+        head.length !== undefined &&
+        head.claimedDigest &&
+        isDigest(head.claimedDigest)
+      ) {
+        if (reference.kind === "digest" && head.claimedDigest !== reference.digest) {
+          throw digestMismatch(route, reference.digest);
+        }
+        if (head.length > this.#opts.manifestMaxBytes) throw tooLarge(route, this.#opts.manifestMaxBytes);
+        return {
+          contentType: head.contentType,
+          digest: head.claimedDigest,
+          length: head.length,
+          bytes: undefined,
+        };
+      }
+      const full = await this.#fetchManifest(req, ref, ctx);
+      return { ...full, bytes: undefined };
+    }
+    return this.#fetchManifest(req, ref, ctx);
+  }
+
+  async #fetchManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
+    const { route, reference } = req;
+    const res = await route.client.getManifest(route.name, ref, {
+      ...ctx,
+      method: "GET",
+      accept: req.accept,
+      maxBytes: this.#opts.manifestMaxBytes,
+    });
+    const bytes = res.bytes as Buffer;
+    const algorithm = reference.kind === "digest" ? digestAlgorithm(reference.digest) : "sha256";
+    const digest = computeDigest(bytes, algorithm);
+    if (reference.kind === "digest" && digest !== reference.digest)
+      throw digestMismatch(route, reference.digest);
+    // A tag answer whose claimed digest disagrees with its bytes is corrupt or tampered: never serve it.
+    if (res.claimedDigest?.startsWith(`${algorithm}:`) && res.claimedDigest !== digest) {
+      throw digestMismatch(route, res.claimedDigest);
+    }
+    if (!res.contentType) {
+      throw new UpstreamError(
+        "BAD_RESPONSE",
+        route.upstream.name,
+        "upstream sent a manifest without Content-Type",
+      );
+    }
+    return { contentType: res.contentType, digest, length: bytes.length, bytes };
+  }
+
+  async getBlob(
+    req: RequestContext & { route: Route; digest: Digest; method: "GET" | "HEAD"; range: string | undefined },
+  ): Promise<BlobResponse> {
+    return req.route.client.getBlob(req.route.name, req.digest, req);
+  }
+
+  /** tags/list with n/last validated, and a Link header that points back at pullgate. */
+  async listTags(
+    req: RequestContext & { route: Route; n: string | undefined; last: string | undefined },
+  ): Promise<ListingResponse & { link: string | undefined }> {
+    const query = new URLSearchParams();
+    if (req.n !== undefined) query.set("n", String(parsePageSize(req.n)));
+    if (req.last !== undefined) query.set("last", parseTag(req.last));
+    const qs = query.size > 0 ? `?${query}` : "";
+    const res = await req.route.client.listTags(req.route.name, qs, req);
+    return { ...res, link: rewriteTagsLink(header(res.headers, "link"), req.route) };
+  }
+
+  async getReferrers(
+    req: RequestContext & { route: Route; digest: Digest; artifactType: string | undefined },
+  ): Promise<ListingResponse> {
+    let qs = "";
+    if (req.artifactType !== undefined) {
+      if (!isValidMediaType(req.artifactType)) {
+        throw new OciError("UNSUPPORTED", "invalid artifactType", { status: 400 });
+      }
+      qs = `?artifactType=${encodeURIComponent(req.artifactType)}`;
+    }
+    return req.route.client.getReferrers(req.route.name, req.digest, qs, req);
+  }
+}
+
+function parsePageSize(n: string): number {
+  if (!/^\d{1,6}$/.test(n) || Number(n) > MAX_TAGS_PAGE) {
+    throw new OciError("PAGINATION_NUMBER_INVALID", `n must be an integer from 0 to ${MAX_TAGS_PAGE}`);
+  }
+  return Number(n);
+}
+
+/**
+ * The upstream's `Link: </v2/<upstream name>/tags/list?n=..&last=..>; rel="next"` rewritten to
+ * pullgate's own path for the client's name (keeping ?ns=). Only n and last are carried over.
+ */
+export function rewriteTagsLink(link: string | undefined, route: Route): string | undefined {
+  if (!link) return undefined;
+  const m = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(link);
+  if (!m) return undefined;
+  let target: URL;
+  try {
+    target = new URL(m[1] as string, "http://upstream.invalid");
+  } catch {
+    return undefined;
+  }
+  const query = new URLSearchParams();
+  const n = target.searchParams.get("n");
+  const last = target.searchParams.get("last");
+  if (n !== null && /^\d{1,6}$/.test(n)) query.set("n", n);
+  if (last !== null) {
+    try {
+      query.set("last", parseTag(last));
+    } catch {
+      return undefined;
+    }
+  }
+  if (route.ns !== undefined) query.set("ns", route.ns);
+  const qs = query.size > 0 ? `?${query}` : "";
+  return `</v2/${route.clientName}/tags/list${qs}>; rel="next"`;
+}
+
+function digestMismatch(route: Route, digest: string): UpstreamError {
+  return new UpstreamError(
+    "DIGEST_MISMATCH",
+    route.upstream.name,
+    `upstream served a manifest whose content does not match ${digest}`,
+  );
+}
+
+function tooLarge(route: Route, max: number): UpstreamError {
+  return new UpstreamError("TOO_LARGE", route.upstream.name, `manifest is larger than ${max} bytes`);
+}

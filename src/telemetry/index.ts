@@ -1,0 +1,9 @@
+export {
+  createLogger,
+  createMemoryLogger,
+  type Logger,
+  type LogLevel,
+  type LogSink,
+  silentLogger,
+} from "./logger.ts";
+export { createTracer, type Span, TRACER_NAME, type Tracer, withClientSpan } from "./tracer.ts";

@@ -1,0 +1,14 @@
+export { type Challenge, parseChallenges } from "./challenge.ts";
+export { toUpstreamError, UpstreamError, type UpstreamErrorCode } from "./errors.ts";
+export {
+  type BlobResponse,
+  type Headers,
+  header,
+  type ListingResponse,
+  type ManifestResponse,
+  pullScope,
+  RegistryClient,
+  type RequestContext,
+  USER_AGENT,
+} from "./registry-client.ts";
+export { type Route, UpstreamRouter } from "./router.ts";

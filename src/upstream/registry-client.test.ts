@@ -1,0 +1,210 @@
+import { MockAgent } from "undici";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseConfig } from "../config/index.ts";
+import { createTracer } from "../telemetry/index.ts";
+import { UpstreamError } from "./errors.ts";
+import { RegistryClient } from "./registry-client.ts";
+
+const REG = "https://reg.test";
+const AUTH = "https://auth.test";
+const CHALLENGE = `Bearer realm="${AUTH}/token",service="reg.test",scope="repository:proj/app:pull"`;
+const BODY = Buffer.from('{"schemaVersion":2}');
+
+let agent: MockAgent;
+
+beforeEach(() => {
+  agent = new MockAgent();
+  agent.disableNetConnect();
+});
+afterEach(async () => {
+  await agent.close();
+});
+
+function client(credentials = true): RegistryClient {
+  const creds = credentials ? "\n    credentials: { username: bot, password: hunter2 }" : "";
+  const config = parseConfig(`upstreams:\n  - name: reg\n    url: "${REG}"${creds}\n`, {
+    source: "t",
+    baseDir: ".",
+    env: {},
+  });
+  return new RegistryClient(config.upstreams[0] as never, { tracer: createTracer(), dispatcher: agent });
+}
+
+const get = (c: RegistryClient, opts: { clientAuthorization?: string } = {}) =>
+  c.getManifest("proj/app", "v1", { method: "GET", accept: undefined, maxBytes: 1 << 20, ...opts });
+
+function registryExpecting(token: string, times = 1) {
+  agent
+    .get(REG)
+    .intercept({
+      path: "/v2/proj/app/manifests/v1",
+      method: "GET",
+      headers: { authorization: `Bearer ${token}` },
+    })
+    .reply(200, BODY, { headers: { "content-type": "application/json" } })
+    .times(times);
+}
+
+function challengeOnce() {
+  agent
+    .get(REG)
+    .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+    .reply(
+      401,
+      { errors: [{ code: "UNAUTHORIZED", message: "auth" }] },
+      { headers: { "www-authenticate": CHALLENGE } },
+    );
+}
+
+describe("token auth", () => {
+  it("answers a Bearer challenge with Basic credentials, caches the token per scope, and reuses it", async () => {
+    const c = client();
+    challengeOnce();
+    let tokenAuth: string | undefined;
+    agent
+      .get(AUTH)
+      .intercept({ path: "/token?service=reg.test&scope=repository%3Aproj%2Fapp%3Apull", method: "GET" })
+      .reply((opts) => {
+        tokenAuth = (opts.headers as Record<string, string>).authorization;
+        return { statusCode: 200, data: { token: "T1", expires_in: 300 } };
+      });
+    registryExpecting("T1", 2);
+    expect((await get(c)).bytes?.equals(BODY)).toBe(true);
+    expect((await get(c)).bytes?.equals(BODY)).toBe(true);
+    expect(c.auth.tokenFetches).toBe(1);
+    expect(tokenAuth).toBe(`Basic ${Buffer.from("bot:hunter2").toString("base64")}`);
+  });
+
+  it("shares one token fetch among concurrent requests", async () => {
+    const c = client(false);
+    for (let i = 0; i < 5; i++) challengeOnce();
+    agent
+      .get(AUTH)
+      .intercept({ path: /\/token/, method: "GET" })
+      .reply(200, { token: "T2" });
+    registryExpecting("T2", 5);
+    await Promise.all([get(c), get(c), get(c), get(c), get(c)]);
+    expect(c.auth.tokenFetches).toBe(1);
+  });
+
+  it("refreshes once on a 401 with a cached token, then relays a second 401", async () => {
+    const c = client(false);
+    // Stale token: the registry refuses it, pullgate fetches a new one and retries once.
+    challengeOnce();
+    agent
+      .get(AUTH)
+      .intercept({ path: /\/token/, method: "GET" })
+      .reply(200, { token: "old" });
+    registryExpecting("old");
+    await get(c);
+    agent
+      .get(REG)
+      .intercept({
+        path: "/v2/proj/app/manifests/v1",
+        method: "GET",
+        headers: { authorization: "Bearer old" },
+      })
+      .reply(401, "", { headers: { "www-authenticate": CHALLENGE } });
+    agent
+      .get(AUTH)
+      .intercept({ path: /\/token/, method: "GET" })
+      .reply(200, { token: "new" });
+    registryExpecting("new");
+    await get(c);
+    expect(c.auth.tokenFetches).toBe(2);
+    // Both attempts refused: a STATUS 401 carrying the challenge, no loop.
+    challengeOnce();
+    challengeOnce();
+    agent
+      .get(AUTH)
+      .intercept({ path: /\/token/, method: "GET" })
+      .reply(200, { token: "x" })
+      .times(2);
+    c.auth.invalidate("repository:proj/app:pull");
+    const err = await get(c).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect((err as UpstreamError).status).toBe(401);
+    expect((err as UpstreamError).challenge).toBe(CHALLENGE);
+  });
+
+  it("forwards the client's own Authorization unchanged and relays the challenge without using its own credentials", async () => {
+    const c = client();
+    agent
+      .get(REG)
+      .intercept({
+        path: "/v2/proj/app/manifests/v1",
+        method: "GET",
+        headers: { authorization: "Bearer client" },
+      })
+      .reply(401, "", { headers: { "www-authenticate": CHALLENGE } });
+    const err = (await get(c, { clientAuthorization: "Bearer client" }).catch(
+      (e: unknown) => e,
+    )) as UpstreamError;
+    expect(err.code).toBe("STATUS");
+    expect(err.status).toBe(401);
+    expect(err.challenge).toBe(CHALLENGE);
+    expect(c.auth.tokenFetches).toBe(0);
+  });
+
+  it("answers a Basic challenge with configured credentials", async () => {
+    const c = client();
+    agent
+      .get(REG)
+      .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+      .reply(401, "", { headers: { "www-authenticate": 'Basic realm="r"' } });
+    agent
+      .get(REG)
+      .intercept({
+        path: "/v2/proj/app/manifests/v1",
+        method: "GET",
+        headers: { authorization: `Basic ${Buffer.from("bot:hunter2").toString("base64")}` },
+      })
+      .reply(200, BODY, { headers: { "content-type": "application/json" } });
+    expect((await get(c)).bytes?.equals(BODY)).toBe(true);
+  });
+
+  it("reports a token service refusal as AUTH_FAILED", async () => {
+    const c = client();
+    challengeOnce();
+    agent
+      .get(AUTH)
+      .intercept({ path: /\/token/, method: "GET" })
+      .reply(401, "no");
+    const err = (await get(c).catch((e: unknown) => e)) as UpstreamError;
+    expect(err.code).toBe("AUTH_FAILED");
+  });
+});
+
+describe("retries", () => {
+  it("retries an idempotent request once on a connection reset", async () => {
+    const c = client(false);
+    agent
+      .get(REG)
+      .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+      .replyWithError(Object.assign(new Error("reset"), { code: "ECONNRESET" }));
+    agent
+      .get(REG)
+      .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+      .reply(200, BODY, { headers: { "content-type": "application/json" } });
+    expect((await get(c)).bytes?.equals(BODY)).toBe(true);
+    expect(c.requestCount).toBe(2);
+  });
+
+  it("does not retry a refused connection or a second reset", async () => {
+    const c = client(false);
+    agent
+      .get(REG)
+      .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+      .replyWithError(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+    expect(((await get(c).catch((e: unknown) => e)) as UpstreamError).code).toBe("UNREACHABLE");
+    expect(c.requestCount).toBe(1);
+    for (let i = 0; i < 2; i++) {
+      agent
+        .get(REG)
+        .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+        .replyWithError(Object.assign(new Error("reset"), { code: "ECONNRESET" }));
+    }
+    expect(((await get(c).catch((e: unknown) => e)) as UpstreamError).code).toBe("UNREACHABLE");
+    expect(c.requestCount).toBe(3);
+  });
+});

@@ -1,0 +1,335 @@
+import type { Readable } from "node:stream";
+import { Agent, type Dispatcher } from "undici";
+import type { UpstreamConfig } from "../config/index.ts";
+import type { Digest } from "../oci/index.ts";
+import { type Tracer, withClientSpan } from "../telemetry/index.ts";
+import { UpstreamAuth } from "./auth.ts";
+import { isRetryableConnectionError, toUpstreamError, UpstreamError } from "./errors.ts";
+import { BodyTooLargeError, readBounded, readErrorEntries } from "./read-body.ts";
+
+export const USER_AGENT = "pullgate/0.1.0";
+const MAX_REDIRECTS = 5;
+const MAX_LISTING_BYTES = 4 * 1024 * 1024;
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+export interface RequestContext {
+  /** The client's own Authorization header, forwarded unchanged; pullgate's credentials are used only without it. */
+  clientAuthorization?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ManifestResponse {
+  /** Content-Type exactly as the upstream sent it. */
+  contentType: string | undefined;
+  /** Docker-Content-Digest as the upstream claimed it (untrusted). */
+  claimedDigest: string | undefined;
+  /** GET: the exact bytes. HEAD: undefined. */
+  bytes: Buffer | undefined;
+  /** Content-Length as the upstream claimed it (HEAD), or bytes.length (GET). */
+  length: number | undefined;
+}
+
+export interface BlobResponse {
+  status: number;
+  headers: Headers;
+  /** null for HEAD and for a passed-through redirect. */
+  body: Readable | null;
+}
+
+export interface ListingResponse {
+  status: number;
+  headers: Headers;
+  bytes: Buffer;
+}
+
+interface SendOptions extends RequestContext {
+  method: "GET" | "HEAD";
+  path: string;
+  headers?: Record<string, string>;
+  /** Token scope, e.g. "repository:library/nginx:pull"; "" for /v2/. */
+  scope: string;
+  followRedirects?: boolean;
+}
+
+/**
+ * One upstream registry: a keep-alive pooled undici Agent (which also serves the object-storage
+ * origins blobs redirect to), token auth, timeouts, and one retry of idempotent requests on
+ * connection errors. Methods return raw upstream data; pull/ decides what to serve.
+ */
+export class RegistryClient {
+  readonly config: UpstreamConfig;
+  readonly auth: UpstreamAuth;
+  readonly #dispatcher: Dispatcher;
+  readonly #tracer: Tracer;
+  /** Requests sent to the upstream registry's origin (tests count round trips with it). */
+  requestCount = 0;
+
+  constructor(config: UpstreamConfig, deps: { tracer: Tracer; dispatcher?: Dispatcher }) {
+    this.config = config;
+    this.#tracer = deps.tracer;
+    this.#dispatcher =
+      deps.dispatcher ??
+      new Agent({
+        connections: config.connections,
+        connect: { timeout: config.timeouts.connectMs },
+        headersTimeout: config.timeouts.headersMs,
+        bodyTimeout: config.timeouts.bodyIdleMs,
+        keepAliveTimeout: 30_000,
+      });
+    this.auth = new UpstreamAuth({
+      upstream: config.name,
+      origin: config.url,
+      credentials: config.credentials,
+      dispatcher: this.#dispatcher,
+      userAgent: USER_AGENT,
+      timeoutMs: config.timeouts.headersMs,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
+  /** GET /v2/: any HTTP answer (200 or 401) means the upstream is reachable. */
+  async ping(signal?: AbortSignal): Promise<number> {
+    const res = await this.#send({ method: "GET", path: "/v2/", scope: "", signal, clientAuthorization: "" });
+    res.body.dump().catch(() => {});
+    return res.statusCode;
+  }
+
+  async getManifest(
+    name: string,
+    reference: string,
+    opts: RequestContext & { method: "GET" | "HEAD"; accept: string | undefined; maxBytes: number },
+  ): Promise<ManifestResponse> {
+    const headers: Record<string, string> = {};
+    if (opts.accept) headers.accept = opts.accept;
+    const res = await this.#send({
+      ...opts,
+      path: `/v2/${name}/manifests/${reference}`,
+      headers,
+      scope: pullScope(name),
+    });
+    await this.#throwOnError(res, opts.method);
+    const contentType = header(res.headers, "content-type");
+    const claimedDigest = header(res.headers, "docker-content-digest");
+    const declared = contentLength(res.headers);
+    if (opts.method === "HEAD") {
+      res.body.dump().catch(() => {});
+      return { contentType, claimedDigest, bytes: undefined, length: declared };
+    }
+    if (declared !== undefined && declared > opts.maxBytes) {
+      res.body.destroy();
+      throw new UpstreamError(
+        "TOO_LARGE",
+        this.config.name,
+        `manifest is larger than ${opts.maxBytes} bytes`,
+      );
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await readBounded(res.body, opts.maxBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        throw new UpstreamError(
+          "TOO_LARGE",
+          this.config.name,
+          `manifest is larger than ${opts.maxBytes} bytes`,
+        );
+      }
+      throw toUpstreamError(err, this.config.name, opts.signal);
+    }
+    if (declared !== undefined && declared !== bytes.length) {
+      throw new UpstreamError(
+        "BAD_RESPONSE",
+        this.config.name,
+        "manifest length differs from Content-Length",
+      );
+    }
+    return { contentType, claimedDigest, bytes, length: bytes.length };
+  }
+
+  async getBlob(
+    name: string,
+    digest: Digest,
+    opts: RequestContext & { method: "GET" | "HEAD"; range: string | undefined },
+  ): Promise<BlobResponse> {
+    const headers: Record<string, string> = {};
+    if (opts.range) headers.range = opts.range;
+    const follow = this.config.redirects === "follow";
+    const res = await this.#send({
+      ...opts,
+      path: `/v2/${name}/blobs/${digest}`,
+      headers,
+      scope: pullScope(name),
+      followRedirects: follow,
+    });
+    if (!follow && isRedirect(res.statusCode) && header(res.headers, "location")) {
+      res.body.dump().catch(() => {});
+      return { status: res.statusCode, headers: res.headers, body: null };
+    }
+    // 416 (range not satisfiable) is a normal answer to relay, not an upstream failure.
+    if (res.statusCode !== 416) await this.#throwOnError(res, opts.method);
+    if (opts.method === "HEAD" || res.statusCode === 416) {
+      res.body.dump().catch(() => {});
+      return { status: res.statusCode, headers: res.headers, body: null };
+    }
+    return { status: res.statusCode, headers: res.headers, body: res.body };
+  }
+
+  async listTags(name: string, query: string, opts: RequestContext): Promise<ListingResponse> {
+    return this.#getListing(`/v2/${name}/tags/list${query}`, name, opts);
+  }
+
+  async getReferrers(
+    name: string,
+    digest: Digest,
+    query: string,
+    opts: RequestContext,
+  ): Promise<ListingResponse> {
+    return this.#getListing(`/v2/${name}/referrers/${digest}${query}`, name, opts);
+  }
+
+  async #getListing(path: string, name: string, opts: RequestContext): Promise<ListingResponse> {
+    const res = await this.#send({ ...opts, method: "GET", path, scope: pullScope(name) });
+    await this.#throwOnError(res, "GET");
+    try {
+      const bytes = await readBounded(res.body, MAX_LISTING_BYTES);
+      return { status: res.statusCode, headers: res.headers, bytes };
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        throw new UpstreamError("TOO_LARGE", this.config.name, "listing is larger than the size cap");
+      }
+      throw toUpstreamError(err, this.config.name, opts.signal);
+    }
+  }
+
+  /** Non-2xx (other than 3xx handled by #send) becomes a STATUS error carrying what a client should see. */
+  async #throwOnError(res: Dispatcher.ResponseData, method: "GET" | "HEAD"): Promise<void> {
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) return;
+    const entries = method === "GET" ? await readErrorEntries(res.body) : undefined;
+    if (method === "HEAD") res.body.dump().catch(() => {});
+    const challenge = status === 401 ? header(res.headers, "www-authenticate") : undefined;
+    const retryAfter = header(res.headers, "retry-after");
+    throw new UpstreamError("STATUS", this.config.name, `upstream answered ${status}`, {
+      status,
+      ...(entries ? { entries } : {}),
+      ...(challenge ? { challenge } : {}),
+      ...(retryAfter ? { retryAfter } : {}),
+    });
+  }
+
+  async #send(opts: SendOptions): Promise<Dispatcher.ResponseData> {
+    return withClientSpan(
+      this.#tracer,
+      `upstream ${opts.method}`,
+      { "pullgate.upstream": this.config.name, "http.request.method": opts.method, "url.path": opts.path },
+      async (span) => {
+        const res = await this.#sendWithAuth(opts);
+        span.setAttribute("http.response.status_code", res.statusCode);
+        return res;
+      },
+    );
+  }
+
+  async #sendWithAuth(opts: SendOptions): Promise<Dispatcher.ResponseData> {
+    const clientAuth = opts.clientAuthorization;
+    const usesOwnAuth = !clientAuth;
+    const headers: Record<string, string> = { "user-agent": USER_AGENT, ...opts.headers };
+    if (clientAuth) headers.authorization = clientAuth;
+    else {
+      const cached = this.auth.cached(opts.scope);
+      if (cached) headers.authorization = cached;
+    }
+    let res = await this.#sendFollowing(opts, headers);
+    if (res.statusCode === 401 && usesOwnAuth) {
+      // Refresh once: the cached token may have expired early or the upstream wants a new scope.
+      this.auth.invalidate(opts.scope);
+      let answer: string | undefined;
+      try {
+        answer = await this.auth.answer(header(res.headers, "www-authenticate"), opts.scope, opts.signal);
+      } catch (err) {
+        res.body.dump().catch(() => {});
+        throw err;
+      }
+      if (answer !== undefined) {
+        res.body.dump().catch(() => {});
+        res = await this.#sendFollowing(opts, { ...headers, authorization: answer });
+      }
+    }
+    return res;
+  }
+
+  async #sendFollowing(opts: SendOptions, headers: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    let url = new URL(opts.path, this.config.url);
+    let current = headers;
+    for (let hop = 0; ; hop++) {
+      const res = await this.#sendOnce(opts, url, current);
+      if (!opts.followRedirects || !isRedirect(res.statusCode)) return res;
+      const location = header(res.headers, "location");
+      if (!location) return res;
+      res.body.dump().catch(() => {});
+      if (hop >= MAX_REDIRECTS)
+        throw new UpstreamError("BAD_RESPONSE", this.config.name, "too many redirects");
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new UpstreamError("BAD_RESPONSE", this.config.name, "upstream redirected to an invalid URL");
+      }
+      if (next.protocol !== "https:" && next.protocol !== "http:") {
+        throw new UpstreamError("BAD_RESPONSE", this.config.name, "upstream redirected to a non-HTTP URL");
+      }
+      if (next.origin !== url.origin) {
+        // Object storage authorizes through the signed URL; registry credentials must not leak there.
+        const { authorization: _dropped, ...rest } = current;
+        current = rest;
+      }
+      url = next;
+    }
+  }
+
+  async #sendOnce(
+    opts: SendOptions,
+    url: URL,
+    headers: Record<string, string>,
+  ): Promise<Dispatcher.ResponseData> {
+    const isRegistry = url.origin === this.config.url;
+    for (let attempt = 0; ; attempt++) {
+      if (isRegistry) this.requestCount++;
+      try {
+        return await this.#dispatcher.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: opts.method,
+          headers,
+          signal: opts.signal ?? null,
+        });
+      } catch (err) {
+        if (attempt === 0 && !opts.signal?.aborted && isRetryableConnectionError(err)) continue;
+        throw toUpstreamError(err, this.config.name, opts.signal);
+      }
+    }
+  }
+}
+
+export function pullScope(name: string): string {
+  return `repository:${name}:pull`;
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+export function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function contentLength(headers: Headers): number | undefined {
+  const v = header(headers, "content-length");
+  if (v === undefined || !/^\d{1,15}$/.test(v)) return undefined;
+  return Number(v);
+}
