@@ -7,6 +7,9 @@ export interface AccessRecord {
   repository?: string;
   upstream?: string;
   digest?: string;
+  /** Set when the handler wrote the response itself (node fast path): status and body completion. */
+  status?: number;
+  streamed?: Promise<{ bytes: number; aborted: boolean }>;
 }
 
 export type AccessEnv = { Variables: { access: AccessRecord } };
@@ -24,19 +27,24 @@ export function accessLog(logger: Logger): MiddlewareHandler<AccessEnv> {
     await next();
     const res = c.res;
     const method = c.req.method;
-    const write = (bytes: number, aborted: boolean) => {
+    const write = (bytes: number, aborted: boolean, status = res.status) => {
       logger.log("info", "access", {
         method,
         kind: record.kind ?? "other",
         repository: record.repository,
         upstream: record.upstream,
         digest: record.digest,
-        status: res.status,
+        status,
         bytes,
         durationMs: Math.round((performance.now() - start) * 100) / 100,
         ...(aborted ? { aborted: true } : {}),
       });
     };
+    if (record.streamed) {
+      const status = record.status ?? res.status;
+      record.streamed.then(({ bytes, aborted }) => write(bytes, aborted, status));
+      return;
+    }
     const body = res.body;
     if (method === "HEAD" || body === null) {
       write(0, false);

@@ -1,4 +1,3 @@
-import { Readable } from "node:stream";
 import type { HttpBindings } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import { OciError } from "../oci/index.ts";
@@ -8,6 +7,7 @@ import { type Headers, header, type UpstreamRouter } from "../upstream/index.ts"
 import { type AccessEnv, accessLog } from "./access-log.ts";
 import { parseRegistryPath, type RegistryPath, splitTarget } from "./parse-request.ts";
 import { API_VERSION_HEADER, renderError, toOciError } from "./render-error.ts";
+import { streamResponse } from "./stream-response.ts";
 
 export interface ProxyAppDeps {
   pull: PullService;
@@ -136,8 +136,8 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
       if (res.status >= 300 && res.status < 400 && location) headers.location = location;
       if (res.status === 200 && !headers["docker-content-digest"])
         headers["docker-content-digest"] = target.digest;
-      const body = res.body ? (Readable.toWeb(res.body) as ReadableStream<Uint8Array>) : null;
-      return new Response(body, { status: res.status, headers });
+      if (res.body) return streamResponse(c, res.status, headers, res.body);
+      return new Response(null, { status: res.status, headers });
     }
     case "tags": {
       const res = await deps.pull.listTags({

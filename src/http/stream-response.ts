@@ -1,0 +1,41 @@
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import type { Context } from "hono";
+import type { AccessEnv } from "./access-log.ts";
+import type { ProxyEnv } from "./proxy-app.ts";
+
+/**
+ * Streams an upstream body to the client with backpressure and without buffering.
+ *
+ * Under node (the real server) the undici body is piped straight into node's ServerResponse:
+ * measured on this machine, going through a web ReadableStream cost ~6x in blob throughput.
+ * pipeline() destroys the upstream body when the client goes away, which aborts the upstream
+ * request. Under app.request() (unit tests) there is no node response, so a web stream is used.
+ */
+export function streamResponse(
+  c: Context<ProxyEnv & AccessEnv>,
+  status: number,
+  headers: Record<string, string>,
+  body: Readable,
+): Response {
+  const outgoing = c.env?.outgoing;
+  const access = c.get("access");
+  if (!outgoing || typeof outgoing.writeHead !== "function") {
+    return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status, headers });
+  }
+  access.status = status;
+  let bytes = 0;
+  body.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+  });
+  outgoing.writeHead(status, headers);
+  access.streamed = pipeline(body, outgoing).then(
+    () => ({ bytes, aborted: false }),
+    () => {
+      body.destroy();
+      return { bytes, aborted: true };
+    },
+  );
+  return RESPONSE_ALREADY_SENT;
+}
