@@ -1,11 +1,13 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createAdaptorServer } from "@hono/node-server";
+import { getRequestListener } from "@hono/node-server";
 
-type FetchHandler = Parameters<typeof createAdaptorServer>[0]["fetch"];
+type FetchHandler = Parameters<typeof getRequestListener>[0];
 
 import { type Apps, createApps, createDeps, type Deps } from "./app.ts";
 import { type Config, ConfigError, type ListenAddress, loadConfig } from "./config/index.ts";
+import { renderError } from "./http/index.ts";
+import { OciError } from "./oci/index.ts";
 import type { Logger } from "./telemetry/index.ts";
 
 export interface RunningPullgate {
@@ -62,7 +64,12 @@ export async function startPullgate(
 }
 
 function listen(app: { fetch: FetchHandler }, address: ListenAddress): Promise<Server> {
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: address.host }) as Server;
+  const listener = getRequestListener(app.fetch, {
+    // Requests node-server cannot even turn into a Request (backslash in the path, bad Host) still
+    // get an OCI error body, not an empty 400.
+    errorHandler: () => renderError(new OciError("NAME_INVALID", "malformed request", { status: 400 })),
+  });
+  const server = createServer(listener);
   // Clients keep connections alive between the HEAD and the GETs of one pull.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 30_000;

@@ -24,7 +24,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     if (!client) return { ok: false, upstream: "", reason: "no upstream" };
     const signal = AbortSignal.timeout(deps.readinessTimeoutMs ?? 2_000);
     try {
-      const status = await client.ping(signal);
+      const { status } = await client.ping({ signal });
       // 200 or 401 both prove a registry is answering.
       const ok = status === 200 || status === 401;
       return ok

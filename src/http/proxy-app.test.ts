@@ -64,11 +64,54 @@ async function errorCode(res: Response): Promise<string> {
 }
 
 describe("GET /v2/", () => {
-  it("answers 200 {} with the API version header, without going upstream", async () => {
+  it("answers 200 {} with the API version header, checking the default upstream once per 30 s", async () => {
+    local().intercept({ path: "/v2/", method: "GET" }).reply(200, "{}");
     const res = await app.request("/v2/");
     expect(res.status).toBe(200);
     expect(res.headers.get("docker-distribution-api-version")).toBe("registry/2.0");
     expect(await res.text()).toBe("{}");
+    expect((await app.request("/v2/")).status).toBe(200);
+    expect(deps.router.clients[0]?.requestCount).toBe(1);
+  });
+
+  it("relays the upstream's challenge when pullgate cannot get in itself, so ping-first clients send credentials", async () => {
+    local()
+      .intercept({ path: "/v2/", method: "GET" })
+      .reply(
+        401,
+        { errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] },
+        {
+          headers: { "www-authenticate": 'Basic realm="Registry"' },
+        },
+      );
+    const res = await app.request("/v2/");
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe('Basic realm="Registry"');
+    expect(await errorCode(res)).toBe("UNAUTHORIZED");
+  });
+
+  it("checks a client's own Authorization with the upstream, every time", async () => {
+    local()
+      .intercept({ path: "/v2/", method: "GET", headers: { authorization: "Basic Z29vZDpwdw==" } })
+      .reply(200, "{}")
+      .times(2);
+    local()
+      .intercept({ path: "/v2/", method: "GET", headers: { authorization: "Basic YmFkOnB3" } })
+      .reply(401, "", { headers: { "www-authenticate": 'Basic realm="Registry"' } });
+    expect((await app.request("/v2/", { headers: { authorization: "Basic Z29vZDpwdw==" } })).status).toBe(
+      200,
+    );
+    expect((await app.request("/v2/", { headers: { authorization: "Basic Z29vZDpwdw==" } })).status).toBe(
+      200,
+    );
+    expect((await app.request("/v2/", { headers: { authorization: "Basic YmFkOnB3" } })).status).toBe(401);
+  });
+
+  it("does not fail an anonymous ping when the upstream is down", async () => {
+    local()
+      .intercept({ path: "/v2/", method: "GET" })
+      .replyWithError(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+    expect((await app.request("/v2/")).status).toBe(200);
   });
 });
 
@@ -322,6 +365,24 @@ describe("blobs", () => {
     expect(res.headers.get("content-range")).toBe("bytes 2-3/10");
     expect(storageAuth).toBeUndefined();
     expect(storageRange).toBe("bytes=2-3");
+  });
+});
+
+describe("blob redirects passed to the client", () => {
+  it("returns the upstream's 307 and Location when the upstream is configured with redirects: pass", async () => {
+    const config = parseConfig(`upstreams:\n  - name: local\n    url: "${UP}"\n    redirects: pass\n`, {
+      source: "test",
+      baseDir: ".",
+      env: {},
+    });
+    const passApp = createApps(createDeps(config, { logger, dispatcherFor: () => agent })).proxy;
+    const blobDigest = `sha256:${"c".repeat(64)}`;
+    local()
+      .intercept({ path: `/v2/proj/app/blobs/${blobDigest}`, method: "GET" })
+      .reply(307, "", { headers: { location: "https://storage.test/obj?sig=2" } });
+    const res = await passApp.request(`/v2/proj/app/blobs/${blobDigest}`);
+    expect(res.status).toBe(307);
+    expect(res.headers.get("location")).toBe("https://storage.test/obj?sig=2");
   });
 });
 

@@ -57,6 +57,10 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     const target = parseRegistryPath(path);
     access.kind = target.kind;
     if (target.kind === "base") {
+      await deps.pull.checkBase(deps.router.defaultClient, {
+        clientAuthorization: c.req.header("authorization"),
+        signal: c.req.raw.signal,
+      });
       return new Response(method === "HEAD" ? null : "{}", {
         status: 200,
         headers: { ...API_VERSION_HEADER, "content-type": "application/json", "content-length": "2" },

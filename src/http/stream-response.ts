@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
+import { discardBody } from "../upstream/index.ts";
 import type { AccessEnv } from "./access-log.ts";
 import type { ProxyEnv } from "./proxy-app.ts";
 
@@ -33,7 +34,7 @@ export function streamResponse(
   access.streamed = pipeline(body, outgoing).then(
     () => ({ bytes, aborted: false }),
     () => {
-      body.destroy();
+      discardBody(body);
       return { bytes, aborted: true };
     },
   );

@@ -14,6 +14,7 @@ import {
   type BlobResponse,
   header,
   type ListingResponse,
+  type RegistryClient,
   type RequestContext,
   type Route,
   UpstreamError,
@@ -39,6 +40,9 @@ export interface PullServiceOptions {
   logger: Logger;
 }
 
+/** How long the anonymous answer of the default upstream's /v2/ is reused for clients' pings. */
+const BASE_CHECK_TTL_MS = 30_000;
+
 /** Largest page a client may ask for in tags/list; distribution caps at 1000 by default too. */
 const MAX_TAGS_PAGE = 10_000;
 
@@ -48,9 +52,35 @@ const MAX_TAGS_PAGE = 10_000;
  */
 export class PullService {
   readonly #opts: PullServiceOptions;
+  readonly #baseChecks = new WeakMap<RegistryClient, { at: number; challenge: string | undefined }>();
 
   constructor(opts: PullServiceOptions) {
     this.#opts = opts;
+  }
+
+  /**
+   * GET /v2/. Clients that ping first (containers/image, dockerd) only send credentials after the
+   * ping answered 401 with a challenge, so: a client that sends Authorization has it checked by the
+   * default upstream (its 401 relayed); without Authorization, the ping answers 401 with the
+   * upstream's challenge only when pullgate itself cannot get in (no credentials of its own and the
+   * upstream refuses anonymous access). An unreachable upstream does not fail an anonymous ping.
+   */
+  async checkBase(client: RegistryClient | undefined, ctx: RequestContext): Promise<void> {
+    if (!client) return;
+    if (ctx.clientAuthorization) {
+      const r = await client.ping(ctx);
+      if (r.status === 401) throw unauthorized(client, r.challenge);
+      return;
+    }
+    if (client.config.credentials) return;
+    const now = Date.now();
+    let cached = this.#baseChecks.get(client);
+    if (!cached || now - cached.at > BASE_CHECK_TTL_MS) {
+      const r = await client.ping({ signal: ctx.signal }).catch(() => undefined);
+      cached = { at: now, challenge: r?.status === 401 ? (r.challenge ?? "") : undefined };
+      this.#baseChecks.set(client, cached);
+    }
+    if (cached.challenge !== undefined) throw unauthorized(client, cached.challenge || undefined);
   }
 
   async getManifest(req: ManifestRequest): Promise<ServedManifest> {
@@ -182,6 +212,13 @@ export function rewriteTagsLink(link: string | undefined, route: Route): string 
   if (route.ns !== undefined) query.set("ns", route.ns);
   const qs = query.size > 0 ? `?${query}` : "";
   return `</v2/${route.clientName}/tags/list${qs}>; rel="next"`;
+}
+
+function unauthorized(client: RegistryClient, challenge: string | undefined): UpstreamError {
+  return new UpstreamError("STATUS", client.config.name, "upstream requires authentication", {
+    status: 401,
+    ...(challenge ? { challenge } : {}),
+  });
 }
 
 function digestMismatch(route: Route, digest: string): UpstreamError {

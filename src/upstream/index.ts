@@ -1,5 +1,6 @@
 export { type Challenge, parseChallenges } from "./challenge.ts";
 export { toUpstreamError, UpstreamError, type UpstreamErrorCode } from "./errors.ts";
+export { discardBody } from "./read-body.ts";
 export {
   type BlobResponse,
   type Headers,

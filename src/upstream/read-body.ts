@@ -8,6 +8,17 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+const ignore = () => {};
+
+/**
+ * Stops reading an upstream body and releases its connection. An undici body destroyed before its
+ * end emits an AbortError; without a listener that would be an uncaught exception.
+ */
+export function discardBody(body: Readable): void {
+  body.on("error", ignore);
+  body.destroy();
+}
+
 /** Reads a whole body, refusing (and destroying the stream) as soon as it passes `maxBytes`. */
 export async function readBounded(body: Readable, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -20,7 +31,7 @@ export async function readBounded(body: Readable, maxBytes: number): Promise<Buf
       chunks.push(buf);
     }
   } catch (err) {
-    body.destroy();
+    discardBody(body);
     throw err;
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);

@@ -5,7 +5,7 @@ import type { Digest } from "../oci/index.ts";
 import { type Tracer, withClientSpan } from "../telemetry/index.ts";
 import { UpstreamAuth } from "./auth.ts";
 import { isRetryableConnectionError, toUpstreamError, UpstreamError } from "./errors.ts";
-import { BodyTooLargeError, readBounded, readErrorEntries } from "./read-body.ts";
+import { BodyTooLargeError, discardBody, readBounded, readErrorEntries } from "./read-body.ts";
 
 export const USER_AGENT = "pullgate/0.1.0";
 const MAX_REDIRECTS = 5;
@@ -91,11 +91,15 @@ export class RegistryClient {
     await this.#dispatcher.close();
   }
 
-  /** GET /v2/: any HTTP answer (200 or 401) means the upstream is reachable. */
-  async ping(signal?: AbortSignal): Promise<number> {
-    const res = await this.#send({ method: "GET", path: "/v2/", scope: "", signal, clientAuthorization: "" });
+  /**
+   * GET /v2/ (the API version check). With the client's Authorization it is forwarded as is; without,
+   * pullgate answers challenges with its own credentials or anonymous tokens. Any HTTP answer, 200 or
+   * 401, proves a registry is there.
+   */
+  async ping(opts: RequestContext = {}): Promise<{ status: number; challenge: string | undefined }> {
+    const res = await this.#send({ ...opts, method: "GET", path: "/v2/", scope: "" });
     res.body.dump().catch(() => {});
-    return res.statusCode;
+    return { status: res.statusCode, challenge: header(res.headers, "www-authenticate") };
   }
 
   async getManifest(
@@ -120,7 +124,7 @@ export class RegistryClient {
       return { contentType, claimedDigest, bytes: undefined, length: declared };
     }
     if (declared !== undefined && declared > opts.maxBytes) {
-      res.body.destroy();
+      discardBody(res.body);
       throw new UpstreamError(
         "TOO_LARGE",
         this.config.name,

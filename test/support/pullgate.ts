@@ -1,0 +1,63 @@
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { parseConfig } from "../../src/config/index.ts";
+import { type RunningPullgate, startPullgate } from "../../src/main.ts";
+import { createMemoryLogger } from "../../src/telemetry/index.ts";
+
+export type TestPullgate = RunningPullgate & {
+  /** "127.0.0.1:PORT" of the proxy listener. */
+  host: string;
+  logs: ReturnType<typeof createMemoryLogger>["records"];
+};
+
+/**
+ * pullgate in this process, on free loopback ports, in front of the given upstreams (YAML list items).
+ * In-process so tests can read its log records and upstream counters; the CLI test covers the binary.
+ */
+export async function startTestPullgate(upstreamsYaml: string, extraYaml = ""): Promise<TestPullgate> {
+  const logger = createMemoryLogger();
+  const config = parseConfig(
+    `listen: "127.0.0.1:0"\nadmin:\n  listen: "127.0.0.1:0"\nshutdown: { drainTimeoutMs: 2000 }\nupstreams:\n${upstreamsYaml}\n${extraYaml}`,
+    { source: "test", baseDir: process.cwd(), env: {} },
+  );
+  const running = await startPullgate(config, { logger });
+  return { ...running, host: new URL(running.proxyUrl).host, logs: logger.records };
+}
+
+export type RawResponse = { status: number; headers: IncomingHttpHeaders; body: Buffer };
+
+/**
+ * A raw HTTP/1.1 request: the path is sent exactly as given (no URL normalization, unlike fetch), so
+ * path tricks like "..", "%2F" or "//" reach the server as written.
+ */
+export function rawRequest(
+  base: string,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path, method: opts.method ?? "GET", headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+export function errorCodeOf(res: RawResponse): string | undefined {
+  try {
+    return (JSON.parse(res.body.toString("utf8")) as { errors?: Array<{ code?: string }> }).errors?.[0]?.code;
+  } catch {
+    return undefined;
+  }
+}
