@@ -52,10 +52,9 @@ export async function startPullgate(
   const stop = () => {
     stopping ??= (async () => {
       deps.state.draining = true;
-      await Promise.all([
-        drain(proxy, config.shutdown.drainTimeoutMs),
-        drain(admin, config.shutdown.drainTimeoutMs),
-      ]);
+      // The admin listener stays up while the proxy drains, so /readyz can report "draining".
+      await drain(proxy, config.shutdown.drainTimeoutMs);
+      await drain(admin, 1_000);
       await deps.router.close();
     })();
     return stopping;
@@ -70,6 +69,13 @@ function listen(app: { fetch: FetchHandler }, address: ListenAddress): Promise<S
     errorHandler: () => renderError(new OciError("NAME_INVALID", "malformed request", { status: 400 })),
   });
   const server = createServer(listener);
+  // While draining (after close()), a keep-alive connection whose response just ended is closed
+  // right away instead of idling until the client hangs up or the drain bound cuts it.
+  server.on("request", (_req, res) => {
+    res.once("finish", () => {
+      if (!server.listening) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   // Clients keep connections alive between the HEAD and the GETs of one pull.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 30_000;
@@ -128,15 +134,15 @@ export async function runCli(
   let checkOnly = false;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i] as string;
-    if (arg === "--config" || arg === "-c") configPath = rest[++i];
-    else if (arg.startsWith("--config=")) configPath = arg.slice("--config=".length);
-    else if (arg === "--check") checkOnly = true;
-    else {
+    if (arg === "--check") checkOnly = true;
+    else if (arg === "--config" || arg === "-c" || arg.startsWith("--config=")) {
+      configPath = arg.startsWith("--config=") ? arg.slice("--config=".length) : rest[++i];
+      if (!configPath) {
+        process.stderr.write("pullgate: --config needs a file\n");
+        return 2;
+      }
+    } else {
       process.stderr.write(`pullgate: unknown option ${JSON.stringify(arg)}\n${USAGE}`);
-      return 2;
-    }
-    if (configPath === undefined || configPath === "") {
-      process.stderr.write("pullgate: --config needs a file\n");
       return 2;
     }
   }
