@@ -73,6 +73,15 @@ defaults:
     expect(printed).not.toContain("6379");
   });
 
+  it("loads the shipped example (examples/pullgate.yaml) and the container image's default", () => {
+    const root = join(import.meta.dirname, "..", "..");
+    const example = loadConfig({ path: join(root, "examples", "pullgate.yaml"), env: {} });
+    expect(example.upstreams.map((u) => u.name)).toEqual(["local", "hub"]);
+    expect(example.projects.proj?.keys).toHaveLength(1);
+    const container = loadConfig({ path: join(root, "deploy", "container", "pullgate.yaml"), env: {} });
+    expect(container.listen).toEqual({ host: "0.0.0.0", port: 5050 });
+  });
+
   it("runs on the embedded default without a file: Docker Hub, off, 127.0.0.1:5050/5051", () => {
     const config = loadConfig({ env: {} });
     expect(config.upstreams).toHaveLength(1);

@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# pullgate container image. Runs the TypeScript sources directly on Node 24 (type stripping): no build step.
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only; the node@24 devDependency is not needed: the base image is Node 24.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production \
+    PULLGATE_CONFIG=/etc/pullgate/pullgate.yaml
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+# Mount your configuration at /etc/pullgate/pullgate.yaml (listen on 0.0.0.0 inside a container).
+COPY deploy/container/pullgate.yaml /etc/pullgate/pullgate.yaml
+USER node
+EXPOSE 5050 5051
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:5051/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "/app/bin/pullgate.js"]
+CMD ["serve"]
