@@ -175,6 +175,37 @@ describe("token auth", () => {
   });
 });
 
+describe("redirects", () => {
+  it("follows a redirected manifest or listing on the same origin, keeping credentials there", async () => {
+    const c = client(false);
+    agent
+      .get(REG)
+      .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+      .reply(307, "", { headers: { location: "/v2/proj/moved/manifests/v1" } });
+    agent
+      .get(REG)
+      .intercept({
+        path: "/v2/proj/moved/manifests/v1",
+        method: "GET",
+        headers: { authorization: "Bearer mine" },
+      })
+      .reply(200, BODY, { headers: { "content-type": "application/json" } });
+    const res = await get(c, { clientAuthorization: "Bearer mine" });
+    expect(res.bytes?.equals(BODY)).toBe(true);
+  });
+
+  it("gives up after 5 redirects", async () => {
+    const c = client(false);
+    agent
+      .get(REG)
+      .intercept({ path: "/v2/proj/app/manifests/v1", method: "GET" })
+      .reply(302, "", { headers: { location: "/v2/proj/app/manifests/v1" } })
+      .times(6);
+    const err = (await get(c).catch((e: unknown) => e)) as UpstreamError;
+    expect(err.code).toBe("BAD_RESPONSE");
+  });
+});
+
 describe("retries", () => {
   it("retries an idempotent request once on a connection reset", async () => {
     const c = client(false);

@@ -49,6 +49,7 @@ interface SendOptions extends RequestContext {
   headers?: Record<string, string>;
   /** Token scope, e.g. "repository:library/nginx:pull"; "" for /v2/. */
   scope: string;
+  /** Default true; false returns a 3xx to the caller (blobs with `redirects: pass`). */
   followRedirects?: boolean;
 }
 
@@ -271,7 +272,7 @@ export class RegistryClient {
     let current = headers;
     for (let hop = 0; ; hop++) {
       const res = await this.#sendOnce(opts, url, current);
-      if (!opts.followRedirects || !isRedirect(res.statusCode)) return res;
+      if (opts.followRedirects === false || !isRedirect(res.statusCode)) return res;
       const location = header(res.headers, "location");
       if (!location) return res;
       res.body.dump().catch(() => {});
