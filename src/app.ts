@@ -33,7 +33,7 @@ export function createDeps(config: Config, overrides: DepsOverrides = {}): Deps 
       return new RegistryClient(u, dispatcher ? { tracer, dispatcher } : { tracer });
     }),
   );
-  const pull = new PullService({ manifestMaxBytes: config.manifests.maxBytes, logger });
+  const pull = new PullService({ manifestMaxBytes: config.manifests.maxBytes });
   return { config, logger, tracer, router, pull, state: { draining: false } };
 }
 

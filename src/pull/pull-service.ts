@@ -9,7 +9,6 @@ import {
   type Reference,
   referenceToString,
 } from "../oci/index.ts";
-import type { Logger } from "../telemetry/index.ts";
 import {
   type BlobResponse,
   header,
@@ -37,7 +36,6 @@ export interface ManifestRequest extends RequestContext {
 
 export interface PullServiceOptions {
   manifestMaxBytes: number;
-  logger: Logger;
 }
 
 /** How long the anonymous answer of the default upstream's /v2/ is reused for clients' pings. */

@@ -1,7 +1,7 @@
 import type { Dispatcher } from "undici";
 import type { UpstreamCredentials } from "../config/index.ts";
 import { parseChallenges } from "./challenge.ts";
-import { UpstreamError } from "./errors.ts";
+import { toUpstreamError, UpstreamError } from "./errors.ts";
 import { readBounded } from "./read-body.ts";
 
 const MAX_TOKEN_RESPONSE = 256 * 1024;
@@ -126,12 +126,7 @@ export class UpstreamAuth {
         bodyTimeout: timeoutMs,
       })
       .catch((err: unknown) => {
-        throw new UpstreamError(
-          (err as { code?: string }).code?.includes("TIMEOUT") ? "TIMEOUT" : "UNREACHABLE",
-          upstream,
-          "token service unreachable",
-          { cause: err },
-        );
+        throw toUpstreamError(err, upstream, signal);
       });
     let body: Buffer;
     try {
