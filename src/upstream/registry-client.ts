@@ -65,6 +65,8 @@ export class RegistryClient {
   readonly #tracer: Tracer;
   /** Requests sent to the upstream registry's origin (tests count round trips with it). */
   requestCount = 0;
+  /** New connections opened to any origin (keep-alive reuse is visible here). */
+  connectionCount = 0;
 
   constructor(config: UpstreamConfig, deps: { tracer: Tracer; dispatcher?: Dispatcher }) {
     this.config = config;
@@ -78,6 +80,9 @@ export class RegistryClient {
         bodyTimeout: config.timeouts.bodyIdleMs,
         keepAliveTimeout: 30_000,
       });
+    this.#dispatcher.on("connect", () => {
+      this.connectionCount++;
+    });
     this.auth = new UpstreamAuth({
       upstream: config.name,
       origin: config.url,
@@ -311,6 +316,9 @@ export class RegistryClient {
           method: opts.method,
           headers,
           signal: opts.signal ?? null,
+          // undici closes the connection after every HEAD (for servers that send a body with one);
+          // registries do not, and containerd resolves every pull with a HEAD: keep the connection.
+          ...(opts.method === "HEAD" && isRegistry ? { reset: false } : {}),
         });
       } catch (err) {
         if (attempt === 0 && !opts.signal?.aborted && isRetryableConnectionError(err)) continue;
