@@ -1,0 +1,73 @@
+import { readdir, readFile, readlink } from "node:fs/promises";
+import { runOk } from "../test/support/process.ts";
+
+/** Clock ticks per second of the utime/stime fields in /proc (getconf CLK_TCK, 100 on Linux/x86). */
+export async function clockTicks(): Promise<number> {
+  try {
+    const { stdout } = await runOk("getconf", ["CLK_TCK"]);
+    const ticks = Number(stdout.trim());
+    if (Number.isInteger(ticks) && ticks > 0) return ticks;
+  } catch {
+    // fall through
+  }
+  return 100;
+}
+
+/**
+ * Fields of a /proc/<pid>/stat line after "pid (comm)", indexed so that fields[0] is field 3 (state).
+ * comm may contain spaces and parentheses, so split after the LAST ")".
+ */
+export function statFields(line: string): string[] {
+  const end = line.lastIndexOf(")");
+  if (end < 0) throw new Error(`unexpected /proc stat line: ${line.slice(0, 80)}`);
+  return line
+    .slice(end + 1)
+    .trim()
+    .split(/\s+/);
+}
+
+/** utime+stime (all threads) of a process, in clock ticks. */
+export async function processCpuTicks(pid: number): Promise<number> {
+  const fields = statFields(await readFile(`/proc/${pid}/stat`, "utf8"));
+  return Number(fields[11]) + Number(fields[12]); // fields 14 and 15
+}
+
+/** cutime+cstime (reaped children) from a /proc/<pid>/stat line, in clock ticks. */
+export function childrenCpuTicks(statLine: string): number {
+  const fields = statFields(statLine);
+  return Number(fields[13]) + Number(fields[14]); // fields 16 and 17
+}
+
+/** Machine-wide CPU from the first line of /proc/stat, in clock ticks summed over all cores. */
+export async function systemCpuTicks(): Promise<{ busy: number; total: number }> {
+  const first = (await readFile("/proc/stat", "utf8")).split("\n", 1)[0] ?? "";
+  // cpu user nice system idle iowait irq softirq steal (guest and guest_nice are included in user/nice)
+  const v = first.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * True when process `pid` itself holds a socket listening on 127.0.0.1:`port` (so a readiness probe that
+ * succeeds is answered by our process, not by someone else who grabbed the port).
+ */
+export async function listensOn(pid: number, port: number): Promise<boolean> {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const inodes = new Set<string>();
+  for (const line of (await readFile("/proc/net/tcp", "utf8")).split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    if (cols[1] === local && cols[3] === "0A" && cols[9] !== undefined) inodes.add(cols[9]);
+  }
+  if (inodes.size === 0) return false;
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1] as string)) return true;
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return false;
+}
