@@ -3,7 +3,7 @@ import { type Context, Hono } from "hono";
 import { OciError } from "../oci/index.ts";
 import type { PullService } from "../pull/index.ts";
 import type { Logger } from "../telemetry/index.ts";
-import { type Headers, header, type UpstreamRouter } from "../upstream/index.ts";
+import { type Headers, header, UpstreamError, type UpstreamRouter } from "../upstream/index.ts";
 import { type AccessEnv, accessLog } from "./access-log.ts";
 import { parseRegistryPath, type RegistryPath, splitTarget } from "./parse-request.ts";
 import { API_VERSION_HEADER, renderError, toOciError } from "./render-error.ts";
@@ -56,11 +56,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     }
     const target = parseRegistryPath(path);
     access.kind = target.kind;
+    const ctx = { clientAuthorization: c.req.header("authorization"), signal: c.req.raw.signal };
     if (target.kind === "base") {
-      await deps.pull.checkBase(deps.router.defaultClient, {
-        clientAuthorization: c.req.header("authorization"),
-        signal: c.req.raw.signal,
-      });
+      await deps.pull.checkBase(deps.router.defaultClient, ctx);
       return new Response(method === "HEAD" ? null : "{}", {
         status: 200,
         headers: { ...API_VERSION_HEADER, "content-type": "application/json", "content-length": "2" },
@@ -70,7 +68,6 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     const route = deps.router.route(target.name, params.get("ns") ?? undefined);
     access.repository = route.name;
     access.upstream = route.upstream.name;
-    const ctx = { clientAuthorization: c.req.header("authorization"), signal: c.req.raw.signal };
     return handle(c, deps, target, { route, params, ctx, method });
   });
 
@@ -78,8 +75,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     const oci = toOciError(err, notFoundCodeFor(c.get("access")?.kind));
     if (oci.status >= 500) {
       const e = err as { code?: unknown; name?: string };
-      // Unknown errors keep their stack in the server log only.
-      const internal = oci.message === "internal error" ? { stack: (err as Error).stack } : {};
+      // Errors no module coded keep their stack in the server log only.
+      const coded = err instanceof OciError || err instanceof UpstreamError;
+      const internal = coded ? {} : { stack: (err as Error).stack };
       deps.logger.log("warn", "request failed", {
         status: oci.status,
         code: typeof e.code === "string" ? e.code : e.name,
