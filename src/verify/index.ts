@@ -1,0 +1,2 @@
+// Public surface of verify/ (filled in by the implementation: parseTrustedKey, judgeSignatures, ...).
+export * from "./types.ts";

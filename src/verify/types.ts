@@ -1,0 +1,110 @@
+import type { KeyObject } from "node:crypto";
+
+/**
+ * verify/ is pure: data in, Verdict out. No network, Redis, clock or env access; pull/ gathers the
+ * evidence (signature manifests, payload blobs, bundles) and hands it over with the trusted keys.
+ * Policy ("who may sign": which keys a project trusts) is separate from cryptography ("is it valid").
+ */
+
+/** sha256 or sha512 digest string, e.g. "sha256:<64 hex>". */
+export type DigestString = string;
+
+export type KeyAlgorithm = "ecdsa-p256" | "ecdsa-p384" | "ecdsa-p521" | "rsa" | "ed25519";
+
+export interface TrustedKey {
+  name: string;
+  /** "sha256:<hex>" of the DER SubjectPublicKeyInfo: stable, printable, safe to show. */
+  fingerprint: string;
+  algorithm: KeyAlgorithm;
+  /** RSA modulus bits, EC curve bits, 256 for Ed25519. */
+  bits: number;
+  key: KeyObject;
+}
+
+/** What a `.sig` manifest (cosign's legacy tag-based layout) holds, one entry per layer. */
+export interface LegacyLayerEvidence {
+  mediaType: string;
+  /** The layer descriptor's digest (the payload blob). */
+  digest: DigestString;
+  annotations: Readonly<Record<string, string>>;
+  /**
+   * The payload blob bytes, already checked by pull/ to hash to `digest` and to fit the size cap;
+   * undefined when pull/ did not fetch it (not a simplesigning layer, or over the cap).
+   */
+  payload: Uint8Array | undefined;
+}
+
+export interface LegacySignatureEvidence {
+  format: "cosign-legacy";
+  /** Digest of the `.sig` manifest the layers came from (for reports). */
+  source: DigestString;
+  layers: readonly LegacyLayerEvidence[];
+}
+
+/** One Sigstore bundle found as a referrer (referrers API or the referrers tag schema). */
+export interface BundleEvidence {
+  format: "sigstore-bundle";
+  /** Digest of the referrer manifest that carried the bundle (for reports). */
+  source: DigestString;
+  /** The referrer manifest's artifactType (e.g. application/vnd.dev.sigstore.bundle.v0.3+json). */
+  artifactType: string | undefined;
+  /** The bundle JSON bytes (the referrer's single layer), digest-checked and size-capped by pull/. */
+  bundle: Uint8Array;
+}
+
+export type SignatureEvidence = LegacySignatureEvidence | BundleEvidence;
+
+export type DenyReason = "NO_SIGNATURE" | "UNTRUSTED_SIGNATURE" | "DIGEST_MISMATCH";
+
+/** What was concluded about one candidate signature (a legacy layer or a bundle). */
+export type SignatureResult =
+  /** valid signature by a trusted key, over a payload naming the digest being judged */
+  | "verified"
+  /** valid signature by a trusted key, but the payload names another digest (or no matching subject) */
+  | "digest-mismatch"
+  /** a signature that no trusted key verifies (unknown key, bad signature bytes, tampered payload) */
+  | "untrusted"
+  /** shaped like a signature but malformed (bad base64, unparsable payload/bundle, wrong payload type) */
+  | "invalid"
+  /** an artifact that is not an image signature (other layer media type, an attestation's predicate) */
+  | "not-a-signature";
+
+export interface SignatureReport {
+  format: "cosign-legacy" | "sigstore-bundle";
+  /** Manifest digest the candidate came from, and for legacy layers the payload digest. */
+  source: DigestString;
+  payloadDigest?: DigestString;
+  result: SignatureResult;
+  /** Name and fingerprint of the trusted key that verified it (verified / digest-mismatch). */
+  key?: string;
+  keyFingerprint?: string;
+  /** Short human-readable explanation; never secret material. */
+  detail?: string;
+}
+
+export type Verdict =
+  | {
+      status: "verified";
+      digest: DigestString;
+      format: "cosign-legacy" | "sigstore-bundle";
+      key: string;
+      keyFingerprint: string;
+      signatures: readonly SignatureReport[];
+    }
+  | {
+      status: "denied";
+      digest: DigestString;
+      reason: DenyReason;
+      signatures: readonly SignatureReport[];
+    };
+
+export type VerificationErrorCode = "KEY_INVALID" | "KEY_UNSUPPORTED" | "KEY_TOO_WEAK";
+
+export class VerificationError extends Error {
+  readonly code: VerificationErrorCode;
+  constructor(code: VerificationErrorCode, message: string) {
+    super(message);
+    this.name = "VerificationError";
+    this.code = code;
+  }
+}
