@@ -1,2 +1,31 @@
-// Public surface of verify/ (filled in by the implementation: parseTrustedKey, judgeSignatures, ...).
+// Public surface of verify/: pure cosign / Sigstore verification (data in, verdict out).
+
+export { type CertificateChainResult, verifyCertificateChain } from "./certificate-chain.ts";
+export {
+  BUNDLE_V03_MEDIA_TYPE,
+  COSIGN_CERTIFICATE_ANNOTATION,
+  COSIGN_CHAIN_ANNOTATION,
+  COSIGN_REKOR_BUNDLE_ANNOTATION,
+  COSIGN_SIGN_PREDICATE,
+  COSIGN_SIGNATURE_ANNOTATION,
+  DSSE_ENVELOPE_MEDIA_TYPE,
+  IN_TOTO_PAYLOAD_TYPE,
+  MAX_BUNDLES,
+  MAX_LEGACY_LAYERS,
+  SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX,
+  SIMPLESIGNING_MEDIA_TYPE,
+} from "./cosign-format.ts";
+export { judgeSignatures } from "./judge-signatures.ts";
+export { type RekorSetResult, verifyRekorSet } from "./rekor-set.ts";
+export { isSignatureArtifactManifest } from "./signature-artifact.ts";
+export { legacySignatureTag, referrersTagSchemaTag } from "./signature-tags.ts";
+export { keyHint, parseTrustedKey } from "./trusted-key.ts";
 export * from "./types.ts";
+export {
+  type BundleSigner,
+  type BundleVerification,
+  type BundleVerificationFailure,
+  type BundleVerificationOptions,
+  verifyBundleWithTrustRoot,
+} from "./verify-bundle-with-trust-root.ts";
+export { verifySignatureBytes } from "./verify-signature-bytes.ts";

@@ -67,7 +67,12 @@ export type SignatureResult =
   /** shaped like a signature but malformed (bad base64, unparsable payload/bundle, wrong payload type) */
   | "invalid"
   /** an artifact that is not an image signature (other layer media type, an attestation's predicate) */
-  | "not-a-signature";
+  | "not-a-signature"
+  /**
+   * not looked at: over the per-call cap (MAX_LEGACY_LAYERS legacy layers, MAX_BUNDLES bundles). One
+   * report stands for all the skipped candidates of one `.sig` manifest (or for all skipped bundles).
+   */
+  | "not-considered";
 
 export interface SignatureReport {
   format: "cosign-legacy" | "sigstore-bundle";
