@@ -1,1 +1,5 @@
+export * from "./memory-verdict-cache.ts";
+export * from "./redis-connection.ts";
+export * from "./redis-verdict-cache.ts";
+export * from "./tiered-verdict-cache.ts";
 export * from "./types.ts";

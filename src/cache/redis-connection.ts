@@ -1,0 +1,238 @@
+import { Redis } from "ioredis";
+import type { Secret } from "../config/secret.ts";
+import type { Logger } from "../telemetry/logger.ts";
+
+/**
+ * One Redis connection (ioredis) that can neither crash the process nor hang a request:
+ *  - an "error" listener is always attached (an unhandled "error" event would otherwise only be printed by
+ *    ioredis, and errors thrown from listeners could escape);
+ *  - no offline queue: while disconnected every command is rejected at once, so callers fall back immediately;
+ *  - every command has a client-side timeout (`commandTimeoutMs`, default 200 ms), and a socket that stops
+ *    answering (a hung server) is torn down after `socketTimeoutMs` so that later commands fail fast;
+ *  - in-flight commands are rejected when the connection drops (maxRetriesPerRequest 0), never resent later;
+ *  - it reconnects forever with capped exponential backoff.
+ * It logs ONE line when the connection goes down and ONE when it is back, never per failed command, and never
+ * the URL (which may carry a password).
+ *
+ * The creator owns the connection and closes it; the stores and caches built on it never close it.
+ */
+export interface RedisConnection {
+  /** Low-cardinality name for logs and metrics ("cache", "policy-subscriber", …). */
+  readonly name: string;
+  /** The ioredis client. Use it only for commands; the connection owns its event listeners and lifecycle. */
+  readonly client: Redis;
+  /** True when commands can be sent now (connected, handshake done). */
+  isReady(): boolean;
+  /** Resolves true as soon as the connection is ready, false after `timeoutMs` (never rejects). */
+  whenReady(timeoutMs: number): Promise<boolean>;
+  /** Calls `listener` every time the connection becomes ready (first connect and every reconnect). */
+  onReady(listener: () => void): () => void;
+  /**
+   * Records a failed or skipped operation (the caller fell back). While the connection is down this only counts;
+   * while it claims to be up (timeouts of a hung server, OOM, READONLY…) it also logs, at most one line per
+   * `failureLogIntervalMs`, with the number of failures since the previous line.
+   */
+  reportFailure(operation: string, err?: unknown): void;
+  stats(): RedisConnectionStats;
+  /** QUIT (bounded by the command timeout), then disconnect. No reconnect afterwards. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface RedisConnectionStats {
+  ready: boolean;
+  /** Operations that failed or were skipped because Redis was unavailable, since creation. */
+  failures: number;
+  /** Times the connection went down since creation. */
+  disconnects: number;
+}
+
+export interface RedisConnectionOptions {
+  logger: Logger;
+  name: string;
+  /** Client-side timeout of every command. Default 200 ms. */
+  commandTimeoutMs?: number;
+  /** TCP connect timeout. Default 1000 ms. */
+  connectTimeoutMs?: number;
+  /** A connection with commands in flight that receives nothing for this long is torn down. Default 1000 ms. */
+  socketTimeoutMs?: number;
+  /** Cap of the reconnect backoff (50 ms doubling, plus up to 10% jitter). Default 2000 ms. */
+  maxReconnectDelayMs?: number;
+  /** Minimum interval between two "redis_command_failed" lines. Default 10 s. */
+  failureLogIntervalMs?: number;
+}
+
+/** Event names this module logs. */
+export const RedisLogEvents = {
+  down: "redis_connection_down",
+  up: "redis_connection_up",
+  commandFailed: "redis_command_failed",
+} as const;
+
+export function createRedisConnection(url: Secret, opts: RedisConnectionOptions): RedisConnection {
+  const { logger, name } = opts;
+  const commandTimeoutMs = opts.commandTimeoutMs ?? 200;
+  const maxReconnectDelayMs = opts.maxReconnectDelayMs ?? 2_000;
+  const failureLogIntervalMs = opts.failureLogIntervalMs ?? 10_000;
+  const rawUrl = url.reveal();
+  const redact = createRedactor(rawUrl);
+  if (!/^rediss?:\/\//.test(rawUrl)) {
+    // The URL itself is never part of the message.
+    throw new Error(`redis connection "${name}": the URL must start with redis:// or rediss://`);
+  }
+
+  const client = new Redis(rawUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: opts.connectTimeoutMs ?? 1_000,
+    socketTimeout: opts.socketTimeoutMs ?? 1_000,
+    retryStrategy: (attempt) => {
+      const base = Math.min(50 * 2 ** Math.min(attempt - 1, 16), maxReconnectDelayMs);
+      return Math.round(base + Math.random() * base * 0.1);
+    },
+    // ioredis' own "connection name" (CLIENT SETNAME) helps operators in CLIENT LIST.
+    connectionName: `pullgate-${name}`,
+    // ioredis re-subscribes on reconnect without handling the promise: when that SUBSCRIBE fails
+    // (connection lost again) it is an unhandled rejection, which ends a Node process. The policy
+    // store subscribes itself on every "ready".
+    autoResubscribe: false,
+  });
+
+  type State = "connecting" | "up" | "down" | "closed";
+  let state: State = "connecting";
+  let downSince = Date.now();
+  let failures = 0;
+  let disconnects = 0;
+  let lastFailureLog = 0;
+  let failuresSinceLog = 0;
+  const readyListeners = new Set<() => void>();
+
+  const markDown = (reason: string, err?: unknown): void => {
+    if (state === "down" || state === "closed") return;
+    const wasUp = state === "up";
+    state = "down";
+    downSince = Date.now();
+    if (wasUp) disconnects++;
+    logger.log("warn", RedisLogEvents.down, {
+      connection: name,
+      reason,
+      ...errorFields(err, redact),
+      // Before the first successful connect this is "never connected"; afterwards a lost connection.
+      wasConnected: wasUp,
+    });
+  };
+
+  client.on("error", (err: unknown) => {
+    // Connection-level errors only (command errors reject their promise). One line per outage: markDown()
+    // logs only on the transition.
+    markDown("error", err);
+  });
+  client.on("close", () => markDown("closed"));
+  client.on("ready", () => {
+    if (state === "closed") return;
+    const previous = state;
+    state = "up";
+    logger.log("info", RedisLogEvents.up, {
+      connection: name,
+      ...(previous === "down" ? { downMs: Date.now() - downSince } : {}),
+    });
+    for (const listener of readyListeners) {
+      try {
+        listener();
+      } catch (err) {
+        logger.log("error", "redis_ready_listener_failed", { connection: name, ...errorFields(err, redact) });
+      }
+    }
+  });
+
+  let closing: Promise<void> | undefined;
+
+  return {
+    name,
+    client,
+    isReady: () => client.status === "ready" && state !== "closed",
+    whenReady(timeoutMs) {
+      if (client.status === "ready") return Promise.resolve(true);
+      if (state === "closed") return Promise.resolve(false);
+      return new Promise((resolve) => {
+        const onReady = (): void => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          client.off("ready", onReady);
+          resolve(false);
+        }, timeoutMs);
+        client.once("ready", onReady);
+      });
+    },
+    onReady(listener) {
+      readyListeners.add(listener);
+      return () => {
+        readyListeners.delete(listener);
+      };
+    },
+    reportFailure(operation, err) {
+      failures++;
+      if (state !== "up" || client.status !== "ready") return;
+      failuresSinceLog++;
+      const now = Date.now();
+      if (now - lastFailureLog < failureLogIntervalMs) return;
+      logger.log("warn", RedisLogEvents.commandFailed, {
+        connection: name,
+        operation,
+        ...errorFields(err, redact),
+        failures: failuresSinceLog,
+      });
+      lastFailureLog = now;
+      failuresSinceLog = 0;
+    },
+    stats: () => ({ ready: client.status === "ready" && state !== "closed", failures, disconnects }),
+    close() {
+      closing ??= (async () => {
+        state = "closed";
+        readyListeners.clear();
+        if (client.status === "ready") {
+          try {
+            await client.quit();
+          } catch {
+            // timed out or connection lost: disconnect below
+          }
+        }
+        client.disconnect(false);
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Log fields for an error: its code and name, and a message with the URL and password cut out. */
+function errorFields(err: unknown, redact: (s: string) => string): Record<string, unknown> {
+  if (err === undefined) return {};
+  if (!(err instanceof Error)) return { error: redact(String(err)) };
+  const code = (err as { code?: unknown }).code;
+  return {
+    ...(typeof code === "string" ? { code } : {}),
+    errorName: err.name,
+    error: redact(err.message),
+  };
+}
+
+function createRedactor(rawUrl: string): (s: string) => string {
+  const secrets = [rawUrl];
+  try {
+    const parsed = new URL(rawUrl);
+    if (parsed.password) {
+      secrets.push(parsed.password, decodeURIComponent(parsed.password));
+    }
+  } catch {
+    // not a URL: only the raw string is redacted
+  }
+  const needles = secrets.filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  return (s) => {
+    let out = s;
+    for (const needle of needles) out = out.split(needle).join("[redacted]");
+    return out;
+  };
+}

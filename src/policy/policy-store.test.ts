@@ -1,0 +1,175 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { type RedisServer, startRedis } from "../../test/support/redis.ts";
+import { createRedisConnection, type RedisConnection } from "../cache/index.ts";
+import { Secret } from "../config/secret.ts";
+import { silentLogger } from "../telemetry/logger.ts";
+import {
+  createMemoryPolicyStore,
+  createRedisPolicyStore,
+  type PolicyStore,
+  RELOAD_ALL,
+} from "./policy-store.ts";
+
+let server: RedisServer;
+const connections: RedisConnection[] = [];
+let prefixes = 0;
+const freshPrefix = (): string => `policy-${++prefixes}:`;
+
+function connect(name: string): RedisConnection {
+  const connection = createRedisConnection(new Secret(server.url), { logger: silentLogger, name });
+  connections.push(connection);
+  return connection;
+}
+
+/** Resolves with the first project name `store` reports that satisfies `match` (no timing assertion). */
+function nextChange(store: PolicyStore, match: (project: string) => boolean = () => true): Promise<string> {
+  return new Promise((resolve) => {
+    const off = store.subscribe((project) => {
+      if (!match(project)) return;
+      off();
+      resolve(project);
+    });
+  });
+}
+
+/** A Redis store whose subscriber is subscribed (its first "*" was delivered). */
+async function createReadyRedisStore(keyPrefix: string): Promise<PolicyStore> {
+  const redis = connect("policy");
+  const subscriber = connect("policy-subscriber");
+  const store = createRedisPolicyStore({ redis, subscriber, keyPrefix, logger: silentLogger });
+  await nextChange(store, (p) => p === RELOAD_ALL);
+  return store;
+}
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+
+afterAll(async () => {
+  await Promise.all(connections.map((c) => c.close()));
+  await server?.stop();
+});
+
+const implementations: Array<{ name: string; create(): Promise<PolicyStore> }> = [
+  { name: "memory", create: async () => createMemoryPolicyStore() },
+  { name: "redis", create: () => createReadyRedisStore(freshPrefix()) },
+];
+
+describe.each(implementations)("PolicyStore contract: $name", (impl) => {
+  let store: PolicyStore;
+  afterEach(async () => {
+    await store?.close();
+  });
+
+  test("stores, replaces and removes overrides; load returns them all", async () => {
+    store = await impl.create();
+    expect(await store.load()).toEqual({});
+    await store.put("team-a", { mode: "enforce", keys: ["k1"] });
+    await store.put("team-b", { mode: "audit" });
+    await store.put("team-a", { mode: "off" });
+    expect(await store.load()).toEqual({ "team-a": { mode: "off" }, "team-b": { mode: "audit" } });
+    await store.remove("team-a");
+    await store.remove("never-stored");
+    expect(await store.load()).toEqual({ "team-b": { mode: "audit" } });
+  });
+
+  test("values round-trip as JSON and are copies", async () => {
+    store = await impl.create();
+    const override = { mode: "enforce", nested: { list: [1, "two", null, true] }, unicode: "ünï ✓" };
+    await store.put("p", override);
+    override.mode = "changed";
+    const loaded = (await store.load()) as Record<string, { mode: string }>;
+    expect(loaded).toEqual({
+      p: { mode: "enforce", nested: { list: [1, "two", null, true] }, unicode: "ünï ✓" },
+    });
+    if (loaded.p) loaded.p.mode = "mutated";
+    expect(((await store.load()) as Record<string, { mode: string }>).p?.mode).toBe("enforce");
+  });
+
+  test("listeners hear each change once, before put/remove resolve; unsubscribe stops them", async () => {
+    store = await impl.create();
+    const heard: string[] = [];
+    const off = store.subscribe((p) => heard.push(p));
+    const alsoHeard: string[] = [];
+    store.subscribe((p) => alsoHeard.push(p));
+    await store.put("team-a", { mode: "enforce" });
+    expect(heard).toEqual(["team-a"]);
+    await store.remove("team-a");
+    expect(heard).toEqual(["team-a", "team-a"]);
+    off();
+    await store.put("team-b", {});
+    await sleep(50); // room for a (wrong) second delivery over pub/sub
+    expect(heard).toEqual(["team-a", "team-a"]);
+    expect(alsoHeard).toEqual(["team-a", "team-a", "team-b"]);
+  });
+
+  test("a throwing listener breaks neither the write nor the other listeners", async () => {
+    store = await impl.create();
+    const heard: string[] = [];
+    store.subscribe(() => {
+      throw new Error("listener bug");
+    });
+    store.subscribe((p) => heard.push(p));
+    await store.put("p", {});
+    expect(heard).toEqual(["p"]);
+  });
+
+  test("rejects invalid project names and values that are not JSON", async () => {
+    store = await impl.create();
+    await expect(store.put("", {})).rejects.toThrow(TypeError);
+    await expect(store.put(RELOAD_ALL, {})).rejects.toThrow(TypeError);
+    await expect(store.put("p", undefined)).rejects.toThrow(TypeError);
+    await expect(store.remove("")).rejects.toThrow(TypeError);
+    expect(await store.load()).toEqual({});
+  });
+});
+
+describe("redis policy store across replicas", () => {
+  test("a put on one replica reaches the other's listener, and survives a new store instance", async () => {
+    const keyPrefix = freshPrefix();
+    const a = await createReadyRedisStore(keyPrefix);
+    const b = await createReadyRedisStore(keyPrefix);
+    const heardByB = nextChange(b, (p) => p !== RELOAD_ALL);
+    await a.put("team-a", { mode: "enforce" });
+    expect(await heardByB).toBe("team-a");
+    expect(await b.load()).toEqual({ "team-a": { mode: "enforce" } });
+
+    const removedOnB = nextChange(b, (p) => p !== RELOAD_ALL);
+    await a.remove("team-a");
+    expect(await removedOnB).toBe("team-a");
+    await a.put("team-c", { mode: "audit" });
+
+    // A restarted pullgate (new connections, new store) loads what is stored.
+    await Promise.all([a.close(), b.close()]);
+    const c = await createReadyRedisStore(keyPrefix);
+    expect(await c.load()).toEqual({ "team-c": { mode: "audit" } });
+    await c.close();
+  });
+
+  test("writes reject while Redis is down; a Redis restart makes every subscriber reload ('*')", async () => {
+    const keyPrefix = freshPrefix();
+    const redis = connect("policy");
+    const subscriber = connect("policy-subscriber");
+    const store = createRedisPolicyStore({ redis, subscriber, keyPrefix, logger: silentLogger });
+    await nextChange(store, (p) => p === RELOAD_ALL);
+    const heard: string[] = [];
+    store.subscribe((p) => heard.push(p));
+
+    await server.halt();
+    await expect(store.put("team-a", { mode: "off" })).rejects.toThrow();
+    await expect(store.remove("team-a")).rejects.toThrow();
+    await expect(store.load()).rejects.toThrow();
+    expect(heard).toEqual([]);
+
+    const reload = nextChange(store, (p) => p === RELOAD_ALL);
+    await server.restart();
+    expect(await reload).toBe(RELOAD_ALL);
+    // Subscribed again: changes by another replica arrive.
+    const other = await createReadyRedisStore(keyPrefix);
+    const heardAgain = nextChange(store, (p) => p !== RELOAD_ALL);
+    await other.put("team-b", { mode: "enforce" });
+    expect(await heardAgain).toBe("team-b");
+    await Promise.all([store.close(), other.close()]);
+  });
+});
