@@ -8,7 +8,9 @@ import { type Apps, createApps, createDeps, type Deps } from "./app.ts";
 import { type Config, ConfigError, type ListenAddress, loadConfig } from "./config/index.ts";
 import { renderError } from "./http/index.ts";
 import { OciError } from "./oci/index.ts";
+import { configuredKeyProblems } from "./policy/index.ts";
 import type { Logger } from "./telemetry/index.ts";
+import { parseTrustedKey } from "./verify/index.ts";
 
 export interface RunningPullgate {
   deps: Deps;
@@ -25,14 +27,20 @@ export async function startPullgate(
   config: Config,
   options: { logger?: Logger } = {},
 ): Promise<RunningPullgate> {
-  const deps = createDeps(config, options);
+  const deps = await createDeps(config, options);
   const apps = createApps(deps);
-  const proxy = await listen(apps.proxy, config.listen);
+  let proxy: Server;
   let admin: Server;
   try {
-    admin = await listen(apps.admin, config.admin.listen);
+    proxy = await listen(apps.proxy, config.listen);
+    try {
+      admin = await listen(apps.admin, config.admin.listen);
+    } catch (err) {
+      proxy.close();
+      throw err;
+    }
   } catch (err) {
-    proxy.close();
+    await deps.close();
     throw err;
   }
   const proxyUrl = urlOf(proxy);
@@ -55,7 +63,7 @@ export async function startPullgate(
       // The admin listener stays up while the proxy drains, so /readyz can report "draining".
       await drain(proxy, config.shutdown.drainTimeoutMs);
       await drain(admin, 1_000);
-      await deps.router.close();
+      await deps.close();
     })();
     return stopping;
   };
@@ -157,6 +165,11 @@ export async function runCli(
     throw err;
   }
   if (checkOnly) {
+    const problems = configuredKeyProblems(config, (k) => parseTrustedKey(k).fingerprint);
+    if (problems.length > 0) {
+      process.stderr.write(`pullgate: ${new ConfigError(config.source, problems).message}\n`);
+      return 2;
+    }
     process.stdout.write(`pullgate: configuration ${config.source} is valid\n`);
     return 0;
   }
@@ -164,6 +177,11 @@ export async function runCli(
   try {
     running = await startPullgate(config);
   } catch (err) {
+    // Keys verify/ does not accept (weak RSA, unsupported curves) are config problems too.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pullgate: ${err.message}\n`);
+      return 2;
+    }
     const code = (err as { code?: unknown }).code;
     process.stderr.write(
       `pullgate: cannot listen: ${typeof code === "string" ? code : (err as Error).message}\n`,
@@ -180,6 +198,14 @@ export async function runCli(
       () => process.exit(1),
     );
   };
+  // A last line of defence: a library promise nobody handled must not end the process (Node's
+  // default), which would take the pull path of every node with it. It is logged as a bug.
+  process.on("unhandledRejection", (reason) => {
+    running.deps.logger.log("error", "unhandled rejection", {
+      code: (reason as { code?: unknown })?.code,
+      stack: (reason as Error)?.stack,
+    });
+  });
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   return undefined;

@@ -1,19 +1,41 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import type { VerdictCache } from "../cache/index.ts";
+import { isDigest, OciError, parseImageReference, parseName } from "../oci/index.ts";
+import { type PolicyRegistry, PolicyValidationError, toPolicyView } from "../policy/index.ts";
+import type { PullService } from "../pull/index.ts";
+import type { AuditLog, Logger } from "../telemetry/index.ts";
 import type { UpstreamRouter } from "../upstream/index.ts";
+import type { AdminAuthenticator } from "./admin-auth.ts";
 
 export interface AdminAppDeps {
   router: UpstreamRouter;
   /** True once SIGTERM arrived: readiness fails so load balancers stop sending new pulls. */
   isDraining: () => boolean;
+  /** The policy API; without it only the health endpoints exist (unit tests of health). */
+  api?: {
+    policies: PolicyRegistry;
+    pull: PullService;
+    cache: VerdictCache;
+    auth: AdminAuthenticator;
+    audit: AuditLog;
+    logger: Logger;
+  };
   readinessTimeoutMs?: number;
   /** How long a readiness answer is reused, so probes cannot hammer the upstream. */
   readinessCacheMs?: number;
   now?: () => number;
 }
 
-/** Admin listener: /healthz (the process is alive) and /readyz (config loaded, default upstream reachable). */
-export function createAdminApp(deps: AdminAppDeps): Hono {
-  const app = new Hono();
+const MAX_BODY_BYTES = 256 * 1024;
+
+type AdminEnv = { Variables: { actor: string } };
+
+/**
+ * Admin listener: /healthz (alive), /readyz (config loaded, default upstream reachable), and the
+ * policy API under /admin/v1 (bearer token or JWT; every change goes to the audit log).
+ */
+export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
+  const app = new Hono<AdminEnv>();
   const now = deps.now ?? Date.now;
   const cacheMs = deps.readinessCacheMs ?? 1_000;
   let cached: { at: number; result: { ok: boolean; upstream: string; reason?: string } } | undefined;
@@ -55,7 +77,174 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
       r.ok ? 200 : 503,
     );
   });
+
+  const api = deps.api;
+  if (api) {
+    app.use("/admin/v1/*", async (c, next) => {
+      const r = await api.auth.authenticate(c.req.header("authorization"));
+      if (!r.ok) {
+        return c.json({ errors: [{ code: "UNAUTHORIZED", message: r.message }] }, r.status, {
+          "www-authenticate": 'Bearer realm="pullgate-admin"',
+        });
+      }
+      c.set("actor", r.actor);
+      await next();
+    });
+
+    app.get("/admin/v1/projects", (c) =>
+      c.json({
+        projects: api.policies.list().map(toPolicyView),
+        defaults: toPolicyView(api.policies.forProject("")),
+      }),
+    );
+
+    app.get("/admin/v1/projects/:project/policy", (c) => {
+      const project = projectParam(c);
+      return c.json(toPolicyView(api.policies.forProject(project)));
+    });
+
+    app.put("/admin/v1/projects/:project/policy", async (c) => {
+      const project = projectParam(c);
+      const body = await readJson(c);
+      const { before, after } = await api.policies.update(project, body);
+      api.audit.adminChange({
+        actor: c.get("actor"),
+        action: "policy.update",
+        target: project,
+        before: toPolicyView(before),
+        after: toPolicyView(after),
+      });
+      return c.json(toPolicyView(after));
+    });
+
+    app.delete("/admin/v1/projects/:project/policy", async (c) => {
+      const project = projectParam(c);
+      const { before, after } = await api.policies.reset(project);
+      api.audit.adminChange({
+        actor: c.get("actor"),
+        action: "policy.reset",
+        target: project,
+        before: toPolicyView(before),
+        after: toPolicyView(after),
+      });
+      return c.json(toPolicyView(after));
+    });
+
+    app.post("/admin/v1/verify", async (c) => {
+      const body = (await readJson(c)) as { reference?: unknown; upstream?: unknown };
+      if (typeof body?.reference !== "string") throw badRequest('body must be {"reference": "proj/app:v1"}');
+      const ref = parseImageReference(body.reference);
+      const route =
+        typeof body.upstream === "string"
+          ? deps.router.routeVia(body.upstream, ref.name)
+          : deps.router.route(ref.name, ref.registry);
+      const r = await api.pull.dryRun({
+        route,
+        reference: ref.reference,
+        method: "GET",
+        accept: undefined,
+        clientAuthorization: undefined,
+        signal: c.req.raw.signal,
+      });
+      const d = r.decision;
+      return c.json({
+        reference: body.reference,
+        upstream: route.upstream.name,
+        repository: route.name,
+        project: r.policy.project,
+        mode: r.policy.mode,
+        digest: r.manifest.digest,
+        outcome: r.outcome,
+        reason:
+          d?.outcome === "deny"
+            ? d.reason
+            : d?.outcome === "unavailable"
+              ? "SIGNATURE_UNAVAILABLE"
+              : undefined,
+        via: d?.outcome === "allow" ? d.via : undefined,
+        key: d?.outcome === "allow" ? d.key : undefined,
+        keyFingerprint: d?.outcome === "allow" ? d.keyFingerprint : undefined,
+        unavailable: d?.outcome === "unavailable" ? d.detail : undefined,
+        signatures: d?.signatures ?? [],
+      });
+    });
+
+    app.delete("/admin/v1/cache/:digest", async (c) => {
+      const digest = c.req.param("digest");
+      if (!isDigest(digest)) throw new OciError("DIGEST_INVALID", "invalid digest");
+      const deleted = await api.cache.deleteDigest(digest);
+      api.audit.adminChange({
+        actor: c.get("actor"),
+        action: "cache.delete",
+        target: digest,
+        after: { deleted },
+      });
+      return c.json({ digest, deleted });
+    });
+  }
+
   app.notFound((c) => c.json({ errors: [{ code: "UNSUPPORTED", message: "not found" }] }, 404));
-  app.onError((_err, c) => c.json({ errors: [{ code: "UNAVAILABLE", message: "internal error" }] }, 500));
+  app.onError((err, c) => {
+    if (err instanceof PolicyValidationError) {
+      return c.json(
+        { errors: [{ code: "POLICY_INVALID", message: err.message, detail: { problems: err.problems } }] },
+        400,
+      );
+    }
+    if (err instanceof OciError) {
+      return c.json(
+        { errors: [{ code: err.code, message: err.message, detail: err.detail }] },
+        err.status as 400,
+      );
+    }
+    const code = (err as { code?: unknown }).code;
+    if (code === "STATUS" && (err as { status?: number }).status === 404) {
+      return c.json(
+        { errors: [{ code: "MANIFEST_UNKNOWN", message: "the upstream has no such manifest" }] },
+        404,
+      );
+    }
+    if (
+      typeof code === "string" &&
+      /^(STATUS|TIMEOUT|UNREACHABLE|BAD_RESPONSE|TOO_LARGE|DIGEST_MISMATCH|AUTH_FAILED)$/.test(code)
+    ) {
+      return c.json({ errors: [{ code: "UNAVAILABLE", message: `upstream error: ${code}` }] }, 502);
+    }
+    if (c.req.path.startsWith("/admin/v1/") && c.req.method !== "GET") {
+      // A write that could not be stored (Redis down) must say so, not pretend it worked.
+      deps.api?.logger.log("warn", "admin change failed", {
+        path: c.req.path,
+        code: typeof code === "string" ? code : "error",
+      });
+      return c.json(
+        { errors: [{ code: "UNAVAILABLE", message: "the change could not be stored; try again" }] },
+        503,
+      );
+    }
+    deps.api?.logger.log("error", "admin request failed", { path: c.req.path, stack: (err as Error).stack });
+    return c.json({ errors: [{ code: "UNAVAILABLE", message: "internal error" }] }, 500);
+  });
   return app;
+}
+
+function projectParam(c: Context<AdminEnv>): string {
+  const project = c.req.param("project") ?? "";
+  if (project.includes("/")) throw new OciError("NAME_INVALID", "invalid project name");
+  return parseName(project);
+}
+
+async function readJson(c: Context<AdminEnv>): Promise<unknown> {
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) throw badRequest("body too large");
+  const text = await c.req.text();
+  if (text.length > MAX_BODY_BYTES) throw badRequest("body too large");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest("body is not JSON");
+  }
+}
+
+function badRequest(message: string): OciError {
+  return new OciError("UNSUPPORTED", message, { status: 400 });
 }

@@ -1,9 +1,11 @@
 export { ConfigError, type LoadConfigOptions, loadConfig, parseConfig, parseListen } from "./load-config.ts";
-export { EMBEDDED_DEFAULT_CONFIG, type ProjectMode, projectModes } from "./schema.ts";
+export { EMBEDDED_DEFAULT_CONFIG, lookupErrorActions, type ProjectMode, projectModes } from "./schema.ts";
 export { Secret } from "./secret.ts";
 export type {
+  AdminJwtConfig,
   Config,
   ListenAddress,
+  LookupErrorAction,
   ProjectConfig,
   TrustedKey,
   UpstreamConfig,

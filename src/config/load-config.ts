@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { EMBEDDED_DEFAULT_CONFIG, type RawConfig, rawConfigSchema } from "./schema.ts";
 import { Secret } from "./secret.ts";
 import type {
+  AdminJwtConfig,
   Config,
   ListenAddress,
   ProjectConfig,
@@ -110,20 +111,52 @@ function resolveConfig(
     "pathPrefix",
     problems,
   );
-  const defaults = upstreams.filter((u) => u.default);
-  if (defaults.length > 1)
+  const defaultUpstreams = upstreams.filter((u) => u.default);
+  if (defaultUpstreams.length > 1)
     problems.push(
-      `upstreams: only one upstream can be the default (${defaults.map((u) => u.name).join(", ")})`,
+      `upstreams: only one upstream can be the default (${defaultUpstreams.map((u) => u.name).join(", ")})`,
     );
   const first = upstreams[0];
   if (upstreams.length === 1 && first && !first.default) first.default = true;
 
+  const d = raw.defaults;
+  const defaults: ProjectConfig = {
+    mode: d.mode ?? "off",
+    keys: (d.keys ?? []).map((k, i) => resolveKey(k, `defaults.keys[${i}]`, ctx.baseDir, problems)),
+    exempt: d.exempt ?? [],
+    signatureRepository: d.signatureRepository,
+    onLookupError: d.onLookupError ?? "deny",
+    gateHead: d.gateHead ?? false,
+    strictBlobs: d.strictBlobs ?? false,
+  };
   const projects: Record<string, ProjectConfig> = {};
   for (const [name, p] of Object.entries(raw.projects)) {
     projects[name] = {
-      mode: p.mode ?? raw.defaults.mode,
-      keys: p.keys.map((k, i) => resolveKey(k, `projects.${name}.keys[${i}]`, ctx.baseDir, problems)),
+      mode: p.mode ?? defaults.mode,
+      keys: p.keys
+        ? p.keys.map((k, i) => resolveKey(k, `projects.${name}.keys[${i}]`, ctx.baseDir, problems))
+        : defaults.keys,
+      exempt: p.exempt ?? defaults.exempt,
+      signatureRepository: p.signatureRepository ?? defaults.signatureRepository,
+      onLookupError: p.onLookupError ?? defaults.onLookupError,
+      gateHead: p.gateHead ?? defaults.gateHead,
+      strictBlobs: p.strictBlobs ?? defaults.strictBlobs,
     };
+  }
+  let jwt: AdminJwtConfig | undefined;
+  if (raw.admin.jwt) {
+    const j = raw.admin.jwt;
+    let jwks: unknown;
+    if (j.jwksPath !== undefined) {
+      try {
+        jwks = JSON.parse(readFileSync(resolve(ctx.baseDir, j.jwksPath), "utf8"));
+      } catch (err) {
+        problems.push(
+          `admin.jwt.jwksPath: cannot read a JSON Web Key Set (${(err as NodeJS.ErrnoException).code ?? "invalid JSON"})`,
+        );
+      }
+    }
+    jwt = { jwksUrl: j.jwksUrl, jwks, issuer: j.issuer, audience: j.audience };
   }
 
   if (raw.redis !== undefined && !/^rediss?:\/\//.test(raw.redis.url)) {
@@ -144,12 +177,15 @@ function resolveConfig(
     admin: {
       listen: adminListen ?? { host: "127.0.0.1", port: 0 },
       token: adminToken ? new Secret(adminToken) : undefined,
+      jwt,
     },
     redis: raw.redis ? { url: new Secret(raw.redis.url) } : undefined,
     upstreams,
     manifests: { maxBytes: raw.manifests.maxBytes },
     projects,
-    defaults: { mode: raw.defaults.mode },
+    defaults,
+    cache: { ...raw.cache },
+    verification: { ...raw.verification },
     shutdown: { drainTimeoutMs: raw.shutdown.drainTimeoutMs },
     log: { access: raw.log.access },
     source: ctx.source,

@@ -65,10 +65,29 @@ const key = z
 export const projectModes = ["off", "audit", "enforce"] as const;
 export type ProjectMode = (typeof projectModes)[number];
 
-const project = z.strictObject({
+export const lookupErrorActions = ["deny", "allow"] as const;
+
+/** A repository glob: name characters plus `*` (within one path segment) and `**` (across segments). */
+const repositoryGlob = z
+  .string()
+  .regex(/^[a-z0-9._*/-]{1,255}$/, "a repository glob like 'proj/tools/*' or 'proj/**'");
+
+/** Every option a project can set; `defaults` takes the same options and fills what a project leaves out. */
+const projectOptions = {
   mode: z.enum(projectModes).optional(),
-  keys: z.array(key).default([]),
-});
+  keys: z.array(key).optional(),
+  /** Repositories served without a signature check (logged as exempt). */
+  exempt: z.array(repositoryGlob).optional(),
+  /** Where signatures live when not beside the image (cosign's COSIGN_REPOSITORY), on the same upstream. */
+  signatureRepository: z.string().regex(PATH_PREFIX, "a repository name like 'proj/signatures'").optional(),
+  /** When signatures could not be looked up (upstream 429/5xx/timeout): deny (503) or allow. */
+  onLookupError: z.enum(lookupErrorActions).optional(),
+  /** true: a manifest HEAD gets the decision a GET would; false: HEAD answers and verification starts in the background. */
+  gateHead: z.boolean().optional(),
+  /** true: blobs are served only when a manifest allowed for this policy lists them. */
+  strictBlobs: z.boolean().optional(),
+};
+const project = z.strictObject(projectOptions);
 
 export const rawConfigSchema = z.strictObject({
   listen: listen.default(DEFAULT_LISTEN),
@@ -76,6 +95,18 @@ export const rawConfigSchema = z.strictObject({
     .strictObject({
       listen: listen.default(DEFAULT_ADMIN_LISTEN),
       token: z.string().min(1).optional(),
+      /** Optional: also accept JWTs (Authorization: Bearer) verified against a JWKS. */
+      jwt: z
+        .strictObject({
+          jwksUrl: z.string().url().optional(),
+          jwksPath: z.string().min(1).optional(),
+          issuer: z.string().min(1),
+          audience: z.string().min(1),
+        })
+        .refine((j) => (j.jwksUrl === undefined) !== (j.jwksPath === undefined), {
+          message: "give exactly one of jwksUrl or jwksPath",
+        })
+        .optional(),
     })
     .prefault({}),
   redis: z.strictObject({ url: z.string().min(1) }).optional(),
@@ -93,7 +124,30 @@ export const rawConfigSchema = z.strictObject({
   projects: z
     .record(z.string().regex(NAME_COMPONENT, "project names follow the repository name grammar"), project)
     .default({}),
-  defaults: z.strictObject({ mode: z.enum(projectModes).default("off") }).prefault({}),
+  defaults: z.strictObject(projectOptions).prefault({}),
+  cache: z
+    .strictObject({
+      allowTtlSeconds: z.number().int().positive().default(86_400),
+      denyTtlSeconds: z.number().int().positive().default(60),
+      memoryMaxEntries: z.number().int().min(100).default(100_000),
+    })
+    .prefault({}),
+  verification: z
+    .strictObject({
+      /** Cap on a legacy simplesigning payload blob (cosign's are a few hundred bytes). */
+      maxPayloadBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
+      /** Cap on a Sigstore bundle blob. */
+      maxBundleBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(4 * 1024 * 1024),
+    })
+    .prefault({}),
   shutdown: z.strictObject({ drainTimeoutMs: positiveMs.default(10_000) }).prefault({}),
   log: z.strictObject({ access: z.boolean().default(true) }).prefault({}),
 });

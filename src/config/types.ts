@@ -1,4 +1,7 @@
 import type { ProjectMode } from "./schema.ts";
+
+export type LookupErrorAction = "deny" | "allow";
+
 import type { Secret } from "./secret.ts";
 
 export interface ListenAddress {
@@ -30,19 +33,36 @@ export interface TrustedKey {
   pem: string;
 }
 
+/** A project's policy as configured (file), every option resolved against `defaults`. */
 export interface ProjectConfig {
   mode: ProjectMode;
   keys: readonly TrustedKey[];
+  exempt: readonly string[];
+  signatureRepository: string | undefined;
+  onLookupError: LookupErrorAction;
+  gateHead: boolean;
+  strictBlobs: boolean;
+}
+
+export interface AdminJwtConfig {
+  /** Exactly one of jwksUrl / jwks (the parsed JSON Web Key Set read from jwksPath). */
+  jwksUrl: string | undefined;
+  jwks: unknown;
+  issuer: string;
+  audience: string;
 }
 
 export interface Config {
   listen: ListenAddress;
-  admin: { listen: ListenAddress; token: Secret | undefined };
+  admin: { listen: ListenAddress; token: Secret | undefined; jwt: AdminJwtConfig | undefined };
   redis: { url: Secret } | undefined;
   upstreams: readonly UpstreamConfig[];
   manifests: { maxBytes: number };
   projects: Readonly<Record<string, ProjectConfig>>;
-  defaults: { mode: ProjectMode };
+  /** The policy of every project not listed in `projects`. */
+  defaults: ProjectConfig;
+  cache: { allowTtlSeconds: number; denyTtlSeconds: number; memoryMaxEntries: number };
+  verification: { maxPayloadBytes: number; maxBundleBytes: number };
   shutdown: { drainTimeoutMs: number };
   log: { access: boolean };
   /** Where the config came from, for the startup log line. */

@@ -30,12 +30,12 @@ let deps: Deps;
 let logger: ReturnType<typeof createMemoryLogger>;
 let app: ReturnType<typeof createApps>["proxy"];
 
-beforeEach(() => {
+beforeEach(async () => {
   agent = new MockAgent();
   agent.disableNetConnect();
   logger = createMemoryLogger();
   const config = parseConfig(CONFIG, { source: "test", baseDir: ".", env: {} });
-  deps = createDeps(config, { logger, dispatcherFor: () => agent });
+  deps = await createDeps(config, { logger, dispatcherFor: () => agent });
   app = createApps(deps).proxy;
 });
 
@@ -375,7 +375,7 @@ describe("blob redirects passed to the client", () => {
       baseDir: ".",
       env: {},
     });
-    const passApp = createApps(createDeps(config, { logger, dispatcherFor: () => agent })).proxy;
+    const passApp = createApps(await createDeps(config, { logger, dispatcherFor: () => agent })).proxy;
     const blobDigest = `sha256:${"c".repeat(64)}`;
     local()
       .intercept({ path: `/v2/proj/app/blobs/${blobDigest}`, method: "GET" })

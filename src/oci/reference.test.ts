@@ -91,3 +91,27 @@ describe("digests of bytes", () => {
     expect(digestMatches(Buffer.from("hellO"), s256)).toBe(false);
   });
 });
+
+describe("image references", () => {
+  it("parses registry, name, tag and digest like docker pull", async () => {
+    const { parseImageReference } = await import("./reference.ts");
+    const d = `sha256:${"a".repeat(64)}`;
+    expect(parseImageReference("proj/app:v1")).toEqual({
+      registry: undefined,
+      name: "proj/app",
+      reference: { kind: "tag", tag: "v1" },
+    });
+    expect(parseImageReference("proj/app")).toMatchObject({ reference: { kind: "tag", tag: "latest" } });
+    expect(parseImageReference(`docker.io/library/nginx:1@${d}`)).toEqual({
+      registry: "docker.io",
+      name: "library/nginx",
+      reference: { kind: "digest", digest: d },
+    });
+    expect(parseImageReference("127.0.0.1:5000/proj/app:v2")).toMatchObject({
+      registry: "127.0.0.1:5000",
+      name: "proj/app",
+    });
+    expect(codeOf(() => parseImageReference("Proj/App:v1"))).toBe("NAME_INVALID");
+    expect(codeOf(() => parseImageReference("proj/app:-x"))).toBe("TAG_INVALID");
+  });
+});

@@ -70,3 +70,43 @@ export function digestAlgorithm(digest: Digest): DigestAlgorithm {
 function truncate(value: string): string {
   return value.length > 300 ? `${value.slice(0, 300)}…` : value;
 }
+
+export interface ImageReference {
+  /** Registry host when the reference names one ("docker.io", "ghcr.io", "127.0.0.1:5000"). */
+  registry: string | undefined;
+  name: string;
+  reference: Reference;
+}
+
+/**
+ * A user-written image reference: `[registry/]name[:tag][@digest]`, as in `docker pull`. The first
+ * segment is a registry when it has a "." or ":" or is "localhost". No tag and no digest means
+ * "latest". With both, the digest wins.
+ */
+export function parseImageReference(value: string): ImageReference {
+  let rest = value.trim();
+  let digest: Digest | undefined;
+  const at = rest.indexOf("@");
+  if (at !== -1) {
+    digest = parseDigest(rest.slice(at + 1));
+    rest = rest.slice(0, at);
+  }
+  let registry: string | undefined;
+  const slash = rest.indexOf("/");
+  if (slash !== -1) {
+    const first = rest.slice(0, slash);
+    if (first.includes(".") || first.includes(":") || first === "localhost") {
+      registry = first.toLowerCase();
+      rest = rest.slice(slash + 1);
+    }
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(":");
+  if (colon !== -1) {
+    tag = parseTag(rest.slice(colon + 1));
+    rest = rest.slice(0, colon);
+  }
+  const name = parseName(rest);
+  const reference: Reference = digest ? { kind: "digest", digest } : { kind: "tag", tag: tag ?? "latest" };
+  return { registry, name, reference };
+}

@@ -1,4 +1,5 @@
 import {
+  ALL_MANIFEST_TYPES,
   computeDigest,
   type Digest,
   digestAlgorithm,
@@ -9,6 +10,8 @@ import {
   type Reference,
   referenceToString,
 } from "../oci/index.ts";
+import type { EffectivePolicy, PolicyRegistry } from "../policy/index.ts";
+import type { AuditLog, AuditOutcome, Logger, ManifestDecisionRecord } from "../telemetry/index.ts";
 import {
   type BlobResponse,
   header,
@@ -18,6 +21,8 @@ import {
   type Route,
   UpstreamError,
 } from "../upstream/index.ts";
+import type { DenyReason } from "../verify/index.ts";
+import type { Decision, Enforcer } from "./enforcer.ts";
 
 export interface ServedManifest {
   contentType: string;
@@ -36,7 +41,14 @@ export interface ManifestRequest extends RequestContext {
 
 export interface PullServiceOptions {
   manifestMaxBytes: number;
+  policies: PolicyRegistry;
+  enforcer: Enforcer;
+  audit: AuditLog;
+  logger: Logger;
 }
+
+/** What pullgate asks for when it fetches a manifest for itself. */
+const ALL_MANIFEST_ACCEPT = ALL_MANIFEST_TYPES.join(", ");
 
 /** How long the anonymous answer of the default upstream's /v2/ is reused for clients' pings. */
 const BASE_CHECK_TTL_MS = 30_000;
@@ -45,8 +57,8 @@ const BASE_CHECK_TTL_MS = 30_000;
 const MAX_TAGS_PAGE = 10_000;
 
 /**
- * The pull use cases: the only place that composes upstream (and, with the enforcement issue,
- * policy + verify + cache). Decides on the digest of the exact bytes it serves.
+ * The pull use cases: the only place that composes upstream + policy + verify + cache. Decides on
+ * the digest of the exact bytes it serves, and serves exactly those bytes (one upstream fetch).
  */
 export class PullService {
   readonly #opts: PullServiceOptions;
@@ -82,38 +94,170 @@ export class PullService {
   }
 
   async getManifest(req: ManifestRequest): Promise<ServedManifest> {
+    const started = performance.now();
     const { route, reference } = req;
     const ref = referenceToString(reference);
     const ctx = { clientAuthorization: req.clientAuthorization, signal: req.signal };
-    if (req.method === "HEAD") {
-      const head = await route.client.getManifest(route.name, ref, {
-        ...ctx,
-        method: "HEAD",
-        accept: req.accept,
-        maxBytes: this.#opts.manifestMaxBytes,
-      });
-      // A HEAD answer is usable only when the upstream told us everything a GET would have.
-      if (
-        head.contentType &&
-        head.length !== undefined &&
-        head.claimedDigest &&
-        isDigest(head.claimedDigest)
-      ) {
-        if (reference.kind === "digest" && head.claimedDigest !== reference.digest) {
-          throw digestMismatch(route, reference.digest);
-        }
-        if (head.length > this.#opts.manifestMaxBytes) throw tooLarge(route, this.#opts.manifestMaxBytes);
-        return {
-          contentType: head.contentType,
-          digest: head.claimedDigest,
-          length: head.length,
-          bytes: undefined,
-        };
-      }
-      const full = await this.#fetchManifest(req, ref, ctx);
-      return { ...full, bytes: undefined };
+    const policy = this.#opts.policies.forRepository(route.name);
+    const enforced = policy.mode !== "off" && !policy.isExempt(route.name);
+    if (req.method === "HEAD" && !(enforced && policy.gateHead)) {
+      const head = await this.#headManifest(req, ref, ctx);
+      // HEAD reveals only a digest: answer it, and have the verdict ready for the GET that follows.
+      if (enforced) this.#prefetchVerdict(req, policy, head.digest);
+      return head;
     }
-    return this.#fetchManifest(req, ref, ctx);
+    const m = await this.#fetchManifest(req, ref, ctx);
+    const audit = (outcome: AuditOutcome, extra: Partial<ManifestDecisionRecord> = {}) =>
+      this.#opts.audit.decision({
+        project: policy.project,
+        repository: route.name,
+        upstream: route.upstream.name,
+        reference: ref,
+        digest: m.digest,
+        method: req.method,
+        mode: policy.mode,
+        outcome,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+        ...extra,
+      });
+    const served = req.method === "HEAD" ? { ...m, bytes: undefined } : m;
+    if (policy.mode === "off") {
+      audit("off");
+      return served;
+    }
+    if (!enforced) {
+      audit("exempt");
+      return served;
+    }
+    const decision = await this.#opts.enforcer.decide({
+      route,
+      policy,
+      digest: m.digest,
+      bytes: m.bytes as Buffer,
+      ctx,
+    });
+    switch (decision.outcome) {
+      case "allow":
+        audit("allow", {
+          via: decision.via,
+          key: decision.key,
+          keyFingerprint: decision.keyFingerprint,
+          tier: decision.tier,
+        });
+        if (policy.strictBlobs) await this.#opts.enforcer.admitBlobsOf(policy, m.bytes as Buffer);
+        return served;
+      case "deny":
+        if (policy.mode === "audit") {
+          audit("would-deny", { reason: decision.reason, tier: decision.tier });
+          return served;
+        }
+        audit("deny", { reason: decision.reason, tier: decision.tier });
+        throw denied(policy.project, route.name, m.digest, decision.reason);
+      case "unavailable":
+        if (policy.mode === "audit") {
+          audit("would-deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
+          return served;
+        }
+        if (policy.onLookupError === "allow") {
+          audit("allow", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
+          return served;
+        }
+        audit("deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
+        this.#opts.logger.log("warn", "signature lookup failed", {
+          upstream: route.upstream.name,
+          detail: decision.detail,
+        });
+        throw signatureUnavailable(policy.project, route.name, m.digest);
+      default: {
+        const never: never = decision;
+        return never;
+      }
+    }
+  }
+
+  /**
+   * The admin dry run: the decision pullgate would make for a reference, with the signatures it
+   * considered, from a fresh lookup (no cache read or write).
+   */
+  async dryRun(req: ManifestRequest): Promise<{
+    manifest: ServedManifest;
+    policy: EffectivePolicy;
+    decision: Decision | undefined;
+    outcome: string;
+  }> {
+    const ctx = { clientAuthorization: req.clientAuthorization, signal: req.signal };
+    const m = await this.#fetchManifest(
+      { ...req, method: "GET", accept: req.accept ?? ALL_MANIFEST_ACCEPT },
+      referenceToString(req.reference),
+      ctx,
+    );
+    const policy = this.#opts.policies.forRepository(req.route.name);
+    if (policy.mode === "off") return { manifest: m, policy, decision: undefined, outcome: "off" };
+    if (policy.isExempt(req.route.name))
+      return { manifest: m, policy, decision: undefined, outcome: "exempt" };
+    const decision = await this.#opts.enforcer.evaluate({
+      route: req.route,
+      policy,
+      digest: m.digest,
+      bytes: m.bytes as Buffer,
+      ctx,
+    });
+    const outcome =
+      decision.outcome === "allow"
+        ? "allow"
+        : policy.mode === "audit"
+          ? "would-deny"
+          : decision.outcome === "unavailable" && policy.onLookupError === "allow"
+            ? "allow"
+            : "deny";
+    return { manifest: m, policy, decision, outcome };
+  }
+
+  /** Verifies a digest in the background after a HEAD, so the GET that follows finds its verdict. */
+  #prefetchVerdict(req: ManifestRequest, policy: EffectivePolicy, digest: Digest): void {
+    const task = async () => {
+      if (await this.#opts.enforcer.hasVerdict(policy, digest)) return;
+      // Not tied to the HEAD's connection: the client hangs up as soon as it has the headers.
+      const ctx = { clientAuthorization: req.clientAuthorization, signal: AbortSignal.timeout(60_000) };
+      const m = await this.#fetchManifest(
+        { ...req, ...ctx, reference: { kind: "digest", digest }, method: "GET", accept: ALL_MANIFEST_ACCEPT },
+        digest,
+        ctx,
+      );
+      await this.#opts.enforcer.decide({ route: req.route, policy, digest, bytes: m.bytes as Buffer, ctx });
+    };
+    task().catch((err: unknown) => {
+      this.#opts.logger.log("info", "background verification failed", {
+        repository: req.route.name,
+        digest,
+        code: (err as { code?: string }).code ?? "error",
+      });
+    });
+  }
+
+  async #headManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
+    const { route, reference } = req;
+    const head = await route.client.getManifest(route.name, ref, {
+      ...ctx,
+      method: "HEAD",
+      accept: req.accept,
+      maxBytes: this.#opts.manifestMaxBytes,
+    });
+    // A HEAD answer is usable only when the upstream told us everything a GET would have.
+    if (head.contentType && head.length !== undefined && head.claimedDigest && isDigest(head.claimedDigest)) {
+      if (reference.kind === "digest" && head.claimedDigest !== reference.digest) {
+        throw digestMismatch(route, reference.digest);
+      }
+      if (head.length > this.#opts.manifestMaxBytes) throw tooLarge(route, this.#opts.manifestMaxBytes);
+      return {
+        contentType: head.contentType,
+        digest: head.claimedDigest,
+        length: head.length,
+        bytes: undefined,
+      };
+    }
+    const full = await this.#fetchManifest(req, ref, ctx);
+    return { ...full, bytes: undefined };
   }
 
   async #fetchManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
@@ -146,6 +290,17 @@ export class PullService {
   async getBlob(
     req: RequestContext & { route: Route; digest: Digest; method: "GET" | "HEAD"; range: string | undefined },
   ): Promise<BlobResponse> {
+    const policy = this.#opts.policies.forRepository(req.route.name);
+    if (policy.strictBlobs && policy.mode !== "off" && !policy.isExempt(req.route.name)) {
+      const { admitted } = await this.#opts.enforcer.isBlobAdmitted(policy, req.digest);
+      if (!admitted) {
+        if (policy.mode === "enforce") throw blobNotAdmitted(policy.project, req.route.name, req.digest);
+        this.#opts.logger.log("info", "blob would be denied", {
+          project: policy.project,
+          digest: req.digest,
+        });
+      }
+    }
     return req.route.client.getBlob(req.route.name, req.digest, req);
   }
 
@@ -210,6 +365,34 @@ export function rewriteTagsLink(link: string | undefined, route: Route): string 
   if (route.ns !== undefined) query.set("ns", route.ns);
   const qs = query.size > 0 ? `?${query}` : "";
   return `</v2/${route.clientName}/tags/list${qs}>; rel="next"`;
+}
+
+function denied(project: string, repository: string, digest: Digest, reason: DenyReason): OciError {
+  const image = `${repository}@${digest}`;
+  const why: Record<DenyReason, string> = {
+    NO_SIGNATURE: `${image} has no signature`,
+    UNTRUSTED_SIGNATURE: `${image} has signatures, but none verifies with a key the project trusts`,
+    DIGEST_MISMATCH: `${image} carries a valid signature by a trusted key, but for a different digest`,
+  };
+  return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}`, {
+    detail: { project, repository, digest, reason },
+  });
+}
+
+function blobNotAdmitted(project: string, repository: string, digest: Digest): OciError {
+  return new OciError(
+    "DENIED",
+    `project "${project}" serves only blobs of images it admitted: ${repository} blob ${digest} is not listed by an admitted manifest (pull the image's manifest through pullgate first)`,
+    { detail: { project, repository, digest, reason: "BLOB_NOT_ADMITTED" } },
+  );
+}
+
+function signatureUnavailable(project: string, repository: string, digest: Digest): OciError {
+  return new OciError(
+    "UNAVAILABLE",
+    `project "${project}" admits only signed images, and the signatures of ${repository}@${digest} could not be looked up (upstream error); try again`,
+    { detail: { project, repository, digest, reason: "SIGNATURE_UNAVAILABLE" } },
+  );
 }
 
 function unauthorized(client: RegistryClient, challenge: string | undefined): UpstreamError {

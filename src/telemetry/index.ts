@@ -1,4 +1,11 @@
 export {
+  type AdminChangeRecord,
+  type AuditLog,
+  type AuditOutcome,
+  createAuditLog,
+  type ManifestDecisionRecord,
+} from "./audit-log.ts";
+export {
   createLogger,
   createMemoryLogger,
   type Logger,

@@ -163,11 +163,11 @@ export class RegistryClient {
   async getBlob(
     name: string,
     digest: Digest,
-    opts: RequestContext & { method: "GET" | "HEAD"; range: string | undefined },
+    opts: RequestContext & { method: "GET" | "HEAD"; range: string | undefined; followRedirects?: boolean },
   ): Promise<BlobResponse> {
     const headers: Record<string, string> = {};
     if (opts.range) headers.range = opts.range;
-    const follow = this.config.redirects === "follow";
+    const follow = opts.followRedirects ?? this.config.redirects === "follow";
     const res = await this.#send({
       ...opts,
       path: `/v2/${name}/blobs/${digest}`,
@@ -186,6 +186,34 @@ export class RegistryClient {
       return { status: res.statusCode, headers: res.headers, body: null };
     }
     return { status: res.statusCode, headers: res.headers, body: res.body };
+  }
+
+  /** A small blob read whole (signature payloads, bundles), refused past `maxBytes`. */
+  async getBlobBytes(
+    name: string,
+    digest: Digest,
+    opts: RequestContext & { maxBytes: number },
+  ): Promise<Buffer> {
+    const res = await this.getBlob(name, digest, {
+      ...opts,
+      method: "GET",
+      range: undefined,
+      followRedirects: true,
+    });
+    const body = res.body;
+    if (!body) throw new UpstreamError("BAD_RESPONSE", this.config.name, "blob answered without a body");
+    if (res.status !== 200) {
+      discardBody(body);
+      throw new UpstreamError("BAD_RESPONSE", this.config.name, `blob answered ${res.status}`);
+    }
+    try {
+      return await readBounded(body, opts.maxBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        throw new UpstreamError("TOO_LARGE", this.config.name, `blob is larger than ${opts.maxBytes} bytes`);
+      }
+      throw toUpstreamError(err, this.config.name, opts.signal);
+    }
   }
 
   async listTags(name: string, query: string, opts: RequestContext): Promise<ListingResponse> {

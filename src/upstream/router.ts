@@ -68,6 +68,13 @@ export class UpstreamRouter {
     return this.#finish(this.#default, name, name, undefined);
   }
 
+  /** Routes `name` to the upstream called `upstreamName` (the admin dry run's explicit choice). */
+  routeVia(upstreamName: string, name: string): Route {
+    const client = this.clients.find((c) => c.config.name === upstreamName);
+    if (!client) throw new OciError("NAME_UNKNOWN", `no upstream is called ${upstreamName}`);
+    return this.#finish(client, name, name, undefined);
+  }
+
   #finish(client: RegistryClient, name: string, clientName: string, ns: string | undefined): Route {
     const upstreamName =
       client.config.registry === "docker.io" && !name.includes("/") ? `library/${name}` : name;

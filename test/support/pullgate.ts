@@ -13,10 +13,15 @@ export type TestPullgate = RunningPullgate & {
  * pullgate in this process, on free loopback ports, in front of the given upstreams (YAML list items).
  * In-process so tests can read its log records and upstream counters; the CLI test covers the binary.
  */
-export async function startTestPullgate(upstreamsYaml: string, extraYaml = ""): Promise<TestPullgate> {
+export async function startTestPullgate(
+  upstreamsYaml: string,
+  extraYaml = "",
+  opts: { adminToken?: string } = {},
+): Promise<TestPullgate> {
   const logger = createMemoryLogger();
+  const token = opts.adminToken ? `\n  token: ${JSON.stringify(opts.adminToken)}` : "";
   const config = parseConfig(
-    `listen: "127.0.0.1:0"\nadmin:\n  listen: "127.0.0.1:0"\nshutdown: { drainTimeoutMs: 2000 }\nupstreams:\n${upstreamsYaml}\n${extraYaml}`,
+    `listen: "127.0.0.1:0"\nadmin:\n  listen: "127.0.0.1:0"${token}\nshutdown: { drainTimeoutMs: 2000 }\nupstreams:\n${upstreamsYaml}\n${extraYaml}`,
     { source: "test", baseDir: process.cwd(), env: {} },
   );
   const running = await startPullgate(config, { logger });

@@ -1,0 +1,14 @@
+export { type PolicyOverride, parsePolicyOverride, policyOverrideSchema } from "./policy-override.ts";
+export {
+  configuredKeyProblems,
+  type EffectivePolicy,
+  type KeyFingerprinter,
+  type PolicyKey,
+  PolicyRegistry,
+  type PolicyRegistryDeps,
+  PolicyValidationError,
+  toPolicyView,
+} from "./policy-registry.ts";
+export { createMemoryPolicyStore, createRedisPolicyStore, type PolicyStore } from "./policy-store.ts";
+export { projectOf } from "./project.ts";
+export { compileRepositoryGlob, matchesAnyGlob } from "./repository-glob.ts";

@@ -1,0 +1,247 @@
+import { createHash } from "node:crypto";
+import type { Config, LookupErrorAction, ProjectConfig, ProjectMode } from "../config/index.ts";
+import type { Logger } from "../telemetry/index.ts";
+import { type PolicyOverride, parsePolicyOverride } from "./policy-override.ts";
+import type { PolicyStore } from "./policy-store.ts";
+import { projectOf } from "./project.ts";
+import { compileRepositoryGlob, matchesAnyGlob } from "./repository-glob.ts";
+
+export interface PolicyKey {
+  name: string;
+  pem: string;
+  /** "sha256:<hex>" of the key's DER SubjectPublicKeyInfo. */
+  fingerprint: string;
+}
+
+/** The policy a request is judged under: file config (or defaults) with the runtime override applied. */
+export interface EffectivePolicy {
+  project: string;
+  mode: ProjectMode;
+  keys: readonly PolicyKey[];
+  exempt: readonly string[];
+  signatureRepository: string | undefined;
+  onLookupError: LookupErrorAction;
+  gateHead: boolean;
+  strictBlobs: boolean;
+  /** Where the policy came from: a `projects.<name>` entry, `defaults`, or a runtime change on top. */
+  source: "config" | "defaults" | "runtime";
+  /** Changes whenever anything above that can change a verdict changes; part of every cache key. */
+  fingerprint: string;
+  isExempt(repository: string): boolean;
+}
+
+/** Returns a key's fingerprint; throws (with a message fit for an admin) when the key is not acceptable. */
+export type KeyFingerprinter = (key: { name: string; pem: string }) => string;
+
+export interface PolicyRegistryDeps {
+  store: PolicyStore;
+  fingerprintKey: KeyFingerprinter;
+  logger: Logger;
+}
+
+export class PolicyValidationError extends Error {
+  readonly code = "POLICY_INVALID";
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid policy: ${problems.join("; ")}`);
+    this.problems = problems;
+  }
+}
+
+/**
+ * Every project's effective policy, kept in memory for the hot path and rebuilt when the policy store
+ * reports a change (from this replica or another one sharing the Redis).
+ */
+export class PolicyRegistry {
+  readonly #config: Config;
+  readonly #deps: PolicyRegistryDeps;
+  #overrides: Record<string, PolicyOverride> = {};
+  readonly #cache = new Map<string, EffectivePolicy>();
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(config: Config, deps: PolicyRegistryDeps) {
+    this.#config = config;
+    this.#deps = deps;
+  }
+
+  /** Checks every configured key (startup problems, as config paths) and loads the stored overrides. */
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#deps.store.subscribe(() => {
+      this.reload().catch((err: unknown) => {
+        this.#deps.logger.log("warn", "policy reload failed", {
+          code: (err as { code?: string }).code ?? "error",
+        });
+      });
+    });
+    await this.reload().catch((err: unknown) => {
+      // Without the store (Redis down at startup) the file config applies; the subscription reloads later.
+      this.#deps.logger.log("warn", "policy overrides unavailable, using the config file", {
+        code: (err as { code?: string }).code ?? "error",
+      });
+    });
+  }
+
+  /** Problems with the configured keys, as config paths (reported at startup, exit 2). */
+  checkConfiguredKeys(): string[] {
+    return configuredKeyProblems(this.#config, this.#deps.fingerprintKey);
+  }
+
+  async reload(): Promise<void> {
+    const stored = await this.#deps.store.load();
+    const next: Record<string, PolicyOverride> = {};
+    for (const [project, value] of Object.entries(stored)) {
+      const parsed = parsePolicyOverride(value);
+      if (parsed.ok) next[project] = parsed.value;
+      else
+        this.#deps.logger.log("warn", "ignoring an invalid stored policy", {
+          project,
+          problems: parsed.problems,
+        });
+    }
+    this.#overrides = next;
+    this.#cache.clear();
+  }
+
+  forRepository(repository: string): EffectivePolicy {
+    return this.forProject(projectOf(repository));
+  }
+
+  forProject(project: string): EffectivePolicy {
+    let p = this.#cache.get(project);
+    if (!p) {
+      p = this.#build(project, this.#overrides[project]);
+      // Bounded: projects outside the config and the overrides all share `defaults`, cached per name.
+      if (this.#cache.size > 10_000) this.#cache.clear();
+      this.#cache.set(project, p);
+    }
+    return p;
+  }
+
+  /** Configured projects plus projects that only exist as runtime overrides. */
+  list(): EffectivePolicy[] {
+    const names = new Set([...Object.keys(this.#config.projects), ...Object.keys(this.#overrides)]);
+    return [...names].sort().map((n) => this.forProject(n));
+  }
+
+  override(project: string): PolicyOverride | undefined {
+    return this.#overrides[project];
+  }
+
+  /**
+   * Validates `patch`, merges it into the project's runtime override, stores it (reaching every
+   * replica) and returns the policy before and after. Throws PolicyValidationError for a bad patch,
+   * or the store's error when it cannot persist (Redis down).
+   */
+  async update(
+    project: string,
+    patch: unknown,
+  ): Promise<{ before: EffectivePolicy; after: EffectivePolicy }> {
+    const parsed = parsePolicyOverride(patch);
+    if (!parsed.ok) throw new PolicyValidationError(parsed.problems);
+    const merged: PolicyOverride = { ...this.#overrides[project], ...parsed.value };
+    const before = this.forProject(project);
+    const after = this.#build(project, merged); // validates keys before anything is stored
+    await this.#deps.store.put(project, merged);
+    this.#overrides = { ...this.#overrides, [project]: merged };
+    this.#cache.set(project, after);
+    return { before, after };
+  }
+
+  /** Drops the runtime override: the project is back on its file config (or defaults). */
+  async reset(project: string): Promise<{ before: EffectivePolicy; after: EffectivePolicy }> {
+    const before = this.forProject(project);
+    await this.#deps.store.remove(project);
+    const { [project]: _dropped, ...rest } = this.#overrides;
+    this.#overrides = rest;
+    this.#cache.delete(project);
+    return { before, after: this.forProject(project) };
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe?.();
+  }
+
+  #build(project: string, override: PolicyOverride | undefined): EffectivePolicy {
+    const base = this.#config.projects[project];
+    const cfg = base ?? this.#config.defaults;
+    const keysIn = override?.keys ?? cfg.keys;
+    const problems: string[] = [];
+    const keys: PolicyKey[] = [];
+    for (const k of keysIn) {
+      try {
+        keys.push({ name: k.name, pem: k.pem, fingerprint: this.#deps.fingerprintKey(k) });
+      } catch (err) {
+        problems.push(`keys: ${k.name}: ${(err as Error).message}`);
+      }
+    }
+    // A stored override whose key became unacceptable must not silently drop the key: refuse to build.
+    if (problems.length > 0) throw new PolicyValidationError(problems);
+    const signatureRepository =
+      override?.signatureRepository === null
+        ? undefined
+        : (override?.signatureRepository ?? cfg.signatureRepository);
+    const fields = {
+      project,
+      mode: override?.mode ?? cfg.mode,
+      keys,
+      exempt: override?.exempt ?? cfg.exempt,
+      signatureRepository,
+      onLookupError: override?.onLookupError ?? cfg.onLookupError,
+      gateHead: override?.gateHead ?? cfg.gateHead,
+      strictBlobs: override?.strictBlobs ?? cfg.strictBlobs,
+    };
+    const globs = fields.exempt.map(compileRepositoryGlob);
+    return {
+      ...fields,
+      source: override ? "runtime" : base ? "config" : "defaults",
+      fingerprint: fingerprintOf(fields),
+      isExempt: (repository) => matchesAnyGlob(globs, repository),
+    };
+  }
+}
+
+/** Every key in the config file through `fingerprintKey`'s acceptance rules, as config paths. */
+export function configuredKeyProblems(config: Config, fingerprintKey: KeyFingerprinter): string[] {
+  const problems: string[] = [];
+  const check = (keys: ProjectConfig["keys"], path: string) =>
+    keys.forEach((k, i) => {
+      try {
+        fingerprintKey(k);
+      } catch (err) {
+        problems.push(`${path}[${i}]: ${(err as Error).message}`);
+      }
+    });
+  check(config.defaults.keys, "defaults.keys");
+  for (const [name, p] of Object.entries(config.projects)) check(p.keys, `projects.${name}.keys`);
+  return problems;
+}
+
+function fingerprintOf(p: Omit<EffectivePolicy, "fingerprint" | "source" | "isExempt">): string {
+  const canonical = JSON.stringify({
+    v: 1,
+    project: p.project,
+    mode: p.mode,
+    keys: p.keys.map((k) => k.fingerprint).sort(),
+    exempt: [...p.exempt].sort(),
+    signatureRepository: p.signatureRepository ?? null,
+    onLookupError: p.onLookupError,
+    strictBlobs: p.strictBlobs,
+  });
+  return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
+}
+
+/** The JSON view of a policy for the admin API: keys by name and fingerprint only. */
+export function toPolicyView(p: EffectivePolicy): Record<string, unknown> {
+  return {
+    project: p.project,
+    mode: p.mode,
+    keys: p.keys.map((k) => ({ name: k.name, fingerprint: k.fingerprint })),
+    exempt: p.exempt,
+    signatureRepository: p.signatureRepository ?? null,
+    onLookupError: p.onLookupError,
+    gateHead: p.gateHead,
+    strictBlobs: p.strictBlobs,
+    source: p.source,
+    fingerprint: p.fingerprint,
+  };
+}

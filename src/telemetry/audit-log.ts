@@ -1,0 +1,50 @@
+import type { Logger } from "./logger.ts";
+
+export type AuditOutcome = "allow" | "deny" | "would-deny" | "exempt" | "off";
+
+export interface ManifestDecisionRecord {
+  project: string;
+  repository: string;
+  upstream: string;
+  reference: string;
+  digest: string;
+  method: string;
+  mode: string;
+  outcome: AuditOutcome;
+  reason?: string | undefined;
+  /** How an allow was reached: signature, index (listed by a verified index), signature-artifact. */
+  via?: string | undefined;
+  key?: string | undefined;
+  keyFingerprint?: string | undefined;
+  /** Who answered: memory, redis, verified (a fresh lookup), content (decided by the manifest itself). */
+  tier?: string | undefined;
+  durationMs: number;
+}
+
+export interface AdminChangeRecord {
+  actor: string;
+  action: string;
+  target: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** One JSON line per manifest decision and per admin change (event "audit"). */
+export interface AuditLog {
+  decision(record: ManifestDecisionRecord): void;
+  adminChange(record: AdminChangeRecord): void;
+}
+
+export function createAuditLog(logger: Logger): AuditLog {
+  return {
+    decision(record) {
+      logger.log(record.outcome === "deny" ? "warn" : "info", "audit", {
+        kind: "manifest-decision",
+        ...record,
+      });
+    },
+    adminChange(record) {
+      logger.log("info", "audit", { kind: "admin-change", ...record });
+    },
+  };
+}
