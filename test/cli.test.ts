@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
@@ -71,6 +72,26 @@ projects:
     });
     expect(viaEnv.code).toBe(0);
     expect(viaEnv.stdout).toContain(file);
+  });
+});
+
+describe("pullgate serve: trusted keys", () => {
+  it("refuses a key verify/ does not accept (RSA-1024) at startup with its path, exit 2", async () => {
+    const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 1024 });
+    const pem = publicKey.export({ type: "spki", format: "pem" }) as string;
+    const file = join(work, "weak.yaml");
+    await writeFile(
+      file,
+      `upstreams:\n  - name: a\n    url: "http://127.0.0.1:1"\nprojects:\n  proj:\n    mode: enforce\n    keys: [{ name: old, pem: ${JSON.stringify(pem)} }]\n`,
+    );
+    for (const args of [
+      ["serve", "--check", "--config", file],
+      ["serve", "--config", file],
+    ]) {
+      const res = await run(node, [BIN, ...args], { timeoutMs: 20_000 });
+      expect(res.code, args.join(" ")).toBe(2);
+      expect(res.stderr).toContain("projects.proj.keys[0]");
+    }
   });
 });
 

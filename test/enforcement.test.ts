@@ -1,3 +1,4 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -99,6 +100,7 @@ beforeAll(async () => {
   await image("tool", "proj/tools/x:v1");
   await image("toggled", "toggle/app:v1");
   for (let i = 0; i < 3; i++) await image(`fresh${i}`, `proj/fresh:v${i}`);
+  await image("flaky", "proj/flaky:v1");
   const strictSigned = await image("strict", "strict/app:v1");
   await signLegacy({ writer, repository: "strict/app", digest: strictSigned.manifestDigest, key: trusted });
 
@@ -237,6 +239,33 @@ describe("everything else is denied with a reason", () => {
     const all = await Promise.all(Array.from({ length: 20 }, () => get(pgA, "/v2/proj/fresh/manifests/v1")));
     expect(all.every((r) => r.status === 403)).toBe(true);
     expect(pgA.deps.enforcer.lookups - lookups).toBe(1);
+  });
+});
+
+describe("could not look", () => {
+  it("an upstream error while fetching signatures is 503 SIGNATURE_UNAVAILABLE, and is not cached", async () => {
+    const d = img.flaky?.manifestDigest as string;
+    // A tag whose link names no valid digest: distribution answers 500 for the `.sig` lookup.
+    const tagDir = join(registry.storageDir, "docker/registry/v2/repositories/proj/flaky/_manifests/tags");
+    const linkDir = join(tagDir, `sha256-${d.slice(7)}.sig`, "current");
+    await mkdir(linkDir, { recursive: true });
+    await writeFile(join(linkDir, "link"), "not-a-digest");
+    const direct = await rawRequest(registry.url, `/v2/proj/flaky/manifests/sha256-${d.slice(7)}.sig`, {
+      headers: { accept: ACCEPT },
+    });
+    expect(direct.status).toBeGreaterThanOrEqual(500);
+    const res = await get(pgA, "/v2/proj/flaky/manifests/v1");
+    expect(res.status).toBe(503);
+    expect(denial(res)).toMatchObject({
+      code: "UNAVAILABLE",
+      detail: { reason: "SIGNATURE_UNAVAILABLE", digest: d },
+    });
+    expect(decisions(pgA, d)[0]).toMatchObject({ outcome: "deny", reason: "SIGNATURE_UNAVAILABLE" });
+    // Fixed upstream: looked up again (nothing was cached), now a plain "no signature".
+    await rm(join(tagDir, `sha256-${d.slice(7)}.sig`), { recursive: true });
+    const again = await get(pgA, "/v2/proj/flaky/manifests/v1");
+    expect(again.status).toBe(403);
+    expect(denial(again)?.detail.reason).toBe("NO_SIGNATURE");
   });
 });
 
