@@ -103,12 +103,14 @@ export class Enforcer {
   async #verify(input: DecideInput, manifest: unknown, store: boolean): Promise<Decision> {
     const { policy, route, digest } = input;
     this.lookups++;
+    // Shared by every request in the flight: not tied to the first client's connection (its
+    // disconnect must not fail the others); undici's own timeouts bound each upstream request.
     const lookup = await lookupSignatures(
       route.client,
       policy.signatureRepository ?? route.name,
       digest,
       this.#opts.limits,
-      input.ctx,
+      { clientAuthorization: input.ctx.clientAuthorization },
     );
     this.lookupRequests += lookup.requests;
     const verdict = judgeSignatures({ digest, keys: this.#keysFor(policy), evidence: lookup.evidence });
