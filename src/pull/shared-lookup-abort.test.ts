@@ -36,7 +36,9 @@ it("a client that disconnects during the shared lookup does not fail the other r
   pool.intercept({ path: /\/v2\/proj\/app\/referrers\//, method: "GET" }).reply(404, "");
   pool.intercept({ path: `/v2/proj/app/manifests/sha256-${digest.slice(7)}`, method: "GET" }).reply(404, "");
   const first = new AbortController();
-  const a = app.request("/v2/proj/app/manifests/v1", { signal: first.signal }).catch(() => undefined);
+  const a = Promise.resolve(app.request("/v2/proj/app/manifests/v1", { signal: first.signal })).catch(
+    () => undefined,
+  );
   await new Promise((r) => setTimeout(r, 50));
   const b = app.request("/v2/proj/app/manifests/v1");
   await new Promise((r) => setTimeout(r, 50));
