@@ -236,10 +236,25 @@ function projectParam(c: Context<AdminEnv>): string {
 async function readJson(c: Context<AdminEnv>): Promise<unknown> {
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw badRequest("body too large");
-  const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw badRequest("body too large");
+  // Read at most the cap, also when the client sent no Content-Length (chunked).
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const body = c.req.raw.body;
+  if (body) {
+    const reader = body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > MAX_BODY_BYTES) {
+        await reader.cancel().catch(() => {});
+        throw badRequest("body too large");
+      }
+      chunks.push(value);
+    }
+  }
   try {
-    return JSON.parse(text);
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch {
     throw badRequest("body is not JSON");
   }

@@ -43,6 +43,8 @@ export function createAdminAuthenticator(opts: {
           const { payload } = await jwtVerify(presented, keys, {
             issuer: opts.jwt.issuer,
             audience: opts.jwt.audience,
+            // A token without an expiry would be valid forever; one without a subject cannot be audited.
+            requiredClaims: ["exp", "sub"],
           });
           return {
             ok: true,

@@ -58,6 +58,7 @@ export class PolicyRegistry {
   #overrides: Record<string, PolicyOverride> = {};
   readonly #cache = new Map<string, EffectivePolicy>();
   #unsubscribe: (() => void) | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(config: Config, deps: PolicyRegistryDeps) {
     this.#config = config;
@@ -109,7 +110,7 @@ export class PolicyRegistry {
   forProject(project: string): EffectivePolicy {
     let p = this.#cache.get(project);
     if (!p) {
-      p = this.#build(project, this.#overrides[project]);
+      p = this.#build(project, ownValue(this.#overrides, project));
       // Bounded: projects outside the config and the overrides all share `defaults`, cached per name.
       if (this.#cache.size > 10_000) this.#cache.clear();
       this.#cache.set(project, p);
@@ -138,23 +139,37 @@ export class PolicyRegistry {
   ): Promise<{ before: EffectivePolicy; after: EffectivePolicy }> {
     const parsed = parsePolicyOverride(patch);
     if (!parsed.ok) throw new PolicyValidationError(parsed.problems);
-    const merged: PolicyOverride = { ...this.#overrides[project], ...parsed.value };
-    const before = this.forProject(project);
-    const after = this.#build(project, merged); // validates keys before anything is stored
-    await this.#deps.store.put(project, merged);
-    this.#overrides = { ...this.#overrides, [project]: merged };
-    this.#cache.set(project, after);
-    return { before, after };
+    // Serialized: two partial updates in flight must both apply, not the last overwrite the first.
+    return this.#serialize(async () => {
+      const merged: PolicyOverride = { ...ownValue(this.#overrides, project), ...parsed.value };
+      const before = this.forProject(project);
+      const after = this.#build(project, merged); // validates keys before anything is stored
+      await this.#deps.store.put(project, merged);
+      this.#overrides = { ...this.#overrides, [project]: merged };
+      this.#cache.set(project, after);
+      return { before, after };
+    });
   }
 
   /** Drops the runtime override: the project is back on its file config (or defaults). */
   async reset(project: string): Promise<{ before: EffectivePolicy; after: EffectivePolicy }> {
-    const before = this.forProject(project);
-    await this.#deps.store.remove(project);
-    const { [project]: _dropped, ...rest } = this.#overrides;
-    this.#overrides = rest;
-    this.#cache.delete(project);
-    return { before, after: this.forProject(project) };
+    return this.#serialize(async () => {
+      const before = this.forProject(project);
+      await this.#deps.store.remove(project);
+      const { [project]: _dropped, ...rest } = this.#overrides;
+      this.#overrides = rest;
+      this.#cache.delete(project);
+      return { before, after: this.forProject(project) };
+    });
+  }
+
+  #serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   async close(): Promise<void> {
@@ -162,7 +177,7 @@ export class PolicyRegistry {
   }
 
   #build(project: string, override: PolicyOverride | undefined): EffectivePolicy {
-    const base = this.#config.projects[project];
+    const base = ownValue(this.#config.projects, project);
     const cfg = base ?? this.#config.defaults;
     const keysIn = override?.keys ?? cfg.keys;
     const problems: string[] = [];
@@ -198,6 +213,11 @@ export class PolicyRegistry {
       isExempt: (repository) => matchesAnyGlob(globs, repository),
     };
   }
+}
+
+/** `record[key]` only when it is the record's own entry ("constructor" is not a project of every config). */
+function ownValue<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 /** Every key in the config file through `fingerprintKey`'s acceptance rules, as config paths. */

@@ -39,6 +39,8 @@ async function createReadyRedisStore(keyPrefix: string): Promise<PolicyStore> {
   const subscriber = connect("policy-subscriber");
   const store = createRedisPolicyStore({ redis, subscriber, keyPrefix, logger: silentLogger });
   await nextChange(store, (p) => p === RELOAD_ALL);
+  // The subscriber being ready says nothing about the command connection: wait for it too.
+  await redis.whenReady(5_000);
   return store;
 }
 

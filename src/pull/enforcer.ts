@@ -156,14 +156,19 @@ export class Enforcer {
   }
 
   /** Records the config and layer blobs of an admitted manifest, so strictBlobs serves them. */
-  async admitBlobsOf(policy: EffectivePolicy, bytes: Uint8Array): Promise<void> {
+  async admitBlobsOf(
+    policy: EffectivePolicy,
+    bytes: Uint8Array,
+    lifetime: "long" | "short" = "long",
+  ): Promise<void> {
     const decidedAt = this.#now();
+    const ttl = lifetime === "long" ? this.#opts.allowTtlSeconds : this.#opts.denyTtlSeconds;
     for (const blob of blobDigests(parseManifest(bytes))) {
       await this.#opts.cache.set(
         policy.fingerprint,
         `blob:${blob}`,
         { outcome: "allow", via: "signature", decidedAt },
-        this.#opts.allowTtlSeconds,
+        ttl,
       );
     }
   }

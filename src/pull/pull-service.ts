@@ -160,6 +160,8 @@ export class PullService {
         }
         if (policy.onLookupError === "allow") {
           audit("allow", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
+          // Admitted on an error: its blobs are admitted only for as long as a denial would be cached.
+          if (policy.strictBlobs) await this.#opts.enforcer.admitBlobsOf(policy, m.bytes as Buffer, "short");
           return served;
         }
         audit("deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });

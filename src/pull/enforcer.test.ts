@@ -1,0 +1,318 @@
+import { MockAgent } from "undici";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { generateTestKey } from "../../test/support/signer.ts";
+import { createMemoryVerdictCache, type MemoryVerdictCache } from "../cache/index.ts";
+import { parseConfig } from "../config/index.ts";
+import type { Digest } from "../oci/index.ts";
+import { createMemoryPolicyStore, type EffectivePolicy, PolicyRegistry } from "../policy/index.ts";
+import { createTracer, silentLogger } from "../telemetry/index.ts";
+import { RegistryClient, type Route, UpstreamRouter } from "../upstream/index.ts";
+import { parseTrustedKey } from "../verify/index.ts";
+import { Enforcer } from "./enforcer.ts";
+import {
+  attachBundle,
+  FakeRegistry,
+  hexOf,
+  type PushedImage,
+  pushImage,
+  pushIndex,
+  signLegacy,
+} from "./fake-registry.test-helpers.ts";
+
+const UP = "http://up.test:5000";
+const REPO = "proj/app";
+const ALLOW_TTL = 3600;
+const DENY_TTL = 60;
+const trusted = generateTestKey();
+const stranger = generateTestKey();
+
+let agent: MockAgent;
+let registry: FakeRegistry;
+let policies: PolicyRegistry;
+let cache: MemoryVerdictCache;
+let enforcer: Enforcer;
+let route: Route;
+let t: number;
+
+beforeEach(async () => {
+  agent = new MockAgent();
+  agent.disableNetConnect();
+  registry = new FakeRegistry(agent, UP);
+  const config = parseConfig(
+    JSON.stringify({
+      upstreams: [{ name: "up", url: UP }],
+      defaults: { mode: "enforce", keys: [{ name: "trusted", pem: trusted.publicKeyPem }] },
+    }),
+    { source: "t", baseDir: ".", env: {} },
+  );
+  const client = new RegistryClient(config.upstreams[0] as never, {
+    tracer: createTracer(),
+    dispatcher: agent,
+  });
+  route = new UpstreamRouter([client]).route(REPO, undefined);
+  policies = new PolicyRegistry(config, {
+    store: createMemoryPolicyStore(),
+    fingerprintKey: (k) => parseTrustedKey(k).fingerprint,
+    logger: silentLogger,
+  });
+  await policies.start();
+  t = 1_000_000;
+  cache = createMemoryVerdictCache({ now: () => t });
+  enforcer = new Enforcer({
+    cache,
+    limits: { maxManifestBytes: 64 * 1024, maxPayloadBytes: 64 * 1024, maxBundleBytes: 64 * 1024 },
+    allowTtlSeconds: ALLOW_TTL,
+    denyTtlSeconds: DENY_TTL,
+    now: () => t,
+  });
+});
+
+afterEach(async () => {
+  await agent.close();
+});
+
+const policy = (): EffectivePolicy => policies.forRepository(REPO);
+const input = (m: { digest: string; bytes: Buffer }, p: EffectivePolicy = policy()) => ({
+  route,
+  policy: p,
+  digest: m.digest as Digest,
+  bytes: m.bytes,
+  ctx: {},
+});
+const decide = (m: { digest: string; bytes: Buffer }, p?: EffectivePolicy) => enforcer.decide(input(m, p));
+
+function signedImage(): PushedImage {
+  const image = pushImage(registry, REPO);
+  signLegacy(registry, REPO, image.digest, trusted);
+  return image;
+}
+
+describe("decide", () => {
+  it("admits a signature artifact by its content, without any upstream request", async () => {
+    const image = pushImage(registry, REPO);
+    const sig = signLegacy(registry, REPO, image.digest, trusted);
+    const bundle = attachBundle(registry, REPO, image.digest, trusted, { tagSchema: true });
+    const referrersIndex = registry.getManifest(REPO, `sha256-${hexOf(image.digest)}`) as Buffer;
+    const before = registry.requests.length;
+    for (const artifact of [
+      { digest: sig.sigDigest, bytes: sig.sigBytes },
+      { digest: bundle.referrerDigest, bytes: bundle.referrerBytes },
+      { digest: `sha256:${"a".repeat(64)}`, bytes: referrersIndex },
+    ]) {
+      expect(await decide(artifact)).toEqual({
+        outcome: "allow",
+        via: "signature-artifact",
+        tier: "content",
+      });
+    }
+    expect(registry.requests.length).toBe(before);
+    expect(enforcer.lookups).toBe(0);
+    // A referrers index is not a verified index: what it lists is not admitted through it.
+    expect(await cache.get(policy().fingerprint, bundle.referrerDigest)).toBeUndefined();
+  });
+
+  it("allows a signed image after one lookup, then answers from the cache without looking again", async () => {
+    const image = signedImage();
+    const first = await decide(image);
+    expect(first).toMatchObject({ outcome: "allow", via: "signature", tier: "verified", key: "trusted" });
+    expect(first.outcome === "allow" && first.keyFingerprint).toBe(
+      parseTrustedKey({ name: "k", pem: trusted.publicKeyPem }).fingerprint,
+    );
+    const requests = registry.requests.length;
+    expect(requests).toBe(3); // .sig, payload, referrers
+    expect(enforcer.lookupRequests).toBe(3);
+    const second = await decide(image);
+    expect(second).toMatchObject({ outcome: "allow", via: "signature", tier: "memory", key: "trusted" });
+    expect(registry.requests.length).toBe(requests);
+    expect(enforcer.lookups).toBe(1);
+  });
+
+  it("allows an image signed with a Sigstore bundle", async () => {
+    const image = pushImage(registry, REPO);
+    attachBundle(registry, REPO, image.digest, trusted);
+    expect(await decide(image)).toMatchObject({ outcome: "allow", via: "signature", key: "trusted" });
+  });
+
+  it.each([
+    ["NO_SIGNATURE", () => pushImage(registry, REPO)],
+    [
+      "UNTRUSTED_SIGNATURE",
+      () => {
+        const image = pushImage(registry, REPO);
+        signLegacy(registry, REPO, image.digest, stranger);
+        return image;
+      },
+    ],
+    [
+      "DIGEST_MISMATCH",
+      () => {
+        const image = pushImage(registry, REPO);
+        signLegacy(registry, REPO, image.digest, trusted, { payloadDigest: `sha256:${"e".repeat(64)}` });
+        return image;
+      },
+    ],
+  ])("denies with %s", async (reason, make) => {
+    expect(await decide(make())).toMatchObject({ outcome: "deny", reason, tier: "verified" });
+  });
+
+  it("runs one lookup for concurrent decisions on the same (policy, digest)", async () => {
+    const image = signedImage();
+    const decisions = await Promise.all(Array.from({ length: 8 }, () => decide(image)));
+    expect(decisions.every((d) => d.outcome === "allow")).toBe(true);
+    expect(enforcer.lookups).toBe(1);
+    expect(registry.requests).toHaveLength(3);
+    expect(enforcer.inflight).toBe(0);
+  });
+
+  it("looks again under a changed policy (the fingerprint is part of the cache key)", async () => {
+    const image = signedImage();
+    expect((await decide(image)).outcome).toBe("allow");
+    await policies.update("proj", { keys: [{ name: "stranger", pem: stranger.publicKeyPem }] });
+    expect(await decide(image)).toMatchObject({
+      outcome: "deny",
+      reason: "UNTRUSTED_SIGNATURE",
+      tier: "verified",
+    });
+    expect(enforcer.lookups).toBe(2);
+  });
+
+  it("looks for signatures in the policy's signatureRepository", async () => {
+    const image = pushImage(registry, REPO);
+    signLegacy(registry, "proj/signatures", image.digest, trusted);
+    await policies.update("proj", { signatureRepository: "proj/signatures" });
+    expect((await decide(image)).outcome).toBe("allow");
+    expect(registry.count(new RegExp(`/v2/${REPO}/`))).toBe(0);
+    expect(registry.count(/\/v2\/proj\/signatures\/manifests\/sha256-.*\.sig$/)).toBe(1);
+  });
+
+  it("admits the children a verified index lists (allow via index), for that policy only", async () => {
+    const amd = pushImage(registry, REPO);
+    const arm = pushImage(registry, REPO);
+    const index = pushIndex(registry, REPO, "v1", [amd, arm]);
+    signLegacy(registry, REPO, index.digest, trusted);
+    expect(await decide(index)).toMatchObject({ outcome: "allow", via: "signature", tier: "verified" });
+    const fp = policy().fingerprint;
+    for (const child of [amd, arm]) {
+      const hit = await cache.get(fp, child.digest);
+      expect(hit?.verdict).toMatchObject({ outcome: "allow", via: "index", indexDigest: index.digest });
+    }
+    const requests = registry.requests.length;
+    expect(await decide(amd)).toMatchObject({
+      outcome: "allow",
+      via: "index",
+      indexDigest: index.digest,
+      tier: "memory",
+    });
+    expect(registry.requests.length).toBe(requests);
+    expect(enforcer.lookups).toBe(1);
+    // Under another policy the child is judged on its own.
+    await policies.update("proj", { exempt: ["proj/other"] });
+    expect(await decide(arm)).toMatchObject({ outcome: "deny", reason: "NO_SIGNATURE" });
+  });
+
+  it("does not admit the children of an unsigned index", async () => {
+    const amd = pushImage(registry, REPO);
+    const index = pushIndex(registry, REPO, "v1", [amd]);
+    expect((await decide(index)).outcome).toBe("deny");
+    expect(await cache.get(policy().fingerprint, amd.digest)).toBeUndefined();
+  });
+
+  it("never caches 'unavailable': the next decision looks again", async () => {
+    const image = signedImage();
+    registry.fail(/\.sig$/, 503, 1);
+    expect(await decide(image)).toMatchObject({ outcome: "unavailable", tier: "verified" });
+    expect(await cache.get(policy().fingerprint, image.digest)).toBeUndefined();
+    expect(await decide(image)).toMatchObject({ outcome: "allow", tier: "verified" });
+    expect(enforcer.lookups).toBe(2);
+  });
+
+  it("'unavailable' wins over a deny, but not over a verified signature", async () => {
+    const unsigned = pushImage(registry, REPO);
+    registry.fail(/\/referrers\//, 503);
+    expect((await decide(unsigned)).outcome).toBe("unavailable");
+    const signed = signedImage();
+    expect((await decide(signed)).outcome).toBe("allow");
+  });
+
+  it("caches a deny for denyTtlSeconds and an allow for allowTtlSeconds", async () => {
+    const unsigned = pushImage(registry, REPO);
+    const signed = signedImage();
+    const start = t;
+    expect((await decide(unsigned)).outcome).toBe("deny");
+    expect((await decide(signed)).outcome).toBe("allow");
+    expect((await cache.get(policy().fingerprint, unsigned.digest))?.verdict).toMatchObject({
+      outcome: "deny",
+      reason: "NO_SIGNATURE",
+      decidedAt: start,
+    });
+    expect((await cache.get(policy().fingerprint, signed.digest))?.verdict.decidedAt).toBe(start);
+
+    t = start + (DENY_TTL - 1) * 1000;
+    expect(await decide(unsigned)).toMatchObject({ outcome: "deny", tier: "memory" });
+    expect(enforcer.lookups).toBe(2);
+
+    t = start + DENY_TTL * 1000;
+    expect(await decide(unsigned)).toMatchObject({ outcome: "deny", tier: "verified" });
+    expect(await decide(signed)).toMatchObject({ outcome: "allow", tier: "memory" });
+    expect(enforcer.lookups).toBe(3);
+
+    t = start + (ALLOW_TTL - 1) * 1000;
+    expect(await decide(signed)).toMatchObject({ outcome: "allow", tier: "memory" });
+    t = start + ALLOW_TTL * 1000;
+    expect(await decide(signed)).toMatchObject({ outcome: "allow", tier: "verified" });
+    expect(enforcer.lookups).toBe(4);
+  });
+});
+
+describe("evaluate (dry run)", () => {
+  it("ignores a cached verdict and looks itself", async () => {
+    const unsigned = pushImage(registry, REPO);
+    const planted = { outcome: "allow" as const, via: "signature" as const, key: "planted", decidedAt: t };
+    await cache.set(policy().fingerprint, unsigned.digest, planted, ALLOW_TTL);
+    expect(await decide(unsigned)).toMatchObject({ outcome: "allow", tier: "memory" });
+    expect(await enforcer.evaluate(input(unsigned))).toMatchObject({ outcome: "deny", tier: "verified" });
+    expect((await cache.get(policy().fingerprint, unsigned.digest))?.verdict).toEqual(planted);
+  });
+
+  it("writes no verdict, neither for the image nor for the children of an index", async () => {
+    const child = pushImage(registry, REPO);
+    const index = pushIndex(registry, REPO, undefined, [child]);
+    signLegacy(registry, REPO, index.digest, trusted);
+    const unsigned = pushImage(registry, REPO);
+    expect((await enforcer.evaluate(input(index))).outcome).toBe("allow");
+    expect((await enforcer.evaluate(input(unsigned))).outcome).toBe("deny");
+    expect(cache.size()).toBe(0);
+    expect((await enforcer.evaluate(input(index))).outcome).toBe("allow");
+    expect(enforcer.lookups).toBe(3);
+  });
+
+  it("reports the signatures it considered", async () => {
+    const image = pushImage(registry, REPO);
+    signLegacy(registry, REPO, image.digest, stranger);
+    const d = await enforcer.evaluate(input(image));
+    expect(d.signatures?.map((s) => s.result)).toEqual(["untrusted"]);
+  });
+});
+
+describe("strictBlobs admission", () => {
+  it("records the config and layers of an admitted manifest, per policy", async () => {
+    const image = pushImage(registry, REPO);
+    expect((await enforcer.isBlobAdmitted(policy(), image.layerDigest as Digest)).admitted).toBe(false);
+    await enforcer.admitBlobsOf(policy(), image.bytes);
+    expect(await enforcer.isBlobAdmitted(policy(), image.layerDigest as Digest)).toEqual({
+      admitted: true,
+      tier: "memory",
+    });
+    expect((await enforcer.isBlobAdmitted(policy(), image.configDigest as Digest)).admitted).toBe(true);
+    expect((await enforcer.isBlobAdmitted(policy(), image.digest as Digest)).admitted).toBe(false);
+    await policies.update("proj", { strictBlobs: true });
+    expect((await enforcer.isBlobAdmitted(policy(), image.layerDigest as Digest)).admitted).toBe(false);
+  });
+
+  it("hasVerdict is true once a verdict is cached", async () => {
+    const image = pushImage(registry, REPO);
+    expect(await enforcer.hasVerdict(policy(), image.digest as Digest)).toBe(false);
+    await decide(image);
+    expect(await enforcer.hasVerdict(policy(), image.digest as Digest)).toBe(true);
+  });
+});
