@@ -86,6 +86,14 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     await Promise.all(connections.map((c) => c.close()));
     throw new ConfigError(config.source, keyProblems);
   }
+  // Runtime policy changes live in Redis: give it a moment at startup so a new replica does not
+  // start on the file config while a stricter runtime policy is in force (bounded; the store's
+  // subscription reloads as soon as Redis is back if it is down now).
+  if (connections.length > 0) {
+    const ready = await Promise.all(connections.map((c) => c.whenReady(3_000)));
+    if (!ready.every(Boolean))
+      logger.log("warn", "redis not reachable at startup; runtime policies load when it is");
+  }
   await policies.start();
   const enforcer = new Enforcer({
     cache,

@@ -40,6 +40,7 @@ let pgA: TestPullgate;
 let pgB: TestPullgate;
 const img: Record<string, ImageResult> = {};
 let multi: IndexResult;
+let projectsYaml: string;
 
 async function image(name: string, repo: string, extra: Partial<Parameters<typeof createImage>[0]> = {}) {
   const result = await createImage({
@@ -126,6 +127,7 @@ projects:
     keys: [{ name: release, pem: ${pem(trusted)} }]
 `;
   const upstream = `  - name: local\n    url: "${registry.url}"`;
+  projectsYaml = projects;
   pgA = await startTestPullgate(upstream, projects, { adminToken: "s3cret-admin" });
   pgB = await startTestPullgate(upstream, projects, { adminToken: "s3cret-admin" });
 }, 240_000);
@@ -351,7 +353,7 @@ describe("admin API", () => {
     expect(text).not.toContain("BEGIN PUBLIC KEY");
   });
 
-  it("a policy change on one replica reaches the other through Redis", async () => {
+  it("a policy change on one replica reaches the other through Redis and survives restarts", async () => {
     expect((await get(pgB, "/v2/toggle/app/manifests/v1")).status).toBe(200);
     const put = await fetch(`${pgA.adminUrl}/admin/v1/projects/toggle/policy`, {
       method: "PUT",
@@ -365,6 +367,13 @@ describe("admin API", () => {
       intervalMs: 50,
       description: "replica B to enforce",
     });
+    // It survives a restart: a pullgate started now against the same Redis has it.
+    const restarted = await startTestPullgate(`  - name: local\n    url: "${registry.url}"`, projectsYaml);
+    try {
+      expect((await get(restarted, "/v2/toggle/app/manifests/v1")).status).toBe(403);
+    } finally {
+      await restarted.stop();
+    }
     const change = pgA.logs.find(
       (r) => r.event === "audit" && r.kind === "admin-change" && r.target === "toggle",
     );
