@@ -1,6 +1,15 @@
-import { createHash, randomUUID, sign } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { MockAgent } from "undici";
-import { BUNDLE_V03, makeBundle, simpleSigningPayload, type TestKey } from "../../test/support/signer.ts";
+import {
+  bundleReferrerManifest,
+  legacySignatureConfig,
+  legacySignatureLayer,
+  legacySignatureManifest,
+  makeBundle,
+  referrersIndexWith,
+  simpleSigningPayload,
+  type TestKey,
+} from "../../test/support/signer.ts";
 
 /**
  * A distribution-like registry behind an undici MockAgent, for unit tests of pull/ and admin/: it
@@ -11,7 +20,6 @@ import { BUNDLE_V03, makeBundle, simpleSigningPayload, type TestKey } from "../.
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 export const SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json";
-const OCI_EMPTY = "application/vnd.oci.empty.v1+json";
 const PATH_RE = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/?]+)(?:\?(.*))?$/;
 
 export function sha256(bytes: Uint8Array | string): string {
@@ -252,33 +260,13 @@ export function signLegacy(
   opts: { payloadDigest?: string } = {},
 ): { payload: Buffer; payloadDigest: string; sigDigest: string; sigBytes: Buffer } {
   const payload = simpleSigningPayload(opts.payloadDigest ?? digest);
-  const signature = sign("sha256", payload, key.privateKey).toString("base64");
   const payloadDigest = registry.putBlob(repository, payload);
   const tag = `sha256-${hexOf(digest)}.sig`;
   const existing = registry.getManifest(repository, tag);
   const layers: unknown[] = existing ? (JSON.parse(existing.toString()) as { layers: unknown[] }).layers : [];
-  layers.push({
-    mediaType: SIMPLESIGNING,
-    size: payload.length,
-    digest: payloadDigest,
-    annotations: { "dev.cosignproject.cosign/signature": signature },
-  });
-  const config = Buffer.from(
-    JSON.stringify({ architecture: "", os: "", config: {}, rootfs: { type: "layers" } }),
-  );
-  const configDigest = registry.putBlob(repository, config);
-  const sigBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        size: config.length,
-        digest: configDigest,
-      },
-      layers,
-    }),
-  );
+  layers.push(legacySignatureLayer(payload, payloadDigest, key));
+  const config = legacySignatureConfig(layers);
+  const sigBytes = legacySignatureManifest(layers, config, registry.putBlob(repository, config));
   const sigDigest = registry.putManifest(repository, tag, sigBytes, OCI_MANIFEST);
   return { payload, payloadDigest, sigDigest, sigBytes };
 }
@@ -297,30 +285,21 @@ export function attachBundle(
   const bundle = makeBundle({ digest, key });
   const bundleDigest = registry.putBlob(repository, bundle);
   const emptyDigest = registry.putBlob(repository, Buffer.from("{}"));
-  const referrerBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: BUNDLE_V03,
-      config: { mediaType: OCI_EMPTY, size: 2, digest: emptyDigest },
-      layers: [{ mediaType: BUNDLE_V03, size: bundle.length, digest: bundleDigest }],
-      subject: { mediaType: OCI_MANIFEST, size: 0, digest: opts.subjectDigest ?? digest },
-    }),
-  );
+  const referrerBytes = bundleReferrerManifest({
+    emptyDigest,
+    bundle,
+    bundleDigest,
+    subject: { mediaType: OCI_MANIFEST, size: 0, digest: opts.subjectDigest ?? digest },
+  });
   const referrerDigest = registry.putManifest(repository, undefined, referrerBytes, OCI_MANIFEST);
   if (opts.tagSchema) {
     const tag = `sha256-${hexOf(digest)}`;
-    const existing = registry.getManifest(repository, tag);
-    const manifests: unknown[] = existing
-      ? (JSON.parse(existing.toString()) as { manifests: unknown[] }).manifests
-      : [];
-    manifests.push({
-      mediaType: OCI_MANIFEST,
-      size: referrerBytes.length,
-      digest: referrerDigest,
-      artifactType: BUNDLE_V03,
-    });
-    registry.putManifest(repository, tag, { schemaVersion: 2, mediaType: OCI_INDEX, manifests }, OCI_INDEX);
+    registry.putManifest(
+      repository,
+      tag,
+      referrersIndexWith(registry.getManifest(repository, tag), referrerBytes, referrerDigest),
+      OCI_INDEX,
+    );
   }
   return { referrerDigest, referrerBytes, bundle, bundleDigest };
 }

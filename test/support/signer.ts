@@ -97,6 +97,95 @@ export function simpleSigningPayload(digest: string, dockerReference = "registry
   );
 }
 
+/** One legacy signature layer: the payload's descriptor with the base64 signature annotation. */
+export function legacySignatureLayer(
+  payload: Buffer,
+  payloadDigest: string,
+  key: TestKey,
+): Record<string, unknown> {
+  return {
+    mediaType: SIMPLESIGNING,
+    size: payload.length,
+    digest: payloadDigest,
+    annotations: {
+      "dev.cosignproject.cosign/signature": sign("sha256", payload, key.privateKey).toString("base64"),
+    },
+  };
+}
+
+/** The dummy image config cosign writes for a `.sig` manifest (diff_ids = the payload digests). */
+export function legacySignatureConfig(layers: readonly unknown[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      architecture: "",
+      os: "",
+      config: {},
+      rootfs: { type: "layers", diff_ids: layers.map((l) => (l as { digest: string }).digest) },
+    }),
+  );
+}
+
+/** The `.sig` manifest: an OCI image manifest over the signature layers. */
+export function legacySignatureManifest(
+  layers: readonly unknown[],
+  config: Buffer,
+  configDigest: string,
+): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: {
+        mediaType: "application/vnd.oci.image.config.v1+json",
+        size: config.length,
+        digest: configDigest,
+      },
+      layers,
+    }),
+  );
+}
+
+/** An OCI 1.1 artifact manifest carrying a bundle as the referrer of `subject`. */
+export function bundleReferrerManifest(opts: {
+  emptyDigest: string;
+  bundle: Buffer;
+  bundleDigest: string;
+  subject: { mediaType: string; size: number; digest: string };
+}): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: BUNDLE_V03,
+      config: { mediaType: OCI_EMPTY, size: 2, digest: opts.emptyDigest },
+      layers: [{ mediaType: BUNDLE_V03, size: opts.bundle.length, digest: opts.bundleDigest }],
+      subject: opts.subject,
+      annotations: {
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE,
+      },
+    }),
+  );
+}
+
+/** The referrers tag schema index `sha256-<hex>` with one more referrer appended. */
+export function referrersIndexWith(
+  existing: Buffer | undefined,
+  referrer: Buffer,
+  referrerDigest: string,
+): Buffer {
+  const manifests: unknown[] = existing
+    ? (JSON.parse(existing.toString()) as { manifests: unknown[] }).manifests
+    : [];
+  manifests.push({
+    mediaType: OCI_MANIFEST,
+    size: referrer.length,
+    digest: referrerDigest,
+    artifactType: BUNDLE_V03,
+  });
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+}
+
 /**
  * Signs `digest` the legacy way and appends the signature to `<sigRepository>:sha256-<hex>.sig`.
  * `payloadDigest` lets a test sign a payload naming another digest (a copied signature).
@@ -109,38 +198,14 @@ export async function signLegacy(opts: {
   payloadDigest?: string;
 }): Promise<{ sigManifestDigest: string }> {
   const payload = simpleSigningPayload(opts.payloadDigest ?? opts.digest);
-  const signature = sign("sha256", payload, opts.key.privateKey).toString("base64");
   const tag = `sha256-${hexOf(opts.digest)}.sig`;
   const existing = await opts.writer.getManifest(opts.repository, tag, OCI_MANIFEST);
   const layers: unknown[] = existing ? (JSON.parse(existing.toString()) as { layers: unknown[] }).layers : [];
   const payloadDigest = await opts.writer.pushBlob(opts.repository, payload);
-  layers.push({
-    mediaType: SIMPLESIGNING,
-    size: payload.length,
-    digest: payloadDigest,
-    annotations: { "dev.cosignproject.cosign/signature": signature },
-  });
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: "",
-      os: "",
-      config: {},
-      rootfs: { type: "layers", diff_ids: layers.map((l) => (l as { digest: string }).digest) },
-    }),
-  );
+  layers.push(legacySignatureLayer(payload, payloadDigest, opts.key));
+  const config = legacySignatureConfig(layers);
   const configDigest = await opts.writer.pushBlob(opts.repository, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        size: config.length,
-        digest: configDigest,
-      },
-      layers,
-    }),
-  );
+  const manifest = legacySignatureManifest(layers, config, configDigest);
   const sigManifestDigest = await opts.writer.pushManifest(opts.repository, tag, manifest, OCI_MANIFEST);
   return { sigManifestDigest };
 }
@@ -200,37 +265,23 @@ export async function attachBundle(opts: {
   subjectSize: number;
   bundle: Buffer;
 }): Promise<{ referrerDigest: string }> {
-  const empty = Buffer.from("{}");
-  const emptyDigest = await opts.writer.pushBlob(opts.repository, empty);
+  const emptyDigest = await opts.writer.pushBlob(opts.repository, Buffer.from("{}"));
   const bundleDigest = await opts.writer.pushBlob(opts.repository, opts.bundle);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: BUNDLE_V03,
-      config: { mediaType: OCI_EMPTY, size: 2, digest: emptyDigest },
-      layers: [{ mediaType: BUNDLE_V03, size: opts.bundle.length, digest: bundleDigest }],
-      subject: { mediaType: opts.subjectMediaType, size: opts.subjectSize, digest: opts.digest },
-      annotations: {
-        "dev.sigstore.bundle.content": "dsse-envelope",
-        "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE,
-      },
-    }),
-  );
+  const manifest = bundleReferrerManifest({
+    emptyDigest,
+    bundle: opts.bundle,
+    bundleDigest,
+    subject: { mediaType: opts.subjectMediaType, size: opts.subjectSize, digest: opts.digest },
+  });
   const referrerDigest = sha256(manifest);
   await opts.writer.pushManifest(opts.repository, referrerDigest, manifest, OCI_MANIFEST);
   const tag = `sha256-${hexOf(opts.digest)}`;
   const existing = await opts.writer.getManifest(opts.repository, tag, OCI_INDEX);
-  const manifests: unknown[] = existing
-    ? (JSON.parse(existing.toString()) as { manifests: unknown[] }).manifests
-    : [];
-  manifests.push({
-    mediaType: OCI_MANIFEST,
-    size: manifest.length,
-    digest: referrerDigest,
-    artifactType: BUNDLE_V03,
-  });
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
-  await opts.writer.pushManifest(opts.repository, tag, index, OCI_INDEX);
+  await opts.writer.pushManifest(
+    opts.repository,
+    tag,
+    referrersIndexWith(existing, manifest, referrerDigest),
+    OCI_INDEX,
+  );
   return { referrerDigest };
 }
