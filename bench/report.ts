@@ -15,8 +15,10 @@ export type RunRecord = {
   values: Record<string, number>;
   /** CPU seconds over the run: each sampled process, the load generator, the whole machine and the rest. */
   cpuS: Record<string, number>;
-  /** "access" lines pullgate logged during the run (pullgate target only). */
+  /** "access" lines pullgate logged during the run (pullgate targets only). */
   accessLogLines?: number;
+  /** Manifest decisions pullgate logged during the run (audit lines), by "outcome" or "outcome/tier". */
+  decisions?: Record<string, number>;
   load: unknown;
 };
 
@@ -25,8 +27,14 @@ export type Stat = { median: number; min: number; max: number; ratio: number | u
 export type ScenarioSummary = {
   scenario: string;
   title: string;
+  about?: string;
   method: string;
+  /** "10 s runs", "200 GETs per run". */
+  runLength: string;
+  targets: string[];
   rows: Array<{ metric: Metric; target: string; stat: Stat }>;
+  /** Extra lines under the table. */
+  notes: string[];
 };
 
 export type Meta = {
@@ -38,7 +46,7 @@ export type Meta = {
   warmupS: number;
   defaults: boolean;
   machine: { cores: number; model: string; kernel: string; node: string };
-  versions: { registry: string; pullgate: string; wrk: string; ab: string };
+  versions: { registry: string; pullgate: string; wrk: string; ab: string; redis: string };
   blobSize: number;
   manifestSize: number;
   otherCores: { median: number; max: number };
@@ -70,6 +78,7 @@ export function summarize(
   targets: Target[],
   records: RunRecord[],
   baseline: string,
+  extra: { runLength: string; notes: string[] },
 ): ScenarioSummary {
   const rows: ScenarioSummary["rows"] = [];
   for (const metric of [...scenario.metrics, ...cpuMetrics(scenario, targets)]) {
@@ -99,7 +108,16 @@ export function summarize(
       });
     }
   }
-  return { scenario: scenario.id, title: scenario.title, method: scenario.method, rows };
+  return {
+    scenario: scenario.id,
+    title: scenario.title,
+    ...(scenario.about === undefined ? {} : { about: scenario.about }),
+    method: scenario.method,
+    runLength: extra.runLength,
+    targets: targets.map((t) => t.name),
+    rows,
+    notes: extra.notes,
+  };
 }
 
 function fmt(value: number, decimals: number): string {
@@ -119,18 +137,26 @@ export function renderMarkdown(meta: Meta, summaries: ScenarioSummary[], baselin
     `- Machine: ${meta.machine.cores} cores, ${meta.machine.model}, Linux ${meta.machine.kernel}, Node ${meta.machine.node}.`,
     `- Upstream: ${meta.versions.registry}, filesystem storage with the in-memory blob descriptor cache, log level error, access log off. ` +
       `pullgate ${meta.versions.pullgate}: the CLI in its own Node process, access log on (to a file).`,
+    `- Targets: \`${baseline}\` = the registry itself; \`pullgate\` = pullgate in front of it with every project \`off\` ` +
+      "(no signature check); `pullgate-enforce` = a second pullgate process, project `proj` in `enforce` mode with " +
+      `one trusted ECDSA P-256 key and Redis (${meta.versions.redis}, its own process, no persistence) as the shared ` +
+      "verdict cache behind the in-process one. The bench images are signed with that key the cosign legacy way " +
+      "(`sha256-<hex>.sig`); before measuring, pullgate-enforce must answer 200 for `proj/app:v1` and 403 for the " +
+      "unsigned `proj/unsigned:v1`.",
     `- Load: ${meta.versions.wrk}, ${meta.versions.ab}. Servers and load generator share the cores, on 127.0.0.1.`,
     `- Image: OCI manifest of ${meta.manifestSize} bytes, one layer blob of ${meta.blobSize} bytes (${mib} MiB).`,
     `- Method: per scenario a ${meta.warmupS} s warm-up per target, then ${meta.runs} run${meta.runs === 1 ? "" : "s"} × ` +
-      `${meta.durationS} s per target, interleaved (${baseline}, pullgate, ${baseline}, …). ` +
-      `"× ${baseline}" = median / median of ${baseline}. CPU = utime+stime from /proc/<pid>/stat over each run.`,
+      `${meta.durationS} s per target (${meta.durationS > 5 ? "5 s for the by-digest scenarios, to keep the bench near 10 minutes; " : ""}` +
+      `the cold scenario is a fixed number of GETs), interleaved (${baseline}, pullgate, pullgate-enforce, ${baseline}, …). ` +
+      `"× ${baseline}" = median / median of ${baseline}. CPU = utime+stime from /proc/<pid>/stat over each run ` +
+      "(redis: the redis-server process; pullgate: the target's own pullgate process).",
     `- Other load on the machine during the runs (CPU outside the servers and the load generator): ` +
       `median ${meta.otherCores.median.toFixed(2)} cores, max ${meta.otherCores.max.toFixed(2)} cores.`,
   ];
   if (!meta.defaults) {
     lines.push(
       "",
-      `**Quick-check settings (${meta.runs} × ${meta.durationS} s), not the default 3 × 10 s: do not compare.**`,
+      `**Quick-check settings (${meta.runs} × ${meta.durationS} s${meta.command.includes("BENCH_SCENARIOS") ? ", some scenarios only" : ""}), not the default 3 × 10 s: do not compare.**`,
     );
   }
   for (const [i, s] of summaries.entries()) {
@@ -138,7 +164,8 @@ export function renderMarkdown(meta: Meta, summaries: ScenarioSummary[], baselin
       "",
       `## ${i + 1}. ${s.title}`,
       "",
-      `${s.method}, ${meta.durationS} s runs.`,
+      ...(s.about === undefined ? [] : [s.about, ""]),
+      `${s.method}, ${s.runLength}.`,
       "",
       `| metric | target | median | min | max | × ${baseline} |`,
       "|---|---|---:|---:|---:|---:|",
@@ -153,6 +180,7 @@ export function renderMarkdown(meta: Meta, summaries: ScenarioSummary[], baselin
           `${fmt(stat.max, metric.decimals)} | ${ratio} |`,
       );
     }
+    if (s.notes.length > 0) lines.push("", ...s.notes);
   }
   return `${lines.join("\n")}\n`;
 }

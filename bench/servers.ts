@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createImage, pushImage } from "../test/support/oci-images.ts";
@@ -19,21 +19,31 @@ export type Server = {
   logFile: string;
 };
 
+export type RegistryOptions = {
+  /** Serve this storage root instead of `<dir>/storage` (a second registry process on the same images). */
+  storageDir?: string;
+  /** Write distribution's access log (one combined-log-format line per request) to the log file. */
+  accessLog?: boolean;
+  /** Process name in messages; default "docker-registry". */
+  name?: string;
+};
+
 /**
  * docker-registry (distribution 2.8) with error-level logs and the access log disabled, so that its own
  * logging does not dominate what is measured, and the in-memory blob descriptor cache of the packaged config.
  */
-export async function startQuietRegistry(dir: string): Promise<Server> {
-  await mkdir(join(dir, "storage"), { recursive: true });
+export async function startQuietRegistry(dir: string, opts: RegistryOptions = {}): Promise<Server> {
+  const storageDir = opts.storageDir ?? join(dir, "storage");
+  await mkdir(storageDir, { recursive: true });
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const config = {
     version: 0.1,
-    log: { level: "error", formatter: "json", accesslog: { disabled: true } },
+    log: { level: "error", formatter: "json", accesslog: { disabled: opts.accessLog !== true } },
     storage: {
       // As in Debian's packaged /etc/docker/registry/config.yml (and distribution's sample config).
       cache: { blobdescriptor: "inmemory" },
-      filesystem: { rootdirectory: join(dir, "storage") },
+      filesystem: { rootdirectory: storageDir },
       delete: { enabled: false },
       maintenance: { uploadpurging: { enabled: false } },
     },
@@ -45,8 +55,9 @@ export async function startQuietRegistry(dir: string): Promise<Server> {
   // distribution overrides config keys from REGISTRY_* variables: do not inherit any.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
   const url = `http://${host}`;
+  const name = opts.name ?? "docker-registry";
   const proc = await startProcess({
-    name: "docker-registry",
+    name,
     command: "docker-registry",
     args: ["serve", configFile],
     env,
@@ -62,7 +73,7 @@ export async function startQuietRegistry(dir: string): Promise<Server> {
   // process may have grabbed the port between freePort() and the bind).
   if (!(await listensOn(proc.pid, port))) {
     await proc.stop();
-    throw new Error(`docker-registry: port ${port} is held by another process`);
+    throw new Error(`${name}: port ${port} is held by another process`);
   }
   return { url, proc, logFile };
 }
@@ -97,44 +108,66 @@ export async function pushBenchImage(layoutDir: string, registryUrl: string): Pr
 
 const PULLGATE_BIN = fileURLToPath(new URL("../bin/pullgate.js", import.meta.url));
 
+export type PullgateOptions = {
+  /** Process name in messages and the log/config file names; default "pullgate". */
+  name?: string;
+  /** "host:port" to listen on; default "127.0.0.1:0" (the kernel picks, read back from the log). */
+  listen?: string;
+  /** `projects:` of the config (default: none, so every project is off). */
+  projects?: Record<string, unknown>;
+  /** `redis: { url }` of the config (default: in-process cache only). */
+  redisUrl?: string;
+};
+
 /**
  * pullgate as in production: the CLI (`pullgate serve --config FILE`) in its own Node process, access log
  * on, its stdout (the JSON log) going to a file. Ports are picked by the kernel (listen on :0) and read
- * back from the "listening" log line.
+ * back from the "listening" log line, unless `listen` fixes the proxy port (a restarted process keeps its
+ * URL). Starting again in the same dir appends to the same log file.
  */
-export async function startPullgateProcess(dir: string, upstreamUrl: string): Promise<Server> {
-  const configFile = join(dir, "pullgate.yaml");
-  await writeFile(
-    configFile,
-    [
-      'listen: "127.0.0.1:0"',
-      'admin: { listen: "127.0.0.1:0" }',
-      "log: { access: true }",
-      "shutdown: { drainTimeoutMs: 2000 }",
-      "upstreams:",
-      "  - name: local",
-      `    url: "${upstreamUrl}"`,
-      "    default: true",
-      "",
-    ].join("\n"),
+export async function startPullgateProcess(
+  dir: string,
+  upstreamUrl: string,
+  opts: PullgateOptions = {},
+): Promise<Server> {
+  const name = opts.name ?? "pullgate";
+  const configFile = join(dir, `${name}.yaml`);
+  // YAML is a superset of JSON: values are written as JSON (the PEM keeps its newlines as \n escapes).
+  const lines = [
+    `listen: ${JSON.stringify(opts.listen ?? "127.0.0.1:0")}`,
+    'admin: { listen: "127.0.0.1:0" }',
+    "log: { access: true }",
+    "shutdown: { drainTimeoutMs: 2000 }",
+    "upstreams:",
+    "  - name: local",
+    `    url: "${upstreamUrl}"`,
+    "    default: true",
+  ];
+  if (opts.redisUrl !== undefined) lines.push(`redis: { url: ${JSON.stringify(opts.redisUrl)} }`);
+  if (opts.projects !== undefined) lines.push(`projects: ${JSON.stringify(opts.projects)}`);
+  await writeFile(configFile, `${lines.join("\n")}\n`);
+  const logFile = join(dir, `${name}.log`);
+  // Only what this process writes counts (a restart appends to the file).
+  const logOffset = await stat(logFile).then(
+    (s) => s.size,
+    () => 0,
   );
-  const logFile = join(dir, "pullgate.log");
   let proxyUrl: string | undefined;
   const proc = await startProcess({
-    name: "pullgate",
+    name,
     command: process.execPath,
     args: [PULLGATE_BIN, "serve", "--config", configFile],
     logDir: dir,
     stdoutFile: logFile,
     ready: async () => {
-      proxyUrl ??= listeningUrl(await readFile(logFile, "utf8"));
+      proxyUrl ??= listeningUrl((await readFile(logFile)).subarray(logOffset).toString("utf8"));
       if (proxyUrl === undefined) return false;
       const res = await fetch(`${proxyUrl}/v2/`, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
       return res.status === 200;
     },
   });
-  if (proxyUrl === undefined) throw new Error("pullgate did not log its listening address");
+  if (proxyUrl === undefined) throw new Error(`${name} did not log its listening address`);
   return { url: proxyUrl, proc, logFile };
 }
 
