@@ -7,15 +7,14 @@ import {
   type LegacyLayerEvidence,
   type LegacySignatureEvidence,
   legacySignatureTag,
+  MAX_BUNDLES,
+  MAX_LEGACY_LAYERS,
   referrersTagSchemaTag,
   SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX,
   SIMPLESIGNING_MEDIA_TYPE,
   type SignatureEvidence,
 } from "../verify/index.ts";
 
-/** cosign caps a `.sig` manifest at 1000 layers; so do we. */
-const MAX_LEGACY_LAYERS = 1000;
-const MAX_BUNDLES = 100;
 /** Blob fetches in flight per lookup. */
 const PARALLEL_FETCHES = 8;
 
