@@ -1,16 +1,17 @@
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
-
-type FetchHandler = Parameters<typeof getRequestListener>[0];
-
 import { type Apps, createApps, createDeps, type Deps } from "./app.ts";
-import { type Config, ConfigError, type ListenAddress, loadConfig } from "./config/index.ts";
+import { type Config, ConfigError, type ListenAddress, loadConfig, type TlsConfig } from "./config/index.ts";
 import { renderError } from "./http/index.ts";
 import { OciError } from "./oci/index.ts";
 import { configuredKeyProblems } from "./policy/index.ts";
 import type { Logger } from "./telemetry/index.ts";
+import { readTlsMaterial, watchTlsMaterial } from "./tls-reloader.ts";
 import { parseTrustedKey } from "./verify/index.ts";
+
+type FetchHandler = Parameters<typeof getRequestListener>[0];
 
 export interface RunningPullgate {
   deps: Deps;
@@ -31,11 +32,19 @@ export async function startPullgate(
   const apps = createApps(deps);
   let proxy: Server;
   let admin: Server;
+  let stopWatching = () => {};
   try {
-    proxy = await listen(apps.proxy, config.listen);
+    const p = await listen(
+      apps.proxy,
+      config.listen,
+      config.tls ? { config: config.tls, logger: deps.logger } : undefined,
+    );
+    proxy = p.server;
+    stopWatching = p.stopWatching;
     try {
-      admin = await listen(apps.admin, config.admin.listen);
+      admin = (await listen(apps.admin, config.admin.listen)).server;
     } catch (err) {
+      stopWatching();
       proxy.close();
       throw err;
     }
@@ -43,8 +52,8 @@ export async function startPullgate(
     await deps.close();
     throw err;
   }
-  const proxyUrl = urlOf(proxy);
-  const adminUrl = urlOf(admin);
+  const proxyUrl = urlOf(proxy, config.tls !== undefined);
+  const adminUrl = urlOf(admin, false);
   deps.logger.log("info", "listening", {
     proxy: proxyUrl,
     admin: adminUrl,
@@ -60,6 +69,7 @@ export async function startPullgate(
   const stop = () => {
     stopping ??= (async () => {
       deps.state.draining = true;
+      stopWatching();
       // The admin listener stays up while the proxy drains, so /readyz can report "draining".
       await drain(proxy, config.shutdown.drainTimeoutMs);
       await drain(admin, 1_000);
@@ -70,13 +80,25 @@ export async function startPullgate(
   return { deps, apps, proxyUrl, adminUrl, stop };
 }
 
-function listen(app: { fetch: FetchHandler }, address: ListenAddress): Promise<Server> {
+function listen(
+  app: { fetch: FetchHandler },
+  address: ListenAddress,
+  tls?: { config: TlsConfig; logger: Logger },
+): Promise<{ server: Server; stopWatching: () => void }> {
   const listener = getRequestListener(app.fetch, {
     // Requests node-server cannot even turn into a Request (backslash in the path, bad Host) still
     // get an OCI error body, not an empty 400.
     errorHandler: () => renderError(new OciError("NAME_INVALID", "malformed request", { status: 400 })),
   });
-  const server = createServer(listener);
+  let server: Server;
+  let stopWatching = () => {};
+  if (tls) {
+    const https = createHttpsServer(readTlsMaterial(tls.config), listener);
+    stopWatching = watchTlsMaterial(https, tls.config, tls.logger);
+    server = https as unknown as Server;
+  } else {
+    server = createServer(listener);
+  }
   // While draining (after close()), a keep-alive connection whose response just ended is closed
   // right away instead of idling until the client hangs up or the drain bound cuts it.
   server.on("request", (_req, res) => {
@@ -92,15 +114,15 @@ function listen(app: { fetch: FetchHandler }, address: ListenAddress): Promise<S
     server.once("error", reject);
     server.listen(address.port, address.host, () => {
       server.off("error", reject);
-      resolve(server);
+      resolve({ server, stopWatching });
     });
   });
 }
 
-function urlOf(server: Server): string {
+function urlOf(server: Server, https: boolean): string {
   const a = server.address() as AddressInfo;
   const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-  return `http://${host}:${a.port}`;
+  return `${https ? "https" : "http"}://${host}:${a.port}`;
 }
 
 /** Stops accepting, lets in-flight requests finish, and cuts what is left after `timeoutMs`. */

@@ -7,6 +7,7 @@ export type {
   ListenAddress,
   LookupErrorAction,
   ProjectConfig,
+  TlsConfig,
   TrustedKey,
   UpstreamConfig,
   UpstreamCredentials,

@@ -179,6 +179,28 @@ projects:
     expect(problemsOf("upstreams: []\n")).toEqual(["upstreams: at least one upstream is needed"]);
   });
 
+  it("checks the TLS certificate and key at startup", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
+    const problems = problemsOf(
+      'tls: { cert: missing.pem, key: missing.key }\nupstreams:\n  - name: a\n    url: "http://r.test"\n',
+      {},
+      dir,
+    );
+    expect(problems).toEqual([
+      "tls.cert: cannot read missing.pem (ENOENT)",
+      "tls.key: cannot read missing.key (ENOENT)",
+    ]);
+    writeFileSync(join(dir, "c.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    writeFileSync(join(dir, "k.pem"), P256_PUB);
+    expect(
+      problemsOf(
+        'tls: { cert: c.pem, key: k.pem }\nupstreams:\n  - name: a\n    url: "http://r.test"\n',
+        {},
+        dir,
+      ),
+    ).toEqual(["tls: the certificate and key are not a valid PEM pair"]);
+  });
+
   it("makes a single upstream the default and parses IPv6 listen addresses", () => {
     const c = parseConfig(`listen: "[::1]:0"\nupstreams:\n  - name: a\n    url: "http://r.test"\n`, {
       source: "t",

@@ -1,6 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { createSecureContext } from "node:tls";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { EMBEDDED_DEFAULT_CONFIG, type RawConfig, rawConfigSchema } from "./schema.ts";
@@ -10,6 +11,7 @@ import type {
   Config,
   ListenAddress,
   ProjectConfig,
+  TlsConfig,
   TrustedKey,
   UpstreamConfig,
   UpstreamCredentials,
@@ -174,6 +176,7 @@ function resolveConfig(
 
   return {
     listen: listen ?? { host: "127.0.0.1", port: 0 },
+    tls: raw.tls ? resolveTls(raw.tls, ctx.baseDir, problems) : undefined,
     admin: {
       listen: adminListen ?? { host: "127.0.0.1", port: 0 },
       token: adminToken ? new Secret(adminToken) : undefined,
@@ -203,6 +206,39 @@ export function parseListen(value: string, path: string, problems: string[]): Li
   }
   const host = m[1] ?? (m[2] === "" ? "0.0.0.0" : (m[2] as string));
   return { host, port };
+}
+
+/** The certificate and key must be readable and form a usable pair now; later changes are reloaded. */
+function resolveTls(
+  raw: { cert: string; key: string; reloadIntervalMs: number },
+  baseDir: string,
+  problems: string[],
+): TlsConfig {
+  const tls = {
+    certPath: resolve(baseDir, raw.cert),
+    keyPath: resolve(baseDir, raw.key),
+    reloadIntervalMs: raw.reloadIntervalMs,
+  };
+  let cert: string | undefined;
+  let key: string | undefined;
+  try {
+    cert = readFileSync(tls.certPath, "utf8");
+  } catch (err) {
+    problems.push(`tls.cert: cannot read ${raw.cert} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  try {
+    key = readFileSync(tls.keyPath, "utf8");
+  } catch (err) {
+    problems.push(`tls.key: cannot read ${raw.key} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  if (cert !== undefined && key !== undefined) {
+    try {
+      createSecureContext({ cert, key });
+    } catch {
+      problems.push("tls: the certificate and key are not a valid PEM pair");
+    }
+  }
+  return tls;
 }
 
 function resolveUpstream(

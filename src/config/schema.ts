@@ -91,6 +91,15 @@ const project = z.strictObject(projectOptions);
 
 export const rawConfigSchema = z.strictObject({
   listen: listen.default(DEFAULT_LISTEN),
+  /** Serve the proxy over HTTPS with this certificate and key (PEM files, reloaded when they change). */
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      /** How often the files are checked for a renewed certificate. */
+      reloadIntervalMs: z.number().int().min(100).default(2_000),
+    })
+    .optional(),
   admin: z
     .strictObject({
       listen: listen.default(DEFAULT_ADMIN_LISTEN),

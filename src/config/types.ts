@@ -52,8 +52,16 @@ export interface AdminJwtConfig {
   audience: string;
 }
 
+export interface TlsConfig {
+  /** Absolute paths of the PEM certificate chain and private key; watched and reloaded on change. */
+  certPath: string;
+  keyPath: string;
+  reloadIntervalMs: number;
+}
+
 export interface Config {
   listen: ListenAddress;
+  tls: TlsConfig | undefined;
   admin: { listen: ListenAddress; token: Secret | undefined; jwt: AdminJwtConfig | undefined };
   redis: { url: Secret } | undefined;
   upstreams: readonly UpstreamConfig[];

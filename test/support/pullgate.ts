@@ -16,12 +16,15 @@ export type TestPullgate = RunningPullgate & {
 export async function startTestPullgate(
   upstreamsYaml: string,
   extraYaml = "",
-  opts: { adminToken?: string } = {},
+  opts: { adminToken?: string; tls?: { certPath: string; keyPath: string } } = {},
 ): Promise<TestPullgate> {
   const logger = createMemoryLogger();
   const token = opts.adminToken ? `\n  token: ${JSON.stringify(opts.adminToken)}` : "";
+  const tls = opts.tls
+    ? `tls: { cert: ${JSON.stringify(opts.tls.certPath)}, key: ${JSON.stringify(opts.tls.keyPath)}, reloadIntervalMs: 200 }\n`
+    : "";
   const config = parseConfig(
-    `listen: "127.0.0.1:0"\nadmin:\n  listen: "127.0.0.1:0"${token}\nshutdown: { drainTimeoutMs: 2000 }\nupstreams:\n${upstreamsYaml}\n${extraYaml}`,
+    `listen: "127.0.0.1:0"\n${tls}admin:\n  listen: "127.0.0.1:0"${token}\nshutdown: { drainTimeoutMs: 2000 }\nupstreams:\n${upstreamsYaml}\n${extraYaml}`,
     { source: "test", baseDir: process.cwd(), env: {} },
   );
   const running = await startPullgate(config, { logger });
