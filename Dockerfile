@@ -16,7 +16,8 @@ COPY bin ./bin
 COPY src ./src
 # Mount your configuration at /etc/pullgate/pullgate.yaml (listen on 0.0.0.0 inside a container).
 COPY deploy/container/pullgate.yaml /etc/pullgate/pullgate.yaml
-USER node
+# The image's `node` user, by number: Kubernetes can then verify runAsNonRoot without a runAsUser.
+USER 1000:1000
 EXPOSE 5050 5051
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:5051/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

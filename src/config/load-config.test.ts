@@ -173,6 +173,21 @@ projects:
     ).toHaveLength(1);
   });
 
+  it("takes the Redis URL from the environment when asked, and checks it", () => {
+    const base = 'upstreams:\n  - name: a\n    url: "http://r.test"\n';
+    const c = parseConfig(`${base}redis: { urlEnv: R }\n`, {
+      source: "t",
+      baseDir: ".",
+      env: { R: "redis://:pw@redis:6379/0" },
+    });
+    expect(c.redis?.url.reveal()).toBe("redis://:pw@redis:6379/0");
+    expect(problemsOf(`${base}redis: { urlEnv: R }\n`, {})).toEqual(["redis.urlEnv: environment variable R is not set"]);
+    expect(problemsOf(`${base}redis: { urlEnv: R }\n`, { R: "http://x" })).toEqual([
+      "redis.urlEnv: must start with redis:// or rediss://",
+    ]);
+    expect(problemsOf(`${base}redis: { url: "redis://a", urlEnv: R }\n`, { R: "redis://b" })).toHaveLength(1);
+  });
+
   it("rejects YAML errors, duplicate keys and an empty upstream list", () => {
     expect(problemsOf("listen: [")[0]).toMatch(/^YAML: /);
     expect(problemsOf("upstreams: []\nupstreams: []\n")[0]).toMatch(/^YAML: /);

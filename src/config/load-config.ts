@@ -161,8 +161,12 @@ function resolveConfig(
     jwt = { jwksUrl: j.jwksUrl, jwks, issuer: j.issuer, audience: j.audience };
   }
 
-  if (raw.redis !== undefined && !/^rediss?:\/\//.test(raw.redis.url)) {
-    problems.push("redis.url: must start with redis:// or rediss://");
+  let redisUrl: string | undefined;
+  if (raw.redis !== undefined) {
+    redisUrl = raw.redis.url ?? fromEnv(raw.redis.urlEnv, "redis.urlEnv", ctx.env, problems);
+    if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+      problems.push(`${raw.redis.url !== undefined ? "redis.url" : "redis.urlEnv"}: must start with redis:// or rediss://`);
+    }
   }
   if (
     listen &&
@@ -182,7 +186,7 @@ function resolveConfig(
       token: adminToken ? new Secret(adminToken) : undefined,
       jwt,
     },
-    redis: raw.redis ? { url: new Secret(raw.redis.url) } : undefined,
+    redis: redisUrl ? { url: new Secret(redisUrl) } : undefined,
     upstreams,
     manifests: { maxBytes: raw.manifests.maxBytes },
     projects,
