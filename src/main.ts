@@ -139,11 +139,14 @@ function drain(server: Server, timeoutMs: number): Promise<void> {
 }
 
 const USAGE = `usage: pullgate serve [--config FILE]
+       pullgate demo [--keep]
 
   serve            run the proxy (config from --config, else $PULLGATE_CONFIG, else the embedded
                    default: Docker Hub upstream, proxy 127.0.0.1:5050, admin 127.0.0.1:5051, mode off)
   --config FILE    YAML configuration (see README "Configuration")
   --check          validate the configuration and exit (0 valid, 2 invalid)
+  demo             see enforcement work with nothing to configure: a throwaway registry, a signed and
+                   an unsigned image, pulled through pullgate with skopeo (--keep: keep it running)
 `;
 
 /** The CLI. Returns the process exit code for errors before serving; serving ends with exit 0 on SIGTERM/SIGINT. */
@@ -155,6 +158,10 @@ export async function runCli(
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
+  }
+  if (command === "demo") {
+    const { runDemo } = await import("./demo/index.ts");
+    return runDemo(rest);
   }
   if (command !== "serve") {
     process.stderr.write(`pullgate: unknown command ${JSON.stringify(command)}\n${USAGE}`);
