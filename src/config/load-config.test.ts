@@ -181,7 +181,9 @@ projects:
       env: { R: "redis://:pw@redis:6379/0" },
     });
     expect(c.redis?.url.reveal()).toBe("redis://:pw@redis:6379/0");
-    expect(problemsOf(`${base}redis: { urlEnv: R }\n`, {})).toEqual(["redis.urlEnv: environment variable R is not set"]);
+    expect(problemsOf(`${base}redis: { urlEnv: R }\n`, {})).toEqual([
+      "redis.urlEnv: environment variable R is not set",
+    ]);
     expect(problemsOf(`${base}redis: { urlEnv: R }\n`, { R: "http://x" })).toEqual([
       "redis.urlEnv: must start with redis:// or rediss://",
     ]);

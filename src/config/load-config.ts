@@ -165,7 +165,9 @@ function resolveConfig(
   if (raw.redis !== undefined) {
     redisUrl = raw.redis.url ?? fromEnv(raw.redis.urlEnv, "redis.urlEnv", ctx.env, problems);
     if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-      problems.push(`${raw.redis.url !== undefined ? "redis.url" : "redis.urlEnv"}: must start with redis:// or rediss://`);
+      problems.push(
+        `${raw.redis.url !== undefined ? "redis.url" : "redis.urlEnv"}: must start with redis:// or rediss://`,
+      );
     }
   }
   if (

@@ -124,7 +124,9 @@ export const rawConfigSchema = z.strictObject({
       /** The URL from an environment variable (it may carry a password: keep it out of ConfigMaps). */
       urlEnv: z.string().min(1).optional(),
     })
-    .refine((r) => (r.url === undefined) !== (r.urlEnv === undefined), { message: "give exactly one of url or urlEnv" })
+    .refine((r) => (r.url === undefined) !== (r.urlEnv === undefined), {
+      message: "give exactly one of url or urlEnv",
+    })
     .optional(),
   upstreams: z.array(upstream).min(1, "at least one upstream is needed"),
   manifests: z
