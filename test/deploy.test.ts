@@ -8,6 +8,7 @@ import { type Config, ConfigError, parseConfig } from "../src/config/index.ts";
 import { configuredKeyProblems } from "../src/policy/index.ts";
 import { parseTrustedKey } from "../src/verify/index.ts";
 import { makeTempDir, removeDir, runOk } from "./support/process.ts";
+import { createTestCa, issueServerCert } from "./support/tls.ts";
 
 // deploy/ cannot rot: the kustomize base and every overlay are rendered with `kubectl kustomize` (no
 // cluster needed) and their pullgate.yaml is loaded the way pullgate loads it, from the files the pod
@@ -217,31 +218,16 @@ const TARGETS: Target[] = [
 ];
 
 let work: string;
-/** A self-signed certificate standing in for the Secret pullgate-tls. */
+/** A test-CA certificate standing in for the Secret pullgate-tls. */
 let tlsSecret: Record<string, string>;
 
 beforeAll(async () => {
   work = await makeTempDir("deploy-test");
-  await runOk("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    join(work, "tls.key"),
-    "-out",
-    join(work, "tls.crt"),
-    "-days",
-    "1",
-    "-subj",
-    "/CN=pullgate",
-  ]);
+  const ca = await createTestCa(work);
+  const cert = await issueServerCert(ca, "pullgate", ["DNS:pullgate"]);
   tlsSecret = {
-    "tls.crt": await readFile(join(work, "tls.crt"), "utf8"),
-    "tls.key": await readFile(join(work, "tls.key"), "utf8"),
+    "tls.crt": await readFile(cert.certPath, "utf8"),
+    "tls.key": await readFile(cert.keyPath, "utf8"),
   };
 });
 afterAll(async () => {
