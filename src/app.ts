@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import type { Dispatcher } from "undici";
 import { createAdminApp, createAdminAuthenticator } from "./admin/index.ts";
 import {
+  createManifestCache,
   createMemoryVerdictCache,
   createRedisConnection,
   createRedisVerdictCache,
@@ -24,6 +25,7 @@ import {
   createLogger,
   createTracer,
   type Logger,
+  Metrics,
   type Tracer,
 } from "./telemetry/index.ts";
 import { RegistryClient, UpstreamRouter } from "./upstream/index.ts";
@@ -39,6 +41,7 @@ export interface Deps {
   policies: PolicyRegistry;
   enforcer: Enforcer;
   pull: PullService;
+  metrics: Metrics;
   state: { draining: boolean };
   /** Releases pools, Redis connections and subscriptions. */
   close(): Promise<void>;
@@ -105,12 +108,60 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     allowTtlSeconds: config.cache.allowTtlSeconds,
     denyTtlSeconds: config.cache.denyTtlSeconds,
   });
+  const metrics = new Metrics();
+  const manifests = createManifestCache({ maxBytes: config.cache.manifestMaxBytes });
+  const decisions = metrics.counter("pullgate_decisions_total", "Manifest decisions by outcome.");
+  const verdictHits = metrics.counter(
+    "pullgate_verdict_cache_hits_total",
+    "Verdicts answered by a cache tier.",
+  );
+  const verdictMisses = metrics.counter(
+    "pullgate_verdict_cache_misses_total",
+    "Verdicts that needed a lookup.",
+  );
+  const manifestHits = metrics.counter(
+    "pullgate_manifest_cache_hits_total",
+    "Manifests by digest served from memory.",
+  );
+  metrics.collect("pullgate_signature_lookups_total", "Signature lookups made upstream.", "counter", () => [
+    { value: enforcer.lookups },
+  ]);
+  metrics.collect(
+    "pullgate_upstream_requests_total",
+    "Requests sent to upstream registries.",
+    "counter",
+    () => router.clients.map((c) => ({ labels: { upstream: c.config.name }, value: c.requestCount })),
+  );
+  metrics.collect("pullgate_upstream_connections_total", "Connections opened to upstreams.", "counter", () =>
+    router.clients.map((c) => ({ labels: { upstream: c.config.name }, value: c.connectionCount })),
+  );
+  metrics.collect("pullgate_manifest_cache_bytes", "Bytes of manifests cached in memory.", "gauge", () => [
+    { value: manifests.bytes },
+  ]);
+  metrics.collect("pullgate_manifest_cache_entries", "Manifests cached in memory.", "gauge", () => [
+    { value: manifests.entries },
+  ]);
+  metrics.collect("pullgate_verdict_cache_entries", "Verdicts in the in-process tier.", "gauge", () => [
+    { value: memory.size() },
+  ]);
+  metrics.collect("process_resident_memory_bytes", "Resident set size of the process.", "gauge", () => [
+    { value: process.memoryUsage.rss() },
+  ]);
   const pull = new PullService({
     manifestMaxBytes: config.manifests.maxBytes,
+    manifests,
     policies,
     enforcer,
     audit,
     logger,
+    metrics: {
+      manifestCacheHit: () => manifestHits(),
+      decision: (outcome, tier) => {
+        decisions({ outcome });
+        if (tier === "memory" || tier === "redis") verdictHits({ tier });
+        else if (tier === "verified") verdictMisses();
+      },
+    },
   });
   const close = async () => {
     await policies.close();
@@ -129,6 +180,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     policies,
     enforcer,
     pull,
+    metrics,
     state: { draining: false },
     close,
   };
@@ -150,6 +202,7 @@ export function createApps(deps: Deps): Apps {
     }),
     admin: createAdminApp({
       router: deps.router,
+      metrics: deps.metrics,
       isDraining: () => deps.state.draining,
       api: {
         policies: deps.policies,

@@ -3,12 +3,14 @@ import type { VerdictCache } from "../cache/index.ts";
 import { isDigest, OciError, parseImageReference, parseName } from "../oci/index.ts";
 import { type PolicyRegistry, PolicyValidationError, toPolicyView } from "../policy/index.ts";
 import type { PullService } from "../pull/index.ts";
-import type { AuditLog, Logger } from "../telemetry/index.ts";
+import type { AuditLog, Logger, Metrics } from "../telemetry/index.ts";
 import type { UpstreamRouter } from "../upstream/index.ts";
 import type { AdminAuthenticator } from "./admin-auth.ts";
 
 export interface AdminAppDeps {
   router: UpstreamRouter;
+  /** Prometheus text on GET /metrics (unauthenticated, like the probes: keep the admin port internal). */
+  metrics?: Metrics;
   /** True once SIGTERM arrived: readiness fails so load balancers stop sending new pulls. */
   isDraining: () => boolean;
   /** The policy API; without it only the health endpoints exist (unit tests of health). */
@@ -59,6 +61,12 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
   };
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get("/metrics", (c) =>
+      c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" }),
+    );
+  }
   app.get("/readyz", async (c) => {
     if (deps.isDraining()) return c.json({ status: "draining" }, 503);
     if (!cached || now() - cached.at > cacheMs) {

@@ -1,3 +1,4 @@
+export * from "./manifest-cache.ts";
 export * from "./memory-verdict-cache.ts";
 export * from "./redis-connection.ts";
 export * from "./redis-verdict-cache.ts";

@@ -148,6 +148,12 @@ export const rawConfigSchema = z.strictObject({
       allowTtlSeconds: z.number().int().positive().default(86_400),
       denyTtlSeconds: z.number().int().positive().default(60),
       memoryMaxEntries: z.number().int().min(100).default(100_000),
+      /** Manifests by digest kept in process (0 disables): repeat GETs by digest skip the upstream. */
+      manifestMaxBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(64 * 1024 * 1024),
     })
     .prefault({}),
   verification: z

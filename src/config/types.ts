@@ -69,7 +69,12 @@ export interface Config {
   projects: Readonly<Record<string, ProjectConfig>>;
   /** The policy of every project not listed in `projects`. */
   defaults: ProjectConfig;
-  cache: { allowTtlSeconds: number; denyTtlSeconds: number; memoryMaxEntries: number };
+  cache: {
+    allowTtlSeconds: number;
+    denyTtlSeconds: number;
+    memoryMaxEntries: number;
+    manifestMaxBytes: number;
+  };
   verification: { maxPayloadBytes: number; maxBundleBytes: number };
   shutdown: { drainTimeoutMs: number };
   log: { access: boolean };

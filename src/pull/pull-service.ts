@@ -1,3 +1,4 @@
+import type { ManifestCache } from "../cache/index.ts";
 import {
   ALL_MANIFEST_TYPES,
   computeDigest,
@@ -41,6 +42,8 @@ export interface ManifestRequest extends RequestContext {
 
 export interface PullServiceOptions {
   manifestMaxBytes: number;
+  manifests: ManifestCache;
+  metrics?: { manifestCacheHit(): void; decision(outcome: string, tier: string | undefined): void };
   policies: PolicyRegistry;
   enforcer: Enforcer;
   audit: AuditLog;
@@ -107,7 +110,8 @@ export class PullService {
       return head;
     }
     const m = await this.#fetchManifest(req, ref, ctx);
-    const audit = (outcome: AuditOutcome, extra: Partial<ManifestDecisionRecord> = {}) =>
+    const audit = (outcome: AuditOutcome, extra: Partial<ManifestDecisionRecord> = {}) => {
+      this.#opts.metrics?.decision(outcome, extra.tier);
       this.#opts.audit.decision({
         project: policy.project,
         repository: route.name,
@@ -120,6 +124,7 @@ export class PullService {
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         ...extra,
       });
+    };
     const served = req.method === "HEAD" ? { ...m, bytes: undefined } : m;
     if (policy.mode === "off") {
       audit("off");
@@ -238,6 +243,8 @@ export class PullService {
   }
 
   async #headManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
+    const cached = this.#cachedManifest(req, ctx);
+    if (cached) return { ...cached, bytes: undefined };
     const { route, reference } = req;
     const head = await route.client.getManifest(route.name, ref, {
       ...ctx,
@@ -262,7 +269,28 @@ export class PullService {
     return { ...full, bytes: undefined };
   }
 
+  /**
+   * A manifest by digest from the in-process cache, when that cannot leak anything: the request
+   * carries no Authorization of its own (so pullgate's own access applies, as it would upstream),
+   * the entry is for the same upstream and repository, and the client accepts its media type.
+   */
+  #cachedManifest(req: ManifestRequest, ctx: RequestContext): ServedManifest | undefined {
+    const { route, reference } = req;
+    if (reference.kind !== "digest" || ctx.clientAuthorization) return undefined;
+    const hit = this.#opts.manifests.get(route.upstream.name, route.name, reference.digest);
+    if (!hit || !accepts(req.accept, hit.contentType)) return undefined;
+    this.#opts.metrics?.manifestCacheHit();
+    return {
+      contentType: hit.contentType,
+      digest: reference.digest,
+      length: hit.bytes.length,
+      bytes: hit.bytes,
+    };
+  }
+
   async #fetchManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
+    const cached = this.#cachedManifest(req, ctx);
+    if (cached) return cached;
     const { route, reference } = req;
     const res = await route.client.getManifest(route.name, ref, {
       ...ctx,
@@ -285,6 +313,12 @@ export class PullService {
         route.upstream.name,
         "upstream sent a manifest without Content-Type",
       );
+    }
+    if (!ctx.clientAuthorization) {
+      this.#opts.manifests.set(route.upstream.name, route.name, digest, {
+        bytes,
+        contentType: res.contentType,
+      });
     }
     return { contentType: res.contentType, digest, length: bytes.length, bytes };
   }
@@ -367,6 +401,18 @@ export function rewriteTagsLink(link: string | undefined, route: Route): string 
   if (route.ns !== undefined) query.set("ns", route.ns);
   const qs = query.size > 0 ? `?${query}` : "";
   return `</v2/${route.clientName}/tags/list${qs}>; rel="next"`;
+}
+
+/** Does an Accept header admit `contentType`? A missing header admits nothing (registries differ). */
+export function accepts(accept: string | undefined, contentType: string): boolean {
+  if (!accept) return false;
+  const type = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  const major = type.split("/")[0];
+  for (const part of accept.split(",")) {
+    const t = part.split(";")[0]?.trim().toLowerCase();
+    if (t === type || t === "*/*" || t === `${major}/*`) return true;
+  }
+  return false;
 }
 
 function denied(project: string, repository: string, digest: Digest, reason: DenyReason): OciError {

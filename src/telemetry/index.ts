@@ -13,4 +13,5 @@ export {
   type LogSink,
   silentLogger,
 } from "./logger.ts";
+export { Metrics } from "./metrics.ts";
 export { createTracer, type Span, TRACER_NAME, type Tracer, withClientSpan } from "./tracer.ts";
