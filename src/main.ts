@@ -223,8 +223,14 @@ export async function runCli(
       drainTimeoutMs: config.shutdown.drainTimeoutMs,
     });
     running.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        running.deps.logger.flush?.();
+        process.exit(0);
+      },
+      () => {
+        running.deps.logger.flush?.();
+        process.exit(1);
+      },
     );
   };
   // A last line of defence: a library promise nobody handled must not end the process (Node's

@@ -7,6 +7,8 @@ export interface AccessRecord {
   repository?: string;
   upstream?: string;
   digest?: string;
+  /** Body bytes of a buffered response, set by whoever built it (so the log never touches the Response). */
+  bytes?: number;
   /** Set when the handler wrote the response itself (node fast path): status and body completion. */
   status?: number;
   streamed?: Promise<{ bytes: number; aborted: boolean }>;
@@ -45,14 +47,19 @@ export function accessLog(logger: Logger): MiddlewareHandler<AccessEnv> {
       record.streamed.then(({ bytes, aborted }) => write(bytes, aborted, status));
       return;
     }
-    const body = res.body;
-    if (method === "HEAD" || body === null) {
+    // Reading res.body or res.headers would turn node-server's light Response into a real one (a
+    // stream and a Headers object per request): sizes come from the record instead.
+    if (method === "HEAD") {
       write(0, false);
       return;
     }
-    const declared = res.headers.get("content-length");
-    if (record.kind !== "blob" && declared !== null && /^\d+$/.test(declared)) {
-      write(Number(declared), false);
+    if (record.bytes !== undefined) {
+      write(record.bytes, false);
+      return;
+    }
+    const body = res.body;
+    if (body === null) {
+      write(0, false);
       return;
     }
     let bytes = 0;

@@ -59,6 +59,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     const ctx = { clientAuthorization: c.req.header("authorization"), signal: c.req.raw.signal };
     if (target.kind === "base") {
       await deps.pull.checkBase(deps.router.defaultClient, ctx);
+      access.bytes = method === "HEAD" ? 0 : 2;
       return new Response(method === "HEAD" ? null : "{}", {
         status: 200,
         headers: { ...API_VERSION_HEADER, "content-type": "application/json", "content-length": "2" },
@@ -86,7 +87,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
         ...internal,
       });
     }
-    return renderError(oci);
+    return renderError(oci, c.get("access"));
   });
   return app;
 }
@@ -111,7 +112,9 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
         method,
         accept: c.req.header("accept"),
       });
-      c.get("access").digest = m.digest;
+      const access = c.get("access");
+      access.digest = m.digest;
+      access.bytes = method === "HEAD" ? 0 : m.length;
       return new Response(method === "HEAD" ? null : new Uint8Array(m.bytes as Buffer), {
         status: 200,
         headers: {
@@ -154,6 +157,7 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
         "content-length": String(res.bytes.length),
       };
       if (res.link) headers.link = res.link;
+      c.get("access").bytes = method === "HEAD" ? 0 : res.bytes.length;
       return new Response(method === "HEAD" ? null : new Uint8Array(res.bytes), { status: 200, headers });
     }
     case "referrers": {
@@ -170,6 +174,7 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
       };
       const filters = header(res.headers, "oci-filters-applied");
       if (filters) headers["oci-filters-applied"] = filters;
+      c.get("access").bytes = method === "HEAD" ? 0 : res.bytes.length;
       return new Response(method === "HEAD" ? null : new Uint8Array(res.bytes), { status: 200, headers });
     }
     case "base":

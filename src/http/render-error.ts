@@ -62,8 +62,10 @@ export function toOciError(err: unknown, notFoundCode: OciError["code"] = "NAME_
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
 
-export function renderError(err: OciError): Response {
+/** The OCI envelope as a response; `access.bytes` gets the body size for the access log. */
+export function renderError(err: OciError, access?: { bytes?: number }): Response {
   const body = Buffer.from(JSON.stringify(err.toBody()));
+  if (access) access.bytes = body.length;
   return new Response(new Uint8Array(body), {
     status: err.status,
     headers: {
