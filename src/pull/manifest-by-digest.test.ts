@@ -94,6 +94,23 @@ describe("manifests by digest from memory", () => {
   });
 });
 
+describe("a herd of first pulls", () => {
+  it("makes one upstream manifest fetch for concurrent GETs by digest", async () => {
+    agent
+      .get(UP)
+      .intercept({ path: `/v2/proj/app/manifests/${digest}`, method: "GET" })
+      .reply(200, manifest, { headers: { "content-type": OCI, "docker-content-digest": digest } })
+      .delay(100);
+    const all = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        app.proxy.request(`/v2/proj/app/manifests/${digest}`, { headers: ACCEPT }),
+      ),
+    );
+    expect(all.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(upstreamRequests()).toBe(1);
+  });
+});
+
 describe("metrics", () => {
   it("exposes counters in Prometheus text on the admin listener", async () => {
     upstreamServes(`/v2/proj/app/manifests/${digest}`, 1);

@@ -24,6 +24,7 @@ import {
 } from "../upstream/index.ts";
 import type { DenyReason } from "../verify/index.ts";
 import type { Decision, Enforcer } from "./enforcer.ts";
+import { SingleFlight } from "./single-flight.ts";
 
 export interface ServedManifest {
   contentType: string;
@@ -66,6 +67,7 @@ const MAX_TAGS_PAGE = 10_000;
 export class PullService {
   readonly #opts: PullServiceOptions;
   readonly #baseChecks = new WeakMap<RegistryClient, { at: number; challenge: string | undefined }>();
+  readonly #manifestFlights = new SingleFlight<ServedManifest>();
 
   constructor(opts: PullServiceOptions) {
     this.#opts = opts;
@@ -291,6 +293,21 @@ export class PullService {
   async #fetchManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
     const cached = this.#cachedManifest(req, ctx);
     if (cached) return cached;
+    const { route, reference } = req;
+    if (reference.kind === "digest" && !ctx.clientAuthorization) {
+      // A herd of first pulls of one digest makes one upstream fetch. Shared, so not tied to one
+      // client's connection; undici's timeouts bound it.
+      const key = `${route.upstream.name}\u0000${route.name}\u0000${reference.digest}\u0000${req.accept ?? ""}`;
+      return this.#manifestFlights.run(key, () => this.#fetchManifestUpstream(req, ref, {}));
+    }
+    return this.#fetchManifestUpstream(req, ref, ctx);
+  }
+
+  async #fetchManifestUpstream(
+    req: ManifestRequest,
+    ref: string,
+    ctx: RequestContext,
+  ): Promise<ServedManifest> {
     const { route, reference } = req;
     const res = await route.client.getManifest(route.name, ref, {
       ...ctx,
