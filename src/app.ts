@@ -149,6 +149,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   ]);
   const pull = new PullService({
     manifestMaxBytes: config.manifests.maxBytes,
+    tagTtlSeconds: config.cache.tagTtlSeconds,
     manifests,
     policies,
     enforcer,

@@ -154,6 +154,8 @@ export const rawConfigSchema = z.strictObject({
         .int()
         .min(0)
         .default(64 * 1024 * 1024),
+      /** Tags are asked upstream on every pull (0, the default); > 0 remembers tag → digest this long. */
+      tagTtlSeconds: z.number().int().min(0).max(3600).default(0),
     })
     .prefault({}),
   verification: z

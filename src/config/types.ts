@@ -74,6 +74,7 @@ export interface Config {
     denyTtlSeconds: number;
     memoryMaxEntries: number;
     manifestMaxBytes: number;
+    tagTtlSeconds: number;
   };
   verification: { maxPayloadBytes: number; maxBundleBytes: number };
   shutdown: { drainTimeoutMs: number };

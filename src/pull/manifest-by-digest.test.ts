@@ -94,6 +94,49 @@ describe("manifests by digest from memory", () => {
   });
 });
 
+describe("tag TTL (opt-in)", () => {
+  it("with cache.tagTtlSeconds, repeat HEADs and GETs by tag are answered without the upstream", async () => {
+    await deps.close();
+    agent = new MockAgent();
+    agent.disableNetConnect();
+    const config = parseConfig(`upstreams:\n  - name: up\n    url: "${UP}"\ncache: { tagTtlSeconds: 30 }\n`, {
+      source: "t",
+      baseDir: ".",
+      env: {},
+    });
+    deps = await createDeps(config, { logger: createMemoryLogger(), dispatcherFor: () => agent });
+    app = createApps(deps);
+    upstreamServes("/v2/proj/app/manifests/v1", 1);
+    for (let i = 0; i < 3; i++) {
+      const head = await app.proxy.request("/v2/proj/app/manifests/v1", {
+        method: i === 0 ? "GET" : "HEAD",
+        headers: ACCEPT,
+      });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("docker-content-digest")).toBe(digest);
+    }
+    expect((await app.proxy.request("/v2/proj/app/manifests/v1", { headers: ACCEPT })).status).toBe(200);
+    expect(upstreamRequests()).toBe(1);
+    // A client with its own credentials still asks the upstream.
+    agent
+      .get(UP)
+      .intercept({ path: "/v2/proj/app/manifests/v1", method: "HEAD" })
+      .reply(200, "", {
+        headers: {
+          "content-type": OCI,
+          "docker-content-digest": digest,
+          "content-length": String(manifest.length),
+        },
+      });
+    const own = await app.proxy.request("/v2/proj/app/manifests/v1", {
+      method: "HEAD",
+      headers: { ...ACCEPT, authorization: "Bearer c" },
+    });
+    expect(own.status).toBe(200);
+    expect(upstreamRequests()).toBe(2);
+  });
+});
+
 describe("a herd of first pulls", () => {
   it("makes one upstream manifest fetch for concurrent GETs by digest", async () => {
     agent

@@ -43,6 +43,8 @@ export interface ManifestRequest extends RequestContext {
 
 export interface PullServiceOptions {
   manifestMaxBytes: number;
+  /** > 0: a tag's digest is remembered this long (requests without their own Authorization only). */
+  tagTtlSeconds?: number;
   manifests: ManifestCache;
   metrics?: { manifestCacheHit(): void; decision(outcome: string, tier: string | undefined): void };
   policies: PolicyRegistry;
@@ -68,6 +70,10 @@ export class PullService {
   readonly #opts: PullServiceOptions;
   readonly #baseChecks = new WeakMap<RegistryClient, { at: number; challenge: string | undefined }>();
   readonly #manifestFlights = new SingleFlight<ServedManifest>();
+  readonly #tags = new Map<
+    string,
+    { digest: Digest; contentType: string; length: number; expiresAt: number }
+  >();
 
   constructor(opts: PullServiceOptions) {
     this.#opts = opts;
@@ -247,6 +253,9 @@ export class PullService {
   async #headManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
     const cached = this.#cachedManifest(req, ctx);
     if (cached) return { ...cached, bytes: undefined };
+    const known = this.#knownTag(req, ctx);
+    if (known)
+      return { contentType: known.contentType, digest: known.digest, length: known.length, bytes: undefined };
     const { route, reference } = req;
     const head = await route.client.getManifest(route.name, ref, {
       ...ctx,
@@ -260,12 +269,14 @@ export class PullService {
         throw digestMismatch(route, reference.digest);
       }
       if (head.length > this.#opts.manifestMaxBytes) throw tooLarge(route, this.#opts.manifestMaxBytes);
-      return {
+      const served = {
         contentType: head.contentType,
         digest: head.claimedDigest,
         length: head.length,
         bytes: undefined,
       };
+      this.#rememberTag(req, ctx, served);
+      return served;
     }
     const full = await this.#fetchManifest(req, ref, ctx);
     return { ...full, bytes: undefined };
@@ -290,9 +301,39 @@ export class PullService {
     };
   }
 
+  #tagKey(req: ManifestRequest, ctx: RequestContext): string | undefined {
+    if (!this.#opts.tagTtlSeconds || req.reference.kind !== "tag" || ctx.clientAuthorization)
+      return undefined;
+    return `${req.route.upstream.name}\u0000${req.route.name}\u0000${req.reference.tag}\u0000${req.accept ?? ""}`;
+  }
+
+  #rememberTag(req: ManifestRequest, ctx: RequestContext, m: ServedManifest): void {
+    const key = this.#tagKey(req, ctx);
+    if (!key) return;
+    if (this.#tags.size >= 10_000) this.#tags.delete(this.#tags.keys().next().value as string);
+    const expiresAt = Date.now() + (this.#opts.tagTtlSeconds ?? 0) * 1000;
+    this.#tags.set(key, { digest: m.digest, contentType: m.contentType, length: m.length, expiresAt });
+  }
+
+  #knownTag(req: ManifestRequest, ctx: RequestContext) {
+    const key = this.#tagKey(req, ctx);
+    const hit = key ? this.#tags.get(key) : undefined;
+    if (!hit) return undefined;
+    if (hit.expiresAt <= Date.now()) {
+      this.#tags.delete(key as string);
+      return undefined;
+    }
+    return hit;
+  }
+
   async #fetchManifest(req: ManifestRequest, ref: string, ctx: RequestContext): Promise<ServedManifest> {
     const cached = this.#cachedManifest(req, ctx);
     if (cached) return cached;
+    const known = this.#knownTag(req, ctx);
+    if (known) {
+      const byDigest: ManifestRequest = { ...req, reference: { kind: "digest", digest: known.digest } };
+      return this.#fetchManifest(byDigest, known.digest, ctx);
+    }
     const { route, reference } = req;
     if (reference.kind === "digest" && !ctx.clientAuthorization) {
       // A herd of first pulls of one digest makes one upstream fetch. Shared, so not tied to one
@@ -331,13 +372,15 @@ export class PullService {
         "upstream sent a manifest without Content-Type",
       );
     }
+    const served = { contentType: res.contentType, digest, length: bytes.length, bytes };
     if (!ctx.clientAuthorization) {
       this.#opts.manifests.set(route.upstream.name, route.name, digest, {
         bytes,
         contentType: res.contentType,
       });
     }
-    return { contentType: res.contentType, digest, length: bytes.length, bytes };
+    this.#rememberTag(req, ctx, served);
+    return served;
   }
 
   async getBlob(
