@@ -75,6 +75,21 @@ projects:
   });
 });
 
+describe("the compiled build (what the container image runs)", () => {
+  it("npm run build emits dist/, and the CLI runs from it", async () => {
+    const tsc = join(import.meta.dirname, "..", "node_modules", ".bin", "tsc");
+    const build = await run(node, [tsc, "-p", join(import.meta.dirname, "..", "tsconfig.build.json")], {
+      timeoutMs: 60_000,
+    });
+    expect(build.code, build.stdout + build.stderr).toBe(0);
+    const res = await run(node, [BIN, "serve", "--check"], {
+      env: { ...process.env, PULLGATE_CONFIG: "", PULLGATE_ENTRY: "dist" },
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain("embedded default");
+  });
+});
+
 describe("pullgate serve: trusted keys", () => {
   it("refuses a key verify/ does not accept (RSA-1024) at startup with its path, exit 2", async () => {
     const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 1024 });

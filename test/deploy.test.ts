@@ -746,8 +746,11 @@ describe("Dockerfile", () => {
     const cmd = get("CMD").at(-1);
     const argv = [...execForm(entrypoint?.args ?? "[]"), ...execForm(cmd?.args ?? "[]")];
     expect(argv[0]).toBe("node");
-    expect(argv[1]).toMatch(/(^|\/)bin\/pullgate\.js$/);
-    expect(argv.slice(2)).toEqual(["serve"]);
+    // Node flags (the young-generation size) may come before the script.
+    const script = argv.findIndex((a, i) => i > 0 && !a.startsWith("--"));
+    expect(argv.slice(1, script).every((a) => /^--[a-z-]+(=\S+)?$/.test(a))).toBe(true);
+    expect(argv[script]).toMatch(/(^|\/)bin\/pullgate\.js$/);
+    expect(argv.slice(script + 1)).toEqual(["serve"]);
     // PULLGATE_CONFIG names the file COPY puts deploy/container/pullgate.yaml at.
     const env = get("ENV")
       .map((i) => i.args)

@@ -152,6 +152,20 @@ describe("a herd of first pulls", () => {
     expect(all.map((r) => r.status)).toEqual(Array(20).fill(200));
     expect(upstreamRequests()).toBe(1);
   });
+
+  it("shares the fetch across different Accept lists that admit the type (a HEAD's background fetch and the GET)", async () => {
+    agent
+      .get(UP)
+      .intercept({ path: `/v2/proj/app/manifests/${digest}`, method: "GET" })
+      .reply(200, manifest, { headers: { "content-type": OCI, "docker-content-digest": digest } })
+      .delay(100);
+    const [a, b] = await Promise.all([
+      app.proxy.request(`/v2/proj/app/manifests/${digest}`, { headers: { accept: `${OCI}, */*` } }),
+      app.proxy.request(`/v2/proj/app/manifests/${digest}`, { headers: { accept: OCI } }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(upstreamRequests()).toBe(1);
+  });
 });
 
 describe("metrics", () => {

@@ -336,10 +336,14 @@ export class PullService {
     }
     const { route, reference } = req;
     if (reference.kind === "digest" && !ctx.clientAuthorization) {
-      // A herd of first pulls of one digest makes one upstream fetch. Shared, so not tied to one
-      // client's connection; undici's timeouts bound it.
-      const key = `${route.upstream.name}\u0000${route.name}\u0000${reference.digest}\u0000${req.accept ?? ""}`;
-      return this.#manifestFlights.run(key, () => this.#fetchManifestUpstream(req, ref, {}));
+      // A herd of first pulls of one digest makes one upstream fetch, also when it joins the fetch a
+      // HEAD's background verification started with another Accept list (a digest names one set of
+      // bytes; a client that does not accept their type gets its own upstream answer). Shared, so
+      // not tied to one client's connection; undici's timeouts bound it.
+      const key = `${route.upstream.name}\u0000${route.name}\u0000${reference.digest}`;
+      const shared = await this.#manifestFlights.run(key, () => this.#fetchManifestUpstream(req, ref, {}));
+      if (!req.accept || accepts(req.accept, shared.contentType)) return shared;
+      return this.#fetchManifestUpstream(req, ref, {});
     }
     return this.#fetchManifestUpstream(req, ref, ctx);
   }
