@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { runOk } from "../test/support/process.ts";
 
 /** Clock ticks per second of the utime/stime fields in /proc (getconf CLK_TCK, 100 on Linux/x86). */
@@ -70,4 +70,50 @@ export async function listensOn(pid: number, port: number): Promise<boolean> {
     }
   }
   return false;
+}
+
+/** VmRSS and VmHWM (peak RSS) of a process, in bytes, from /proc/<pid>/status. */
+export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+  return { rss: kib("VmRSS") * 1024, hwm: kib("VmHWM") * 1024 };
+}
+
+/**
+ * Resets a process's peak RSS (VmHWM) to its current RSS: `echo 5 > /proc/<pid>/clear_refs` (Linux 4.0+,
+ * needs the right to write there: the process's owner or root). False when the kernel refused.
+ */
+export async function resetPeakRss(pid: number): Promise<boolean> {
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Samples the RSS of `pids` (summed) every `intervalMs` until stopped; resolves the largest sum seen. */
+export function sampleRss(pids: number[], intervalMs = 50): { stop(): Promise<number> } {
+  let max = 0;
+  let stopped = false;
+  const tick = async () => {
+    let sum = 0;
+    for (const pid of pids) sum += (await memoryOf(pid).catch(() => ({ rss: 0 }))).rss;
+    if (sum > max) max = sum;
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await tick();
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    await tick();
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return max;
+    },
+  };
 }

@@ -1,40 +1,37 @@
-import type { Metric, Scenario, Target } from "./scenarios.ts";
-
-/** One measured run of one scenario against one target (what bench/results/*.json holds per run). */
-export type RunRecord = {
-  scenario: string;
-  target: string;
-  run: number;
-  startedAt: string;
-  wallS: number;
-  requests: number;
-  /** Response bytes the load generator read. */
-  bytes: number;
-  durationS: number;
-  /** Scenario metrics plus the CPU metrics (see cpuMetrics()). */
-  values: Record<string, number>;
-  /** CPU seconds over the run: each sampled process, the load generator, the whole machine and the rest. */
-  cpuS: Record<string, number>;
-  /** "access" lines pullgate logged during the run (pullgate targets only). */
-  accessLogLines?: number;
-  /** Manifest decisions pullgate logged during the run (audit lines), by "outcome" or "outcome/tier". */
-  decisions?: Record<string, number>;
-  load: unknown;
-};
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type Metric, median, ROLES, type RunRecord, type Scenario, type Target } from "./scenario.ts";
 
 export type Stat = { median: number; min: number; max: number; ratio: number | undefined };
 
 export type ScenarioSummary = {
   scenario: string;
+  section: string;
   title: string;
-  about?: string;
+  about: string;
   method: string;
-  /** "10 s runs", "200 GETs per run". */
   runLength: string;
+  baseline: string;
   targets: string[];
   rows: Array<{ metric: Metric; target: string; stat: Stat }>;
-  /** Extra lines under the table. */
   notes: string[];
+};
+
+export type Goal = {
+  goal: string;
+  measured: string;
+  /** "1.07× direct", "+0.42 ms", ... */
+  ratio: string;
+  met: boolean | undefined;
+};
+
+export type Optimization = {
+  title: string;
+  commit: string;
+  scenario: string;
+  metric: string;
+  before: number;
+  after: number;
 };
 
 export type Meta = {
@@ -43,10 +40,10 @@ export type Meta = {
   resultsFile: string;
   durationS: number;
   runs: number;
-  warmupS: number;
   defaults: boolean;
-  machine: { cores: number; model: string; kernel: string; node: string };
-  versions: { registry: string; pullgate: string; wrk: string; ab: string; redis: string };
+  machine: { cores: number; model: string; kernel: string; memoryGiB: number };
+  versions: Record<string, string>;
+  metrics: { on: boolean; mode: string; missing: string[] };
   blobSize: number;
   manifestSize: number;
   otherCores: { median: number; max: number };
@@ -55,31 +52,28 @@ export type Meta = {
 
 export const TOTAL = "total";
 
-/** CPU metrics of a scenario: one per sampled process on any target's path, then the sum. */
+const CPU_UNIT = { pull: "µs/pull", request: "µs/req", GiB: "s/GiB" } as const;
+
+/** CPU metrics of a scenario: one per role on any target's path, then the sum. */
 export function cpuMetrics(scenario: Scenario, targets: Target[]): Metric[] {
-  const names = [...new Set(targets.flatMap((t) => t.processes))];
-  const unit = scenario.cpuPer === "request" ? "µs/req" : "s/GiB";
-  const decimals = scenario.cpuPer === "request" ? 0 : 2;
-  return [...names, TOTAL].map((name) => ({
+  if (!scenario.cpu) return [];
+  const roles = ROLES.filter((role) => targets.some((t) => t.roles[role] !== undefined));
+  const unit = CPU_UNIT[scenario.cpu];
+  const decimals = scenario.cpu === "GiB" ? 2 : 0;
+  return [...roles, TOTAL].map((name) => ({
     key: `cpu:${name}`,
     label: name === TOTAL ? `CPU ${unit}, servers total` : `CPU ${unit}, ${name}`,
     decimals,
   }));
 }
 
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
 export function summarize(
   scenario: Scenario,
   targets: Target[],
   records: RunRecord[],
-  baseline: string,
   extra: { runLength: string; notes: string[] },
 ): ScenarioSummary {
+  const baseline = scenario.baseline ?? (targets[0] as Target).name;
   const rows: ScenarioSummary["rows"] = [];
   for (const metric of [...scenario.metrics, ...cpuMetrics(scenario, targets)]) {
     const medians = new Map<string, number>();
@@ -88,7 +82,7 @@ export function summarize(
       const values = records
         .filter((r) => r.scenario === scenario.id && r.target === target.name)
         .map((r) => r.values[metric.key])
-        .filter((v): v is number => v !== undefined);
+        .filter((v): v is number => v !== undefined && !Number.isNaN(v));
       if (values.length === 0) continue;
       medians.set(target.name, median(values));
       perTarget.push({ target: target.name, values });
@@ -110,64 +104,142 @@ export function summarize(
   }
   return {
     scenario: scenario.id,
+    section: scenario.section,
     title: scenario.title,
-    ...(scenario.about === undefined ? {} : { about: scenario.about }),
+    about: scenario.about,
     method: scenario.method,
     runLength: extra.runLength,
+    baseline,
     targets: targets.map((t) => t.name),
     rows,
     notes: extra.notes,
   };
 }
 
+/** The median of a metric for a target in a scenario's summary. */
+export function statOf(
+  summaries: ScenarioSummary[],
+  scenario: string,
+  target: string,
+  key: string,
+): Stat | undefined {
+  return summaries
+    .find((s) => s.scenario === scenario)
+    ?.rows.find((r) => r.target === target && r.metric.key === key)?.stat;
+}
+
 function fmt(value: number, decimals: number): string {
   return value.toFixed(decimals);
 }
 
-export function renderMarkdown(meta: Meta, summaries: ScenarioSummary[], baseline: string): string {
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+export function renderMarkdown(
+  meta: Meta,
+  summaries: ScenarioSummary[],
+  goals: Goal[],
+  optimizations: Optimization[] | undefined,
+): string {
   const iso = meta.date.toISOString();
   const when = `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-  const mib = (meta.blobSize / (1024 * 1024)).toFixed(1);
+  const v = meta.versions;
   const lines = [
     "# pullgate benchmark",
     "",
     `Generated by \`${meta.command}\` on ${when} (${Math.round(meta.wallS / 60)} min) — do not edit by hand.`,
     `Raw per-run data: \`${meta.resultsFile}\`.`,
     "",
-    `- Machine: ${meta.machine.cores} cores, ${meta.machine.model}, Linux ${meta.machine.kernel}, Node ${meta.machine.node}.`,
-    `- Upstream: ${meta.versions.registry}, filesystem storage with the in-memory blob descriptor cache, log level error, access log off. ` +
-      `pullgate ${meta.versions.pullgate}: the CLI in its own Node process, access log on (to a file).`,
-    `- Targets: \`${baseline}\` = the registry itself; \`pullgate\` = pullgate in front of it with every project \`off\` ` +
-      "(no signature check); `pullgate-enforce` = a second pullgate process, project `proj` in `enforce` mode with " +
-      `one trusted ECDSA P-256 key and Redis (${meta.versions.redis}, its own process, no persistence) as the shared ` +
-      "verdict cache behind the in-process one. The bench images are signed with that key the cosign legacy way " +
-      "(`sha256-<hex>.sig`); before measuring, pullgate-enforce must answer 200 for `proj/app:v1` and 403 for the " +
-      "unsigned `proj/unsigned:v1`.",
-    `- Load: ${meta.versions.wrk}, ${meta.versions.ab}. Servers and load generator share the cores, on 127.0.0.1.`,
-    `- Image: OCI manifest of ${meta.manifestSize} bytes, one layer blob of ${meta.blobSize} bytes (${mib} MiB).`,
-    `- Method: per scenario a ${meta.warmupS} s warm-up per target, then ${meta.runs} run${meta.runs === 1 ? "" : "s"} × ` +
-      `${meta.durationS} s per target (${meta.durationS > 5 ? "5 s for the by-digest scenarios, to keep the bench near 10 minutes; " : ""}` +
-      `the cold scenario is a fixed number of GETs), interleaved (${baseline}, pullgate, pullgate-enforce, ${baseline}, …). ` +
-      `"× ${baseline}" = median / median of ${baseline}. CPU = utime+stime from /proc/<pid>/stat over each run ` +
-      "(redis: the redis-server process; pullgate: the target's own pullgate process).",
-    `- Other load on the machine during the runs (CPU outside the servers and the load generator): ` +
-      `median ${meta.otherCores.median.toFixed(2)} cores, max ${meta.otherCores.max.toFixed(2)} cores.`,
+    `- Machine: ${meta.machine.cores} cores (${meta.machine.model}), ${meta.machine.memoryGiB} GiB, Linux ${meta.machine.kernel}; Node ${v.node}.`,
+    `- pullgate ${v.pullgate}: the CLI in its own Node process, access log on (to a file).`,
+    `- Upstream: ${v.registry}, filesystem storage, in-memory blob descriptor cache, log level error, access log off.`,
+    "- Targets (all on 127.0.0.1, sharing the cores with each other and the load generators):",
+    "  - `direct`: that registry itself;",
+    "  - `pullgate-enforce`: pullgate in front of it, project `proj` in `enforce` mode with one trusted ECDSA P-256 " +
+      `key, and Redis (${v.redis}, its own process, no persistence) as the shared verdict cache behind the ` +
+      "in-process one. The bench images are signed with that key the cosign legacy way (`sha256-<hex>.sig`); " +
+      "before measuring, it must answer 200 for `proj/app:v1` and 403 for the unsigned `proj/unsigned:v1`;",
+    "  - `pullgate`: a second pullgate process with every project `off` (no signature check);",
+    `  - \`nginx\`: ${v.nginx} as a plain reverse proxy (\`worker_processes auto\`, upstream keep-alive, ` +
+      "proxy_buffering on as by default, access log off);",
+    "  - `registry-proxy`: a second docker-registry in pull-through cache mode (`proxy.remoteurl` = the registry, " +
+      "its own storage) — it asks the registry for the tag on every HEAD and serves by-digest reads from its cache.",
+    `- Load: ${v.autocannon} (every manifest scenario, the same generator for every target; HEAD made to work, ` +
+      `latency per response kept exactly: bench/autocannon-worker.ts), ${v.wrk} (blob), Node clients with undici ` +
+      "(cold pulls, the herd). Every load generator runs in its own process except the Node clients.",
+    `- Image: OCI manifest of ${meta.manifestSize} bytes; one layer blob of ${meta.blobSize} bytes (${(meta.blobSize / 1024 / 1024).toFixed(0)} MiB).`,
+    `- Method: ${plural(meta.runs, "run")} per target, interleaved (target 1, target 2, …, target 1, …), after a ` +
+      "warm-up per target where the scenario says so. Figures are the median of the runs, with their min and max; " +
+      '"×" = median / median of the scenario\'s first target (its baseline, measured in the same bench run). ' +
+      "CPU = utime+stime from /proc/<pid>/stat over each run, per unit of work (proxy: pullgate, nginx's workers " +
+      "or the pull-through registry; registry: the upstream docker-registry; redis: redis-server).",
+    `- pullgate's /metrics: ${
+      meta.metrics.on
+        ? "used (BENCH_METRICS=" +
+          meta.metrics.mode +
+          "): lookups, upstream requests and cache hits per run come from them."
+        : `NOT used (BENCH_METRICS=${meta.metrics.mode}${meta.metrics.missing.length > 0 ? `; missing: ${meta.metrics.missing.join(", ")}` : ""}): the checks fall back to pullgate's audit log, the registry's access log and /proc.`
+    }`,
+    `- Other load on the machine during the runs (CPU outside the servers and the load generators): median ` +
+      `${meta.otherCores.median.toFixed(2)} cores, max ${meta.otherCores.max.toFixed(2)} cores.`,
   ];
   if (!meta.defaults) {
     lines.push(
       "",
-      `**Quick-check settings (${meta.runs} × ${meta.durationS} s${meta.command.includes("BENCH_SCENARIOS") ? ", some scenarios only" : ""}), not the default 3 × 10 s: do not compare.**`,
+      `**Quick-check settings (${plural(meta.runs, "run")} × ${meta.durationS} s${meta.command.includes("BENCH_SCENARIOS") ? ", some scenarios only" : ""}${meta.command.includes("BENCH_SCALE_IMAGES") ? ", fewer scale images" : ""}), not the defaults: do not compare.**`,
     );
   }
-  for (const [i, s] of summaries.entries()) {
+
+  lines.push(
+    "",
+    "## Targets",
+    "",
+    "The issue's targets, checked against this run's medians (pullgate = `pullgate-enforce`).",
+    "",
+    "| target | measured | ratio / difference | met |",
+    "|---|---|---:|:---:|",
+    ...goals.map(
+      (g) =>
+        `| ${g.goal} | ${g.measured} | ${g.ratio} | ${g.met === undefined ? "n/a" : g.met ? "met" : "**not met**"} |`,
+    ),
+  );
+
+  lines.push("", "## Optimizations", "");
+  if (optimizations && optimizations.length > 0) {
+    lines.push(
+      "From `bench/optimizations.json` (each a before/after pair of bench figures, measured by whoever made the change).",
+      "",
+      "| optimization | commit | scenario | metric | before | after | after / before |",
+      "|---|---|---|---|---:|---:|---:|",
+      ...optimizations.map(
+        (o) =>
+          `| ${o.title} | \`${o.commit}\` | ${o.scenario} | ${o.metric} | ${o.before} | ${o.after} | ` +
+          `${o.before === 0 ? "–" : (o.after / o.before).toFixed(2)} |`,
+      ),
+    );
+  } else {
+    lines.push(
+      "None recorded yet: list them in `bench/optimizations.json` as " +
+        '`[{"title", "commit", "scenario", "metric", "before", "after"}]` and they appear here.',
+    );
+  }
+
+  let section = "";
+  for (const s of summaries) {
+    if (s.section !== section) {
+      section = s.section;
+      lines.push("", `## ${section}`);
+    }
     lines.push(
       "",
-      `## ${i + 1}. ${s.title}`,
+      `### ${s.title}`,
       "",
-      ...(s.about === undefined ? [] : [s.about, ""]),
-      `${s.method}, ${s.runLength}.`,
+      s.about,
       "",
-      `| metric | target | median | min | max | × ${baseline} |`,
+      `${s.method}; ${s.runLength}.`,
+      "",
+      `| metric | target | median | min | max | × ${s.baseline} |`,
       "|---|---|---:|---:|---:|---:|",
     );
     let previous = "";
@@ -183,4 +255,33 @@ export function renderMarkdown(meta: Meta, summaries: ScenarioSummary[], baselin
     if (s.notes.length > 0) lines.push("", ...s.notes);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** `bench/optimizations.json`: before/after figures of each optimization, rendered into RESULTS.md. */
+export async function readOptimizations(benchDir: string): Promise<Optimization[] | undefined> {
+  const file = join(benchDir, "optimizations.json");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const list = JSON.parse(text) as unknown;
+  if (!Array.isArray(list)) throw new Error("bench/optimizations.json must be a JSON array");
+  return list.map((o, i) => {
+    const e = o as Partial<Optimization>;
+    if (
+      typeof e.title !== "string" ||
+      typeof e.commit !== "string" ||
+      typeof e.scenario !== "string" ||
+      typeof e.metric !== "string" ||
+      typeof e.before !== "number" ||
+      typeof e.after !== "number"
+    ) {
+      throw new Error(
+        `bench/optimizations.json[${i}]: needs title, commit, scenario, metric (strings), before, after (numbers)`,
+      );
+    }
+    return e as Optimization;
+  });
 }

@@ -45,6 +45,7 @@ export function parseAccessLog(text: string): Array<{ method: string; uri: strin
 export function requestKind(method: string, uri: string): string {
   const [path = "", query] = uri.split("?", 2);
   const generic = path
+    .replace(/\/manifests\/c\d+$/, "/manifests/<tag>")
     .replace(/\/blobs\/sha256:[0-9a-f]{64}$/, "/blobs/<blob digest>")
     .replace(/sha256:[0-9a-f]{64}/g, "<digest>")
     .replace(/sha256-[0-9a-f]{64}/g, "sha256-<hex>");
@@ -53,7 +54,14 @@ export function requestKind(method: string, uri: string): string {
 
 /** What a signature lookup reads, by request kind (see src/pull/signature-lookup.ts), in lookup order. */
 const KINDS: Array<{ pattern: RegExp; what: string }> = [
-  { pattern: /\/manifests\/<digest>$/, what: "the image manifest (served to the client)" },
+  {
+    pattern: /\/manifests\/<tag>$/,
+    what: "the client's HEAD by tag, passed on (resolves the tag to a digest)",
+  },
+  {
+    pattern: /\/manifests\/<digest>$/,
+    what: "the image manifest by digest (verified, and served to the client)",
+  },
   { pattern: /\/manifests\/sha256-<hex>\.sig$/, what: "cosign legacy signature manifest (`.sig` tag)" },
   { pattern: /\/blobs\/<blob digest>$/, what: "simplesigning payload blob listed by the `.sig` manifest" },
   { pattern: /\/referrers\/<digest>(\?.*)?$/, what: "OCI 1.1 referrers API (distribution 2.8 has none)" },

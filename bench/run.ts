@@ -1,16 +1,20 @@
 /**
- * `npm run bench`: pullgate against the docker-registry it proxies, side by side, on this machine.
+ * `npm run bench`: pullgate against the docker-registry it proxies, nginx and a pull-through docker-registry,
+ * side by side, on this machine.
  *
- * Installs missing tools, starts a quiet docker-registry with one image (50 MiB layer) and pullgate (the CLI,
- * in its own process) in front of it, runs every scenario against every target (interleaved runs), samples
- * the CPU of both servers from /proc, and writes bench/RESULTS.md plus bench/results/<UTC timestamp>.json.
+ * Installs missing tools (bench/install-deps.sh), starts the servers (all on 127.0.0.1, free ports, temp dirs),
+ * runs every scenario (bench/scenarios/) against its targets with interleaved runs, samples the servers' CPU
+ * from /proc and pullgate's /metrics around each run, and writes bench/RESULTS.md plus
+ * bench/results/<UTC timestamp>.json. Everything it started is stopped on exit, on error and on SIGINT.
  *
- * BENCH_DURATION_S (default 10) and BENCH_RUNS (default 3) shorten it for quick checks; BENCH_SCENARIOS
- * (comma-separated scenario ids, e.g. manifest-get-cold-c1) runs only those.
+ * Quick checks: BENCH_DURATION_S (default 10: the run length of the timed scenarios; some cap it lower),
+ * BENCH_RUNS (default 3), BENCH_SCENARIOS (comma-separated ids, e.g. warm-pull-c8,herd), BENCH_SCALE_IMAGES
+ * (default 10000), BENCH_METRICS (auto | require | off, see bench/metrics.ts).
  */
 import { spawn } from "node:child_process";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
-import { availableParallelism, release } from "node:os";
+import { createRequire } from "node:module";
+import { availableParallelism, release, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -18,36 +22,42 @@ import { Redis } from "ioredis";
 import { freePort } from "../test/support/ports.ts";
 import { makeTempDir, removeDir, run } from "../test/support/process.ts";
 import { type RedisServer, startRedis } from "../test/support/redis.ts";
-import { generateTestKey, RegistryWriter, signLegacy, type TestKey } from "../test/support/signer.ts";
-import { sequentialGets } from "./client.ts";
-import { pushSignedImages, pushSmallImage, type SmallImage } from "./images.ts";
+import { generateTestKey, RegistryWriter, signLegacy } from "../test/support/signer.ts";
+import { evaluateGoals } from "./goals.ts";
+import { pushSignedImages, pushUnsignedImage } from "./images.ts";
+import { deltaOf, METRIC, metricsMode, missingFamilies, type Scrape, scrape } from "./metrics.ts";
 import { clockTicks, listensOn, processCpuTicks, systemCpuTicks } from "./proc.ts";
 import {
   cpuMetrics,
   type Meta,
-  median,
-  type RunRecord,
+  readOptimizations,
   renderMarkdown,
   type ScenarioSummary,
   summarize,
   TOTAL,
 } from "./report.ts";
-import { parseAccessLog, perPull, type RoundTrips, readSince } from "./round-trips.ts";
+import { readSince } from "./round-trips.ts";
 import {
   CONTAINERD_ACCEPT,
-  type ColdContext,
   DIRECT,
+  type Env,
+  median,
+  NGINX,
   PULLGATE,
   PULLGATE_ENFORCE,
+  REGISTRY_PROXY,
+  type RunRecord,
   type Scenario,
-  type ScenarioContext,
-  scenarios,
   type Target,
-} from "./scenarios.ts";
+} from "./scenario.ts";
+import { scenarios } from "./scenarios/index.ts";
 import {
+  type NginxServer,
+  type PullgateServer,
   pushBenchImage,
   REPOSITORY,
   type Server,
+  startNginx,
   startPullgateProcess,
   startQuietRegistry,
   TAG,
@@ -56,10 +66,7 @@ import { killActiveTools } from "./tools.ts";
 
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
 const REPO_DIR = join(BENCH_DIR, "..");
-const BASELINE = DIRECT;
 const GIB = 1024 * 1024 * 1024;
-/** Images of the cold-pull scenario: measured, and pulled before each run to warm pullgate up. */
-const COLD_REPOSITORY = "proj/cold";
 const COLD_IMAGES = 200;
 const COLD_PRIMERS = 20;
 
@@ -112,6 +119,15 @@ async function pullgateVersion(): Promise<string> {
   return `${pkg.version} @ ${rev.stdout.trim()}${dirty.stdout.trim() ? " + uncommitted changes" : ""}`;
 }
 
+function autocannonVersion(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return `autocannon ${(require("autocannon/package.json") as { version: string }).version}`;
+  } catch {
+    return "autocannon (unknown version)";
+  }
+}
+
 /** Access lines and manifest decisions (audit lines) appended to pullgate's log since `offset`. */
 async function logSince(
   file: string,
@@ -124,118 +140,11 @@ async function logSince(
     if (line.includes('"event":"access"')) accessLines++;
     else if (line.includes('"kind":"manifest-decision"')) {
       const rec = JSON.parse(line) as { outcome?: string; tier?: string };
-      const key = rec.tier === undefined ? String(rec.outcome) : `${rec.outcome}/${rec.tier}`;
+      const key = `${rec.outcome}/${rec.tier ?? "-"}`;
       decisions[key] = (decisions[key] ?? 0) + 1;
     }
   }
   return { accessLines, decisions };
-}
-
-/** What every run needs besides the scenario and the target. */
-type RunEnv = {
-  durationS: number;
-  ctx: ScenarioContext;
-  /** Sampled processes: name -> pid, read at each run (the cold scenario restarts pullgate-enforce). */
-  sampled: () => Record<string, number>;
-  ticks: number;
-  /** The scenario's targets. */
-  targets: Target[];
-};
-
-type Bench = {
-  registry?: Server;
-  pullgate?: Server;
-  enforce?: Server;
-  redis?: RedisServer;
-  redisClient?: Redis;
-  /** Servers started for a while (the round-trip count), stopped by whoever started them or on cleanup. */
-  transient: Set<Server>;
-  tmp?: string;
-};
-
-/** The sampled process that plays `role` (a CPU column) on `target`'s request path. */
-function serverOf(target: Target, role: string): string {
-  return target.servers?.[role] ?? role;
-}
-
-async function measureOnce(
-  scenario: Scenario,
-  target: Target,
-  runIndex: number,
-  env: RunEnv,
-): Promise<RunRecord> {
-  const { durationS, ctx, ticks, targets } = env;
-  await scenario.beforeRun?.(target, ctx);
-  const sampled = env.sampled();
-  const logOffset = target.accessLogFile ? (await stat(target.accessLogFile)).size : undefined;
-  const startedAt = new Date().toISOString();
-  const t0 = performance.now();
-  const before = await Promise.all(Object.values(sampled).map(processCpuTicks));
-  const sys0 = await systemCpuTicks();
-  const m = await scenario.measure(target, durationS, ctx);
-  const sys1 = await systemCpuTicks();
-  const after = await Promise.all(Object.values(sampled).map(processCpuTicks));
-  const wallS = (performance.now() - t0) / 1000;
-
-  const cpuS: Record<string, number> = {};
-  Object.keys(sampled).forEach((name, i) => {
-    cpuS[name] = ((after[i] as number) - (before[i] as number)) / ticks;
-  });
-  // A load generator in this process (the cold scenario's Node client) reports its CPU in seconds.
-  const inProcessS = (m.load.raw as { clientCpuS?: number } | undefined)?.clientCpuS;
-  cpuS.client = inProcessS ?? m.load.clientCpuTicks / ticks;
-  cpuS.machine = (sys1.busy - sys0.busy) / ticks;
-  cpuS.other = Math.max(0, cpuS.machine - sumOf(cpuS, Object.keys(sampled)) - cpuS.client);
-
-  const values = { ...m.values };
-  const perUnit =
-    scenario.cpuPer === "request"
-      ? (s: number) => (s * 1e6) / m.load.requests
-      : (s: number) => s / (m.load.bytes / GIB);
-  const servers = target.processes.map((role) => serverOf(target, role));
-  for (const metric of cpuMetrics(scenario, targets)) {
-    const role = metric.key.slice("cpu:".length);
-    if (role === TOTAL) values[metric.key] = perUnit(sumOf(cpuS, servers));
-    else if (target.processes.includes(role))
-      values[metric.key] = perUnit(cpuS[serverOf(target, role)] as number);
-  }
-  const record: RunRecord = {
-    scenario: scenario.id,
-    target: target.name,
-    run: runIndex,
-    startedAt,
-    wallS,
-    requests: m.load.requests,
-    bytes: m.load.bytes,
-    durationS: m.load.durationS,
-    values,
-    cpuS,
-    load: m.load.raw,
-  };
-  if (target.accessLogFile && logOffset !== undefined) {
-    const seen = await logSince(target.accessLogFile, logOffset);
-    record.accessLogLines = seen.accessLines;
-    record.decisions = seen.decisions;
-    if (record.accessLogLines === 0) throw new Error(`${target.name} wrote no access log lines during a run`);
-  }
-  await scenario.checkRun?.(target, record, ctx);
-  return record;
-}
-
-function sumOf(values: Record<string, number>, keys: string[]): number {
-  return keys.reduce((acc, k) => acc + (values[k] ?? 0), 0);
-}
-
-function describe(record: RunRecord, scenario: Scenario): string {
-  const parts = scenario.metrics.map((metric) => {
-    const v = record.values[metric.key];
-    return v === undefined ? "" : `${v.toFixed(metric.decimals)} ${metric.label}`;
-  });
-  const cpu = Object.entries(record.values)
-    .filter(([k]) => k.startsWith("cpu:") && k !== `cpu:${TOTAL}`)
-    .map(([k, v]) => `${k.slice(4)} ${v.toFixed(scenario.cpuPer === "request" ? 0 : 2)}`);
-  const unit = scenario.cpuPer === "request" ? "µs/req" : "s/GiB";
-  return `${parts.join(", ")}; CPU ${unit}: ${cpu.join(", ")}; other load ${(record.cpuS.other ?? 0).toFixed(2)} s`;
 }
 
 /** Fails unless `url` answers a manifest GET with `status`. */
@@ -272,58 +181,184 @@ async function redisVerdicts(client: Redis): Promise<number> {
   return count;
 }
 
+async function cpuTicksOf(pids: number[]): Promise<number> {
+  let sum = 0;
+  for (const pid of pids) sum += await processCpuTicks(pid).catch(() => 0);
+  return sum;
+}
+
+type Bench = {
+  registry?: Server;
+  pullgate?: PullgateServer;
+  enforce?: PullgateServer;
+  nginx?: NginxServer;
+  registryProxy?: Server;
+  redis?: RedisServer;
+  redisClient?: Redis;
+  /** Servers started for a while by scenarios, stopped by them or on cleanup. */
+  transient: Set<Server>;
+  tmp?: string;
+};
+
+async function measureOnce(
+  scenario: Scenario,
+  target: Target,
+  runIndex: number,
+  env: Env,
+  durationS: number,
+): Promise<RunRecord> {
+  await scenario.beforeRun?.(target, env, runIndex);
+  const pg = target.pullgate?.();
+  const logOffset = pg ? (await stat(pg.logFile)).size : undefined;
+  const m0: Scrape | undefined = pg && env.metricsOn ? await env.scrape(pg) : undefined;
+  const sampled = [...env.processes].map(([name, pids]) => ({ name, pids: pids() }));
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const before = await Promise.all(sampled.map((p) => cpuTicksOf(p.pids)));
+  const sys0 = await systemCpuTicks();
+  const m = await scenario.measure(target, durationS, env, runIndex);
+  const sys1 = await systemCpuTicks();
+  const after = await Promise.all(sampled.map((p) => cpuTicksOf(p.pids)));
+  const wallS = (performance.now() - t0) / 1000;
+  const m1 = pg && env.metricsOn ? await env.scrape(pg) : undefined;
+
+  const cpuS: Record<string, number> = {};
+  sampled.forEach((p, i) => {
+    cpuS[p.name] = ((after[i] as number) - (before[i] as number)) / env.ticks;
+  });
+  const serversS = Object.values(cpuS).reduce((a, b) => a + b, 0);
+  cpuS.client = m.clientCpuS;
+  cpuS.machine = (sys1.busy - sys0.busy) / env.ticks;
+  cpuS.other = Math.max(0, cpuS.machine - serversS - m.clientCpuS);
+
+  const values = { ...m.values };
+  const perUnit =
+    scenario.cpu === "GiB"
+      ? (s: number) => s / (m.units / GIB)
+      : (s: number) => (s * 1e6) / Math.max(1, m.units);
+  for (const metric of cpuMetrics(scenario, [target])) {
+    const role = metric.key.slice("cpu:".length);
+    if (role === TOTAL) {
+      const names = Object.values(target.roles);
+      values[metric.key] = perUnit(names.reduce((acc, n) => acc + (cpuS[n] ?? 0), 0));
+    } else {
+      const name = target.roles[role as keyof Target["roles"]];
+      if (name !== undefined) values[metric.key] = perUnit(cpuS[name] ?? 0);
+    }
+  }
+  const record: RunRecord = {
+    scenario: scenario.id,
+    target: target.name,
+    run: runIndex,
+    startedAt,
+    wallS,
+    units: m.units,
+    durationS: m.durationS,
+    values,
+    cpuS,
+    raw: m.raw,
+  };
+  if (m0 && m1) record.metrics = deltaOf(m0, m1);
+  if (pg && logOffset !== undefined) {
+    const seen = await logSince(pg.logFile, logOffset);
+    record.accessLogLines = seen.accessLines;
+    record.decisions = seen.decisions;
+    if (record.accessLogLines === 0) throw new Error(`${target.name} wrote no access log lines during a run`);
+  }
+  await scenario.checkRun?.(target, record, env);
+  return record;
+}
+
+function describe(record: RunRecord, scenario: Scenario): string {
+  const parts = scenario.metrics
+    .map((metric) => {
+      const v = record.values[metric.key];
+      return v === undefined ? "" : `${v.toFixed(metric.decimals)} ${metric.label}`;
+    })
+    .filter(Boolean);
+  const m = record.metrics;
+  const extra = m
+    ? `; /metrics: ${m.lookups} lookups, ${m.upstreamRequests} upstream, ${m.manifestHits} manifest hits`
+    : "";
+  return `${parts.join(", ")}${extra}; other load ${(record.cpuS.other ?? 0).toFixed(2)} s`;
+}
+
 async function main(bench: Bench): Promise<void> {
   const started = new Date();
   const t0 = performance.now();
-  const durationS = intEnv("BENCH_DURATION_S", 10);
+  const baseDurationS = intEnv("BENCH_DURATION_S", 10);
   const runs = intEnv("BENCH_RUNS", 3);
-  const warmupS = Math.min(2, durationS);
-  const durationOf = (s: Scenario) => Math.min(durationS, s.maxDurationS ?? durationS);
+  const mode = metricsMode();
 
   log("checking tools (bench/install-deps.sh)");
   await runVisible("sh", [join(BENCH_DIR, "install-deps.sh")]);
+  // pullgate runs as the container image runs it: the compiled dist/ (npm run build).
+  log("building dist/ (npm run build)");
+  await runVisible(process.execPath, [
+    join(REPO_DIR, "node_modules", ".bin", "tsc"),
+    "-p",
+    join(REPO_DIR, "tsconfig.build.json"),
+  ]);
 
   const only = process.env.BENCH_SCENARIOS?.split(",").filter(Boolean);
-  const list = scenarios().filter((s) => !only || only.includes(s.id));
+  const all = scenarios();
+  const list = all.filter((s) => !only || only.includes(s.id));
   if (list.length === 0)
-    throw new Error(`BENCH_SCENARIOS=${process.env.BENCH_SCENARIOS} matches no scenario`);
-  const estimateS =
-    60 +
-    list.reduce(
-      (acc, s) =>
-        acc + s.targets.length * (s.warmup === false ? runs * 4 : warmupS + runs * (durationOf(s) + 0.6)),
-      0,
+    throw new Error(
+      `BENCH_SCENARIOS=${process.env.BENCH_SCENARIOS} matches none of ${all.map((s) => s.id).join(", ")}`,
     );
-  log(
-    `${list.length} scenarios × 2-3 targets × ${runs} run(s) × ${durationS} s: about ${Math.max(1, Math.round(estimateS / 60))} min`,
-  );
 
   bench.tmp = await makeTempDir("bench");
   const tmp = bench.tmp;
-  const dirs = ["registry", "layout", "pullgate", "pullgate-enforce", "scratch", "count"];
-  await Promise.all(dirs.map((d) => mkdir(join(tmp, d))));
+  for (const d of [
+    "registry",
+    "layout",
+    "pullgate",
+    "pullgate-enforce",
+    "nginx",
+    "registry-proxy",
+    "scratch",
+    "transient",
+  ])
+    await mkdir(join(tmp, d));
   log("starting docker-registry");
   bench.registry = await startQuietRegistry(join(tmp, "registry"));
   const registry = bench.registry;
-  log("generating and pushing the image (50 MiB layer)");
+  log("generating and pushing the bench image (200 MiB layer)");
   const image = await pushBenchImage(join(tmp, "layout"), registry.url);
   await removeDir(join(tmp, "layout")).catch(() => undefined);
 
   const setupT0 = performance.now();
-  const key: TestKey = generateTestKey();
-  const writer = new RegistryWriter(registry.url);
-  await signLegacy({ writer, repository: REPOSITORY, digest: image.manifestDigest, key });
-  await pushSmallImage(writer, "proj/unsigned", "v1", "unsigned");
-  log(`pushing ${COLD_IMAGES + COLD_PRIMERS} small signed images for the cold-pull scenario`);
-  const coldImages = await pushSignedImages({
+  const key = generateTestKey();
+  await signLegacy({
+    writer: new RegistryWriter(registry.url),
+    repository: REPOSITORY,
+    digest: image.manifestDigest,
+    key,
+  });
+  const unsigned = await pushUnsignedImage({
     registryUrl: registry.url,
-    repository: COLD_REPOSITORY,
-    prefix: "c",
+    repository: "proj/unsigned",
+    tag: "v1",
+    label: "unsigned",
+  });
+  const cold = await pushSignedImages({
+    registryUrl: registry.url,
+    repository: "proj/cold",
+    label: "cold",
+    tagPrefix: "c",
     count: COLD_IMAGES + COLD_PRIMERS,
     key,
   });
+  const herdImages = await pushSignedImages({
+    registryUrl: registry.url,
+    repository: "proj/herd",
+    label: "herd",
+    count: runs + 1,
+    key,
+  });
   log(
-    `signed the bench image and pushed ${coldImages.length + 1} images in ${Math.round(performance.now() - setupT0)} ms`,
+    `signed the bench image and pushed ${cold.length + herdImages.length + 1} small images in ${Math.round(performance.now() - setupT0)} ms`,
   );
 
   log("starting redis-server");
@@ -334,11 +369,13 @@ async function main(bench: Bench): Promise<void> {
   await redisClient.connect();
   const redisProcessId = await redisPid(redisClient, redis.port);
 
-  log("starting pullgate (every project off) and pullgate-enforce (proj: enforce)");
+  log(
+    "starting pullgate (every project off), pullgate-enforce (proj: enforce), nginx, the pull-through registry",
+  );
   bench.pullgate = await startPullgateProcess(join(tmp, "pullgate"), registry.url);
   const pullgate = bench.pullgate;
   const projects = { proj: { mode: "enforce", keys: [{ name: "bench", pem: key.publicKeyPem }] } };
-  // A fixed port, so that the cold scenario's new processes keep the target's URL.
+  // A fixed port, so that a restarted pullgate-enforce keeps the target's URL.
   const enforceListen = `127.0.0.1:${await freePort()}`;
   const startEnforce = () =>
     startPullgateProcess(join(tmp, "pullgate-enforce"), registry.url, {
@@ -349,7 +386,13 @@ async function main(bench: Bench): Promise<void> {
     });
   bench.enforce = await startEnforce();
   const enforceUrl = bench.enforce.url;
-  const enforceLog = bench.enforce.logFile;
+  bench.nginx = await startNginx(join(tmp, "nginx"), registry.url);
+  const nginx = bench.nginx;
+  bench.registryProxy = await startQuietRegistry(join(tmp, "registry-proxy"), {
+    proxyRemoteUrl: registry.url,
+    name: REGISTRY_PROXY,
+  });
+  const registryProxy = bench.registryProxy;
 
   // pullgate-enforce must enforce: the signed image passes, an unsigned one in proj/ does not.
   await expectStatus(
@@ -374,147 +417,158 @@ async function main(bench: Bench): Promise<void> {
   );
   log("pullgate-enforce answers 200 for the signed image and 403 for the unsigned one");
 
-  const restartEnforce = async (): Promise<void> => {
-    await bench.enforce?.proc.stop();
-    bench.enforce = undefined;
-    await redisClient.flushall();
-    const next = await startEnforce();
-    bench.enforce = next;
-    if (next.url !== enforceUrl) throw new Error(`pullgate-enforce came back on ${next.url}`);
-  };
-
-  const countRoundTrips = async (images: SmallImage[]): Promise<RoundTrips> => {
-    const dir = join(tmp, "count");
-    const counting = await startQuietRegistry(dir, {
-      storageDir: join(tmp, "registry", "storage"),
-      accessLog: true,
-      name: "docker-registry-count",
-    });
-    bench.transient.add(counting);
-    let proxy: Server | undefined;
-    try {
-      await redisClient.flushall();
-      proxy = await startPullgateProcess(dir, counting.url, {
-        name: "pullgate-enforce-count",
-        projects,
-        redisUrl: redis.url,
-      });
-      bench.transient.add(proxy);
-      const paths = images.map((i) => `/v2/${i.repository}/manifests/${i.digest}`);
-      const check = (res: { path: string; status: number }) => {
-        if (res.status !== 200) throw new Error(`round-trip count: GET ${res.path} answered ${res.status}`);
-      };
-      const headers = { accept: CONTAINERD_ACCEPT };
-      // Through pullgate-enforce-count: no pre-connect GET /v2/, which would make a request of its own.
-      const offset = (await stat(counting.logFile)).size;
-      const pgOffset = (await stat(proxy.logFile)).size;
-      await sequentialGets({ baseUrl: proxy.url, paths, headers, check, preconnect: false });
-      await sleep(300); // the registry logs a request after answering it
-      const throughPullgate = parseAccessLog(await readSince(counting.logFile, offset));
-      const { decisions } = await logSince(proxy.logFile, pgOffset);
-      if (decisions["allow/verified"] !== images.length) {
-        throw new Error(
-          `round-trip count: expected ${images.length} verifications, got ${JSON.stringify(decisions)}`,
-        );
-      }
-      const directOffset = (await stat(counting.logFile)).size;
-      await sequentialGets({ baseUrl: counting.url, paths, headers, check, preconnect: false });
-      await sleep(300);
-      const direct = parseAccessLog(await readSince(counting.logFile, directOffset));
-      const enforce = perPull(throughPullgate, images.length);
-      const result: RoundTrips = {
-        pulls: images.length,
-        enforce,
-        enforceTotal: throughPullgate.length / images.length,
-        directTotal: direct.length / images.length,
-      };
-      log(
-        `round trips per cold pull: ${result.enforceTotal.toFixed(2)} through pullgate-enforce ` +
-          `(${enforce.map((k) => `${k.request} ${k.status}: ${k.perPull.toFixed(2)}`).join("; ")}), ` +
-          `${result.directTotal.toFixed(2)} direct`,
-      );
-      return result;
-    } finally {
-      for (const server of [proxy, counting]) {
-        if (!server) continue;
-        await server.proc.stop();
-        bench.transient.delete(server);
-      }
+  // /metrics: on when pullgate serves them with every family the bench reads.
+  let metricsOn = false;
+  let missing: string[] = [];
+  if (mode !== "off") {
+    const s = await scrape(bench.enforce.adminUrl);
+    missing = s ? missingFamilies(s) : ["GET /metrics (not served)"];
+    metricsOn = s !== undefined && missing.length === 0;
+    if (s && missing.length > 0) {
+      // Counters appear once they moved: the families the bench needs must at least be declared.
+      log(`pullgate's /metrics lack: ${missing.join(", ")}`);
     }
-  };
+    if (mode === "require" && !metricsOn)
+      throw new Error(`BENCH_METRICS=require, but pullgate's /metrics lack ${missing.join(", ")}`);
+  }
+  log(`pullgate /metrics: ${metricsOn ? "used" : `not used (${missing.join(", ") || "off"})`}`);
 
-  const cold: ColdContext = {
-    images: coldImages.slice(COLD_PRIMERS),
-    primers: coldImages.slice(0, COLD_PRIMERS),
-    restartEnforce,
-    flushRedis: async () => {
-      await redisClient.flushall();
-    },
-    redisVerdicts: () => redisVerdicts(redisClient),
-    countRoundTrips,
-  };
+  const processes = new Map<string, () => number[]>([
+    [PULLGATE, () => [pullgate.proc.pid]],
+    [
+      PULLGATE_ENFORCE,
+      () => {
+        const e = bench.enforce;
+        return e ? [e.proc.pid] : [];
+      },
+    ],
+    ["registry", () => [registry.proc.pid]],
+    ["redis", () => [redisProcessId]],
+    [NGINX, () => [nginx.proc.pid, ...nginx.workerPids]],
+    [REGISTRY_PROXY, () => [registryProxy.proc.pid]],
+  ]);
 
-  const allTargets: Target[] = [
-    { name: BASELINE, baseUrl: registry.url, processes: ["registry"] },
-    {
-      name: PULLGATE,
-      baseUrl: pullgate.url,
-      processes: ["pullgate", "registry"],
-      accessLogFile: pullgate.logFile,
-    },
-    {
+  const targets: Env["targets"] = {
+    [DIRECT]: { name: DIRECT, baseUrl: registry.url, roles: { registry: "registry" } },
+    [PULLGATE_ENFORCE]: {
       name: PULLGATE_ENFORCE,
       baseUrl: enforceUrl,
-      processes: ["pullgate", "registry", "redis"],
-      servers: { pullgate: PULLGATE_ENFORCE },
-      accessLogFile: enforceLog,
+      roles: { proxy: PULLGATE_ENFORCE, registry: "registry", redis: "redis" },
+      pullgate: () => {
+        if (!bench.enforce) throw new Error("pullgate-enforce is not running");
+        return bench.enforce;
+      },
     },
-  ];
-  const ctx: ScenarioContext = { image, dir: join(tmp, "scratch"), cold };
-  const ticks = await clockTicks();
-  const sampled = (): Record<string, number> => {
-    const enforce = bench.enforce;
-    if (!enforce) throw new Error("pullgate-enforce is not running");
-    return {
-      pullgate: pullgate.proc.pid,
-      [PULLGATE_ENFORCE]: enforce.proc.pid,
-      registry: registry.proc.pid,
-      redis: redisProcessId,
-    };
+    [PULLGATE]: {
+      name: PULLGATE,
+      baseUrl: pullgate.url,
+      roles: { proxy: PULLGATE, registry: "registry" },
+      pullgate: () => pullgate,
+    },
+    [NGINX]: { name: NGINX, baseUrl: nginx.url, roles: { proxy: NGINX, registry: "registry" } },
+    [REGISTRY_PROXY]: {
+      name: REGISTRY_PROXY,
+      baseUrl: registryProxy.url,
+      roles: { proxy: REGISTRY_PROXY, registry: "registry" },
+    },
+  };
+
+  const env: Env = {
+    tmp,
+    scratch: join(tmp, "scratch"),
+    ticks: await clockTicks(),
+    image,
+    key,
+    projects,
+    registry,
+    redisUrl: redis.url,
+    redis: redisClient,
+    targets,
+    enforce: () => {
+      if (!bench.enforce) throw new Error("pullgate-enforce is not running");
+      return bench.enforce;
+    },
+    restartEnforce: async () => {
+      await bench.enforce?.proc.stop();
+      bench.enforce = undefined;
+      await redisClient.flushall();
+      const next = await startEnforce();
+      bench.enforce = next;
+      if (next.url !== enforceUrl) throw new Error(`pullgate-enforce came back on ${next.url}`);
+    },
+    startPullgate: async (name, upstreamUrl, opts = {}) => {
+      const dir = join(tmp, "transient", name);
+      await mkdir(dir, { recursive: true });
+      const server = await startPullgateProcess(dir, upstreamUrl, {
+        name,
+        ...(opts.listen ? { listen: opts.listen } : {}),
+        ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
+        ...(opts.enforce ? { projects, redisUrl: redis.url } : {}),
+      });
+      bench.transient.add(server);
+      processes.set(name, () => [server.proc.pid]);
+      return server;
+    },
+    startRegistry: async (name, opts) => {
+      const dir = join(tmp, "transient", name);
+      await mkdir(dir, { recursive: true });
+      const server = await startQuietRegistry(dir, { ...opts, name });
+      bench.transient.add(server);
+      processes.set(name, () => [server.proc.pid]);
+      return server;
+    },
+    stop: async (server) => {
+      await server.proc.stop();
+      bench.transient.delete(server);
+      processes.delete(server.proc.name);
+    },
+    processes,
+    metricsOn,
+    scrape: (server) => scrape(server.adminUrl),
+    redisVerdicts: () => redisVerdicts(redisClient),
+    sets: {
+      cold: cold.slice(COLD_PRIMERS),
+      primers: cold.slice(0, COLD_PRIMERS),
+      herd: herdImages,
+      unsigned,
+    },
+    facts: {},
+    log,
   };
 
   const records: RunRecord[] = [];
   const summaries: ScenarioSummary[] = [];
   for (const scenario of list) {
-    const targets = scenario.targets.map((name) => {
-      const target = allTargets.find((t) => t.name === name);
-      if (!target) throw new Error(`${scenario.id}: unknown target ${name}`);
-      return target;
-    });
-    const scenarioDurationS = durationOf(scenario);
-    const env: RunEnv = { durationS: scenarioDurationS, ctx, sampled, ticks, targets };
-    for (const target of targets) await scenario.verify(target, ctx);
-    if (scenario.warmup !== false) {
-      for (const target of targets) {
+    const durationS = scenario.durationS?.(baseDurationS) ?? baseDurationS;
+    const sT0 = performance.now();
+    log(`${scenario.id}: setting up`);
+    await scenario.setup?.(env);
+    const scenarioTargets = scenario.targets(env);
+    for (const target of scenarioTargets) await scenario.verify?.(target, env);
+    const warmupS = Math.min(scenario.warmupS ?? 0, durationS);
+    if (warmupS > 0) {
+      for (const target of scenarioTargets) {
         log(`${scenario.id}: warm-up ${target.name} ${warmupS} s`);
-        await scenario.measure(target, warmupS, ctx);
+        await scenario.measure(target, warmupS, env, 0);
       }
     }
     for (let r = 1; r <= runs; r++) {
-      for (const target of targets) {
+      for (const target of scenarioTargets) {
         await sleep(500); // let the previous run's connections and GC settle
-        const record = await measureOnce(scenario, target, r, env);
+        const record = await measureOnce(scenario, target, r, env, durationS);
         records.push(record);
         log(`${scenario.id} ${target.name} run ${r}/${runs}: ${describe(record, scenario)}`);
       }
     }
+    await scenario.teardown?.(env);
     const mine = records.filter((rec) => rec.scenario === scenario.id);
     summaries.push(
-      summarize(scenario, targets, records, BASELINE, {
-        runLength: scenario.runLength ?? `${scenarioDurationS} s runs`,
-        notes: scenario.notes?.(mine, ctx) ?? [],
+      summarize(scenario, scenarioTargets, mine, {
+        runLength: scenario.runLength(durationS),
+        notes: scenario.notes?.(mine, env) ?? [],
       }),
     );
+    log(`${scenario.id}: done in ${Math.round((performance.now() - sT0) / 1000)} s`);
   }
 
   const stamp = started
@@ -522,8 +576,14 @@ async function main(bench: Bench): Promise<void> {
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
   const resultsFile = join(BENCH_DIR, "results", `${stamp}.json`);
-  const others = records.map((r) => (r.cpuS.other ?? 0) / r.wallS);
-  const overrides = ["BENCH_DURATION_S", "BENCH_RUNS", "BENCH_SCENARIOS"]
+  const others = records.filter((r) => r.wallS > 0).map((r) => (r.cpuS.other ?? 0) / r.wallS);
+  const overrides = [
+    "BENCH_DURATION_S",
+    "BENCH_RUNS",
+    "BENCH_SCENARIOS",
+    "BENCH_SCALE_IMAGES",
+    "BENCH_METRICS",
+  ]
     .filter((k) => process.env[k])
     .map((k) => `${k}=${process.env[k]} `)
     .join("");
@@ -531,41 +591,61 @@ async function main(bench: Bench): Promise<void> {
     date: started,
     command: `${overrides}${process.env.npm_lifecycle_event === "bench" ? "npm run bench" : "node bench/run.ts"}`,
     resultsFile: relative(REPO_DIR, resultsFile),
-    durationS,
+    durationS: baseDurationS,
     runs,
-    warmupS,
-    defaults: durationS === 10 && runs === 3 && !only,
+    defaults: baseDurationS === 10 && runs === 3 && !only && !process.env.BENCH_SCALE_IMAGES,
     machine: {
       cores: availableParallelism(),
       model: await cpuModel(),
       kernel: release(),
-      node: process.version,
+      memoryGiB: Math.round(totalmem() / GIB),
     },
     versions: {
-      registry: await firstLine("docker-registry", ["--version"]),
+      node: process.version,
       pullgate: await pullgateVersion(),
-      wrk: (await firstLine("wrk", ["-v"])).replace(/\s*Copyright.*$/, ""),
-      ab: (await firstLine("ab", ["-V"])).replace(/^This is /, "").replace(/,? <\$Revision.*$/, ""),
+      registry: await firstLine("docker-registry", ["--version"]),
+      nginx: nginx.version,
       redis: (await firstLine("redis-server", ["--version"])).replace(/^Redis server v=(\S+).*$/, "Redis $1"),
+      autocannon: autocannonVersion(),
+      wrk: (await firstLine("wrk", ["-v"])).replace(/\s*Copyright.*$/, ""),
     },
+    metrics: { on: metricsOn, mode, missing },
     blobSize: image.blobSize,
     manifestSize: image.manifestBytes.length,
-    otherCores: { median: median(others), max: Math.max(...others) },
+    otherCores: {
+      median: others.length > 0 ? median(others) : 0,
+      max: others.length > 0 ? Math.max(...others) : 0,
+    },
     wallS: (performance.now() - t0) / 1000,
   };
+  const goals = evaluateGoals(summaries, env.facts);
+  const optimizations = await readOptimizations(BENCH_DIR);
 
   await mkdir(join(BENCH_DIR, "results"), { recursive: true });
-  const coldSummary = {
-    repository: COLD_REPOSITORY,
-    images: cold.images.map((i) => i.digest),
-    primers: cold.primers.map((i) => i.digest),
-    roundTrips: cold.roundTrips,
-  };
+  const targetList = Object.values(targets).map((t) => ({
+    name: t.name,
+    baseUrl: t.baseUrl,
+    roles: t.roles,
+  }));
   await writeFile(
     resultsFile,
-    `${JSON.stringify({ meta, targets: allTargets, image: { ...image, manifestBytes: undefined }, cold: coldSummary, summaries, runs: records }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        meta,
+        metricNames: METRIC,
+        goals,
+        optimizations: optimizations ?? [],
+        targets: targetList,
+        image: { ...image, manifestBytes: undefined },
+        facts: env.facts,
+        summaries,
+        runs: records,
+      },
+      null,
+      2,
+    )}\n`,
   );
-  await writeFile(join(BENCH_DIR, "RESULTS.md"), renderMarkdown(meta, summaries, BASELINE));
+  await writeFile(join(BENCH_DIR, "RESULTS.md"), renderMarkdown(meta, summaries, goals, optimizations));
   log(`wrote bench/RESULTS.md and ${meta.resultsFile} in ${Math.round(meta.wallS)} s`);
 }
 
@@ -575,10 +655,11 @@ async function cleanup(bench: Bench): Promise<void> {
   await Promise.allSettled([
     bench.pullgate?.proc.stop(),
     bench.enforce?.proc.stop(),
+    bench.nginx?.proc.stop(),
+    bench.registryProxy?.proc.stop(),
     ...[...bench.transient].map((s) => s.proc.stop()),
-    bench.registry?.proc.stop(),
-    bench.redis?.stop(),
   ]);
+  await Promise.allSettled([bench.registry?.proc.stop(), bench.redis?.stop()]);
   if (bench.tmp) await removeDir(bench.tmp);
 }
 
@@ -601,7 +682,14 @@ try {
 } catch (err) {
   if (!interrupted) {
     log(`failed: ${(err as Error).stack ?? err}`);
-    for (const server of [bench.enforce, bench.pullgate, bench.registry, ...bench.transient]) {
+    for (const server of [
+      bench.enforce,
+      bench.pullgate,
+      bench.registry,
+      bench.nginx,
+      bench.registryProxy,
+      ...bench.transient,
+    ]) {
       if (server) log(`${server.proc.name} log tail:\n${await server.proc.logTail(15)}`);
     }
     process.exitCode = 1;

@@ -1,27 +1,33 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createImage, pushImage } from "../test/support/oci-images.ts";
 import { freePort } from "../test/support/ports.ts";
-import { type ManagedProcess, startProcess } from "../test/support/process.ts";
-import { listensOn } from "./proc.ts";
+import { type ManagedProcess, run, startProcess, waitFor } from "../test/support/process.ts";
+import { listensOn, statFields } from "./proc.ts";
 
 export const REPOSITORY = "proj/app";
 export const TAG = "v1";
-export const LAYER_SIZE = 50 * 1024 * 1024;
+/** The layer of the bench image: the blob scenario's blob. */
+export const LAYER_SIZE = 200 * 1024 * 1024;
 
 export type Server = {
   /** "http://127.0.0.1:PORT" */
   url: string;
   proc: ManagedProcess;
-  /** File the server logs to (for pullgate: the access log). */
+  /** File the server logs to (for pullgate: the access log; for a registry with accessLog, its access log). */
   logFile: string;
 };
 
 export type RegistryOptions = {
   /** Serve this storage root instead of `<dir>/storage` (a second registry process on the same images). */
   storageDir?: string;
+  /** Keep everything in the process's memory (distribution's `inmemory` driver): no disk, gone on exit. */
+  inMemory?: boolean;
+  /** Pull-through cache of this registry (distribution's `proxy.remoteurl`), with its own storage. */
+  proxyRemoteUrl?: string;
   /** Write distribution's access log (one combined-log-format line per request) to the log file. */
   accessLog?: boolean;
   /** Process name in messages; default "docker-registry". */
@@ -34,7 +40,7 @@ export type RegistryOptions = {
  */
 export async function startQuietRegistry(dir: string, opts: RegistryOptions = {}): Promise<Server> {
   const storageDir = opts.storageDir ?? join(dir, "storage");
-  await mkdir(storageDir, { recursive: true });
+  if (!opts.inMemory) await mkdir(storageDir, { recursive: true });
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const config = {
@@ -43,15 +49,16 @@ export async function startQuietRegistry(dir: string, opts: RegistryOptions = {}
     storage: {
       // As in Debian's packaged /etc/docker/registry/config.yml (and distribution's sample config).
       cache: { blobdescriptor: "inmemory" },
-      filesystem: { rootdirectory: storageDir },
+      ...(opts.inMemory ? { inmemory: {} } : { filesystem: { rootdirectory: storageDir } }),
       delete: { enabled: false },
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: { addr: host, secret: "pullgate-bench" },
+    ...(opts.proxyRemoteUrl ? { proxy: { remoteurl: opts.proxyRemoteUrl } } : {}),
   };
-  const configFile = join(dir, "config.yml");
+  const configFile = join(dir, `${opts.name ?? "docker-registry"}.yml`);
   await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`); // YAML is a superset of JSON
-  const logFile = join(dir, "registry.log");
+  const logFile = join(dir, `${opts.name ?? "docker-registry"}.log`);
   // distribution overrides config keys from REGISTRY_* variables: do not inherit any.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
   const url = `http://${host}`;
@@ -86,7 +93,7 @@ export type BenchImage = {
   blobSize: number;
 };
 
-/** One image with a single 50 MiB (incompressible, gzip level 0) layer, pushed as proj/app:v1. */
+/** One image with a single 200 MiB (incompressible, gzip level 0) layer, pushed as proj/app:v1 with skopeo. */
 export async function pushBenchImage(layoutDir: string, registryUrl: string): Promise<BenchImage> {
   const image = await createImage({
     dir: layoutDir,
@@ -117,10 +124,19 @@ export type PullgateOptions = {
   projects?: Record<string, unknown>;
   /** `redis: { url }` of the config (default: in-process cache only). */
   redisUrl?: string;
+  /** Node options before the script (e.g. --inspect=127.0.0.1:PORT). */
+  nodeArgs?: string[];
+};
+
+export type PullgateServer = Server & {
+  name: string;
+  /** The admin listener (health, /metrics), "http://127.0.0.1:PORT". */
+  adminUrl: string;
 };
 
 /**
- * pullgate as in production: the CLI (`pullgate serve --config FILE`) in its own Node process, access log
+ * pullgate as in production (the container image's command: dist/, --max-semi-space-size=2): the CLI
+ * (`pullgate serve --config FILE`) in its own Node process, access log
  * on, its stdout (the JSON log) going to a file. Ports are picked by the kernel (listen on :0) and read
  * back from the "listening" log line, unless `listen` fixes the proxy port (a restarted process keeps its
  * URL). Starting again in the same dir appends to the same log file.
@@ -129,7 +145,7 @@ export async function startPullgateProcess(
   dir: string,
   upstreamUrl: string,
   opts: PullgateOptions = {},
-): Promise<Server> {
+): Promise<PullgateServer> {
   const name = opts.name ?? "pullgate";
   const configFile = join(dir, `${name}.yaml`);
   // YAML is a superset of JSON: values are written as JSON (the PEM keeps its newlines as \n escapes).
@@ -152,36 +168,135 @@ export async function startPullgateProcess(
     (s) => s.size,
     () => 0,
   );
-  let proxyUrl: string | undefined;
+  let urls: { proxy: string; admin: string } | undefined;
   const proc = await startProcess({
     name,
     command: process.execPath,
-    args: [PULLGATE_BIN, "serve", "--config", configFile],
+    // As the container image runs it (Dockerfile ENTRYPOINT): compiled dist/, a 2 MB young generation.
+    args: [
+      "--max-semi-space-size=2",
+      ...(opts.nodeArgs ?? []),
+      PULLGATE_BIN,
+      "serve",
+      "--config",
+      configFile,
+    ],
+    env: { ...process.env, PULLGATE_ENTRY: "dist" },
     logDir: dir,
     stdoutFile: logFile,
     ready: async () => {
-      proxyUrl ??= listeningUrl((await readFile(logFile)).subarray(logOffset).toString("utf8"));
-      if (proxyUrl === undefined) return false;
-      const res = await fetch(`${proxyUrl}/v2/`, { signal: AbortSignal.timeout(2_000) });
+      urls ??= listeningUrls((await readFile(logFile)).subarray(logOffset).toString("utf8"));
+      if (urls === undefined) return false;
+      const res = await fetch(`${urls.proxy}/v2/`, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
       return res.status === 200;
     },
   });
-  if (proxyUrl === undefined) throw new Error(`${name} did not log its listening address`);
-  return { url: proxyUrl, proc, logFile };
+  if (urls === undefined) throw new Error(`${name} did not log its listening address`);
+  return { url: urls.proxy, adminUrl: urls.admin, proc, logFile, name };
 }
 
-function listeningUrl(log: string): string | undefined {
+function listeningUrls(log: string): { proxy: string; admin: string } | undefined {
   for (const line of log.split("\n")) {
     if (!line.includes('"listening"')) continue;
     try {
-      const rec = JSON.parse(line) as { event?: unknown; proxy?: unknown };
-      if (rec.event === "listening" && typeof rec.proxy === "string") return rec.proxy;
+      const rec = JSON.parse(line) as { event?: unknown; proxy?: unknown; admin?: unknown };
+      if (rec.event === "listening" && typeof rec.proxy === "string" && typeof rec.admin === "string")
+        return { proxy: rec.proxy, admin: rec.admin };
     } catch {
       // partial line
     }
   }
   return undefined;
+}
+
+export type NginxServer = Server & {
+  /** The worker processes (the master only supervises). */
+  workerPids: number[];
+  version: string;
+};
+
+/**
+ * Debian's nginx as a plain reverse proxy in front of `upstreamUrl`: `worker_processes auto` (one per core),
+ * HTTP/1.1 keep-alive to the upstream (`keepalive 64`), proxy_buffering left at its default (on), access log
+ * off. Config, pid, temp files and the error log live in `dir`; the master runs in the foreground as the
+ * current user (`daemon off`), and so do its workers (`user` = the current user when that is root).
+ */
+export async function startNginx(dir: string, upstreamUrl: string): Promise<NginxServer> {
+  const port = await freePort();
+  const upstream = new URL(upstreamUrl).host;
+  const user = userInfo();
+  const conf = [
+    "worker_processes auto;",
+    ...(user.uid === 0 ? ["user root root;"] : []),
+    `pid ${join(dir, "nginx.pid")};`,
+    `error_log ${join(dir, "nginx-error.log")} error;`,
+    "events { worker_connections 4096; }",
+    "http {",
+    "  access_log off;",
+    `  client_body_temp_path ${join(dir, "client_body")};`,
+    `  proxy_temp_path ${join(dir, "proxy_temp")};`,
+    `  fastcgi_temp_path ${join(dir, "fastcgi_temp")};`,
+    `  uwsgi_temp_path ${join(dir, "uwsgi_temp")};`,
+    `  scgi_temp_path ${join(dir, "scgi_temp")};`,
+    // Clients keep their connection (nginx's default closes it after 1000 requests).
+    "  keepalive_requests 1000000;",
+    `  upstream registry { server ${upstream}; keepalive 64; keepalive_requests 1000000; }`,
+    "  server {",
+    `    listen 127.0.0.1:${port};`,
+    "    location / {",
+    "      proxy_pass http://registry;",
+    "      proxy_http_version 1.1;",
+    '      proxy_set_header Connection "";',
+    "      proxy_set_header Host $http_host;",
+    "    }",
+    "  }",
+    "}",
+  ];
+  const confFile = join(dir, "nginx.conf");
+  await writeFile(confFile, `${conf.join("\n")}\n`);
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await startProcess({
+    name: "nginx",
+    command: "nginx",
+    args: ["-p", dir, "-c", confFile, "-e", join(dir, "nginx-error.log"), "-g", "daemon off;"],
+    logDir: dir,
+    ready: async () => {
+      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
+      await res.body?.cancel();
+      return res.status === 200;
+    },
+  });
+  let workerPids: number[] = [];
+  await waitFor(
+    async () => {
+      workerPids = await childPids(proc.pid);
+      return workerPids.length > 0;
+    },
+    { description: "nginx workers" },
+  );
+  const version = await nginxVersion();
+  return { url, proc, logFile: join(dir, "nginx-error.log"), workerPids, version };
+}
+
+async function nginxVersion(): Promise<string> {
+  const r = await run("nginx", ["-v"], { timeoutMs: 10_000 });
+  return (r.stderr.trim() || r.stdout.trim()).replace(/^nginx version:\s*/, "");
+}
+
+/** Pids whose parent is `pid` (from /proc/<pid>/stat). */
+export async function childPids(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = statFields(await readFile(`/proc/${entry}/stat`, "utf8"));
+      if (Number(fields[1]) === pid) out.push(Number(entry)); // field 4: ppid
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** sha256 and length of a whole response body, read as a stream. */

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { childrenCpuTicks } from "./proc.ts";
 
@@ -144,67 +143,5 @@ export async function runWrk(opts: WrkOptions): Promise<LoadResult> {
     p99Ms: summary.latency_us.p99 / 1000,
     clientCpuTicks: run.cpuTicks,
     raw: { args, summary },
-  };
-}
-
-export type AbOptions = {
-  url: string;
-  connections: number;
-  durationS: number;
-  headers?: string[];
-  /** File for ab's percentile CSV (-e). */
-  csvFile: string;
-};
-
-/** `ab -k -i -c N -t N`: keep-alive HEAD requests; fails on failed or non-2xx requests. */
-export async function runAbHead(opts: AbOptions): Promise<LoadResult> {
-  const args = [
-    "-k",
-    "-i",
-    "-q",
-    "-c",
-    String(opts.connections),
-    // -t implies -n 50000; a later -n raises that cap (ab sizes its stats array by it).
-    "-t",
-    String(opts.durationS),
-    "-n",
-    "2000000",
-    "-e",
-    opts.csvFile,
-    ...(opts.headers ?? []).flatMap((h) => ["-H", h]),
-    opts.url,
-  ];
-  const run = await runTool("ab", args, (opts.durationS + 60) * 1000);
-  if (run.code !== 0) throw failure("ab", run, "failed");
-  const field = (name: string): number | undefined => {
-    const m = new RegExp(`^${name}:\\s+([\\d.]+)`, "m").exec(run.stdout);
-    return m ? Number(m[1]) : undefined;
-  };
-  const complete = field("Complete requests");
-  const durationS = field("Time taken for tests");
-  const bytes = field("Total transferred") ?? 0;
-  const failed = field("Failed requests") ?? 0;
-  const non2xx = field("Non-2xx responses") ?? 0;
-  const keepAlive = field("Keep-Alive requests") ?? 0;
-  if (complete === undefined || durationS === undefined) throw failure("ab", run, "cannot parse the report");
-  if (complete === 0 || failed > 0 || non2xx > 0) {
-    throw failure("ab", run, `${complete} complete, ${failed} failed, ${non2xx} non-2xx against ${opts.url}`);
-  }
-  const percentiles = new Map<number, number>();
-  for (const line of (await readFile(opts.csvFile, "utf8")).split("\n")) {
-    const m = /^(\d+),([\d.]+)$/.exec(line.trim());
-    if (m) percentiles.set(Number(m[1]), Number(m[2]));
-  }
-  const p50Ms = percentiles.get(50);
-  const p99Ms = percentiles.get(99);
-  if (p50Ms === undefined || p99Ms === undefined) throw failure("ab", run, "no percentiles in the -e CSV");
-  return {
-    requests: complete,
-    bytes,
-    durationS,
-    p50Ms,
-    p99Ms,
-    clientCpuTicks: run.cpuTicks,
-    raw: { args, complete, failed, non2xx, keepAlive, durationS, bytes },
   };
 }
