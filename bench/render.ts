@@ -26,6 +26,8 @@ const data = JSON.parse(await readFile(file, "utf8")) as {
   goals: Parameters<typeof renderMarkdown>[2];
   optimizations: unknown;
 };
+// JSON has the run's date as a string.
+data.meta.date = new Date(data.meta.date as unknown as string);
 const optimizations = await readOptimizations(BENCH_DIR);
 data.optimizations = optimizations ?? [];
 await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
