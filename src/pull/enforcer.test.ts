@@ -316,3 +316,41 @@ describe("strictBlobs admission", () => {
     expect(await enforcer.hasVerdict(policy(), image.digest as Digest)).toBe(true);
   });
 });
+
+describe("decideEarly (the verification a HEAD starts)", () => {
+  it("starts the signature lookup before the manifest bytes arrive, and decides like decide()", async () => {
+    const image = signedImage();
+    let release: (b: Buffer) => void = () => {};
+    const bytes = new Promise<Buffer>((resolve) => {
+      release = resolve;
+    });
+    const pending = enforcer.decideEarly({
+      route,
+      policy: policy(),
+      digest: image.digest as Digest,
+      bytes,
+      ctx: {},
+    });
+    // The `.sig` lookup goes out while the manifest is still "on its way".
+    await new Promise((r) => setTimeout(r, 50));
+    expect(registry.requests.some((r) => r.includes(".sig"))).toBe(true);
+    release(image.bytes);
+    expect(await pending).toMatchObject({ outcome: "allow", via: "signature", key: "trusted" });
+    expect(await decide(image)).toMatchObject({ outcome: "allow", tier: "memory" });
+  });
+
+  it("fails with the manifest fetch and leaves nothing cached", async () => {
+    const image = signedImage();
+    const failed = Promise.reject(new Error("upstream gone"));
+    await expect(
+      enforcer.decideEarly({
+        route,
+        policy: policy(),
+        digest: image.digest as Digest,
+        bytes: failed,
+        ctx: {},
+      }),
+    ).rejects.toThrow("upstream gone");
+    expect(await cache.get(policy().fingerprint, image.digest)).toBeUndefined();
+  });
+});

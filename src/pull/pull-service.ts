@@ -234,12 +234,12 @@ export class PullService {
       if (await this.#opts.enforcer.hasVerdict(policy, digest)) return;
       // Not tied to the HEAD's connection: the client hangs up as soon as it has the headers.
       const ctx = { clientAuthorization: req.clientAuthorization, signal: AbortSignal.timeout(60_000) };
-      const m = await this.#fetchManifest(
+      const bytes = this.#fetchManifest(
         { ...req, ...ctx, reference: { kind: "digest", digest }, method: "GET", accept: ALL_MANIFEST_ACCEPT },
         digest,
         ctx,
-      );
-      await this.#opts.enforcer.decide({ route: req.route, policy, digest, bytes: m.bytes as Buffer, ctx });
+      ).then((m) => m.bytes as Buffer);
+      await this.#opts.enforcer.decideEarly({ route: req.route, policy, digest, bytes, ctx });
     };
     task().catch((err: unknown) => {
       this.#opts.logger.log("info", "background verification failed", {
