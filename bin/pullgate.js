@@ -11,7 +11,8 @@ if (major < 24) {
   );
   process.exit(2);
 }
-const fromSource = existsSync(new URL("../src/main.ts", import.meta.url)) && process.env.PULLGATE_ENTRY !== "dist";
+const fromSource =
+  existsSync(new URL("../src/main.ts", import.meta.url)) && process.env.PULLGATE_ENTRY !== "dist";
 const { runCli } = await import(fromSource ? "../src/main.ts" : "../dist/main.js");
 const code = await runCli(process.argv.slice(2));
 if (code !== undefined) process.exitCode = code;
