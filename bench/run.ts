@@ -41,6 +41,7 @@ import {
   CONTAINERD_ACCEPT,
   DIRECT,
   type Env,
+  intEnv,
   median,
   NGINX,
   PULLGATE,
@@ -69,14 +70,6 @@ const REPO_DIR = join(BENCH_DIR, "..");
 const GIB = 1024 * 1024 * 1024;
 const COLD_IMAGES = 200;
 const COLD_PRIMERS = 20;
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1)
-    throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return Number(raw);
-}
 
 function log(message: string): void {
   process.stderr.write(`bench: ${message}\n`);

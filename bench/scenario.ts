@@ -235,3 +235,12 @@ export function decisionCounts(record: RunRecord): {
   }
   return { allow, deny, other, verified };
 }
+
+/** A positive integer from the environment (BENCH_RUNS, BENCH_DURATION_S, …), else `fallback`. */
+export function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw new Error(`${name} must be a positive integer, got ${raw}`);
+  return Number(raw);
+}

@@ -11,6 +11,7 @@ import {
   decisionCounts,
   type Env,
   expect,
+  intEnv,
   type Scenario,
   type Target,
 } from "../scenario.ts";
@@ -25,14 +26,6 @@ const REPO = "proj/scale";
 const PRIMERS = 200;
 /** Digests per run pulled one at a time (latency); the rest go through 8 connections (throughput). */
 const LATENCY_SAMPLE = 2000;
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1)
-    throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return Number(raw);
-}
 
 async function redisUsedMemory(env: Env): Promise<number> {
   const info = await env.redis.info("memory");

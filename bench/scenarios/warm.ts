@@ -120,15 +120,18 @@ export function warmPull(connections: number): Scenario {
         raw: load,
       };
     },
-    checkRun: async (target, record, env) => {
-      await expectWarm(target, record, env);
-      const up = upstreamPer(record);
-      if (up !== undefined) record.values.upstreamPerUnit = up;
-      if (record.metrics && record.units > 0)
-        record.values.manifestHitsPerUnit = record.metrics.manifestHits / record.units;
-    },
+    checkRun: checkWarmRun,
     notes: (records) => upstreamNote(records, "pull"),
   };
+}
+
+/** Both warm scenarios: every decision a cached allow, plus upstream requests and manifest hits per unit. */
+async function checkWarmRun(target: Target, record: RunRecord, env: Env): Promise<void> {
+  await expectWarm(target, record, env);
+  const up = upstreamPer(record);
+  if (up !== undefined) record.values.upstreamPerUnit = up;
+  if (record.metrics && record.units > 0)
+    record.values.manifestHitsPerUnit = record.metrics.manifestHits / record.units;
 }
 
 /** The GET containerd sends after resolving a tag, alone. */
@@ -176,13 +179,7 @@ export function warmGetByDigest(connections: number): Scenario {
         raw: load,
       };
     },
-    checkRun: async (target, record, env) => {
-      await expectWarm(target, record, env);
-      const up = upstreamPer(record);
-      if (up !== undefined) record.values.upstreamPerUnit = up;
-      if (record.metrics && record.units > 0)
-        record.values.manifestHitsPerUnit = record.metrics.manifestHits / record.units;
-    },
+    checkRun: checkWarmRun,
     notes: (records) => upstreamNote(records, "request"),
   };
 }
