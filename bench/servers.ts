@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
@@ -114,6 +114,8 @@ export async function pushBenchImage(layoutDir: string, registryUrl: string): Pr
 }
 
 const PULLGATE_BIN = fileURLToPath(new URL("../bin/pullgate.js", import.meta.url));
+/** The Redis HMAC key of every pullgate of one bench run (replicas sharing the Redis share it). */
+const REDIS_HMAC_KEY = randomBytes(32).toString("hex");
 
 export type PullgateOptions = {
   /** Process name in messages and the log/config file names; default "pullgate". */
@@ -122,7 +124,7 @@ export type PullgateOptions = {
   listen?: string;
   /** `projects:` of the config (default: none, so every project is off). */
   projects?: Record<string, unknown>;
-  /** `redis: { url }` of the config (default: in-process cache only). */
+  /** `redis: { url }` of the config, with the run's HMAC key (default: in-process cache only). */
   redisUrl?: string;
   /** Node options before the script (e.g. --inspect=127.0.0.1:PORT). */
   nodeArgs?: string[];
@@ -159,7 +161,8 @@ export async function startPullgateProcess(
     `    url: "${upstreamUrl}"`,
     "    default: true",
   ];
-  if (opts.redisUrl !== undefined) lines.push(`redis: { url: ${JSON.stringify(opts.redisUrl)} }`);
+  if (opts.redisUrl !== undefined)
+    lines.push(`redis: { url: ${JSON.stringify(opts.redisUrl)}, hmacKeyEnv: PULLGATE_REDIS_HMAC_KEY }`);
   if (opts.projects !== undefined) lines.push(`projects: ${JSON.stringify(opts.projects)}`);
   await writeFile(configFile, `${lines.join("\n")}\n`);
   const logFile = join(dir, `${name}.log`);
@@ -181,7 +184,7 @@ export async function startPullgateProcess(
       "--config",
       configFile,
     ],
-    env: { ...process.env, PULLGATE_ENTRY: "dist" },
+    env: { ...process.env, PULLGATE_ENTRY: "dist", PULLGATE_REDIS_HMAC_KEY: REDIS_HMAC_KEY },
     logDir: dir,
     stdoutFile: logFile,
     ready: async () => {

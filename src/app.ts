@@ -5,13 +5,23 @@ import {
   createManifestCache,
   createMemoryVerdictCache,
   createRedisConnection,
+  createRedisEntryMac,
   createRedisVerdictCache,
   createTieredVerdictCache,
   type RedisConnection,
+  type RedisEntryMac,
   type VerdictCache,
 } from "./cache/index.ts";
-import { type Config, ConfigError, type UpstreamConfig } from "./config/index.ts";
-import { createProxyApp, type ProxyEnv } from "./http/index.ts";
+import { type Config, ConfigError, clientAuthProblems, type UpstreamConfig } from "./config/index.ts";
+import {
+  type ClientAuthenticator,
+  type ClientAuthOptions,
+  createClientAuthenticator,
+  createProxyApp,
+  createPullPermissions,
+  type ProxyEnv,
+  type PullPermissions,
+} from "./http/index.ts";
 import {
   createMemoryPolicyStore,
   createRedisPolicyStore,
@@ -42,6 +52,8 @@ export interface Deps {
   enforcer: Enforcer;
   pull: PullService;
   metrics: Metrics;
+  /** Client authentication and per-project pull lists; undefined when clients are not authenticated. */
+  clientAuth: { authenticator: ClientAuthenticator; permissions: PullPermissions } | undefined;
   state: { draining: boolean };
   /** Releases pools, Redis connections and subscriptions. */
   close(): Promise<void>;
@@ -52,6 +64,8 @@ export interface DepsOverrides {
   tracer?: Tracer;
   /** Unit tests give upstreams an undici MockAgent. */
   dispatcherFor?: (upstream: UpstreamConfig) => Dispatcher;
+  /** Unit tests: limits and the bcrypt comparison of client authentication. */
+  clientAuth?: ClientAuthOptions;
 }
 
 /**
@@ -59,7 +73,14 @@ export interface DepsOverrides {
  * checked here (verify/ decides what is acceptable), reported like any other config problem.
  */
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  // Upstream credentials without client authentication: refused unless clientAuth.open says so.
+  const exposure = clientAuthProblems(config);
+  if (exposure.length > 0) throw new ConfigError(config.source, exposure);
   const logger = overrides.logger ?? createLogger();
+  const authenticator = createClientAuthenticator(config.clientAuth, { logger }, overrides.clientAuth);
+  const clientAuth = authenticator
+    ? { authenticator, permissions: createPullPermissions(config) }
+    : undefined;
   const tracer = overrides.tracer ?? createTracer();
   const audit = createAuditLog(logger);
   const router = new UpstreamRouter(
@@ -72,12 +93,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const memory = createMemoryVerdictCache({ maxEntries: config.cache.memoryMaxEntries });
   let cache: VerdictCache = memory;
   let store: PolicyStore = createMemoryPolicyStore({ logger });
+  // Everything stored in Redis is sealed with the replicas' shared HMAC key and checked when read back.
+  let redisMac: RedisEntryMac | undefined;
   if (config.redis) {
+    const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger });
+    redisMac = mac;
     const redis = createRedisConnection(config.redis.url, { logger, name: "cache" });
     const subscriber = createRedisConnection(config.redis.url, { logger, name: "policy-subscriber" });
     connections.push(redis, subscriber);
-    cache = createTieredVerdictCache({ memory, redis: createRedisVerdictCache({ redis, logger }) });
-    store = createRedisPolicyStore({ redis, subscriber, logger });
+    cache = createTieredVerdictCache({ memory, redis: createRedisVerdictCache({ redis, mac, logger }) });
+    store = createRedisPolicyStore({ redis, subscriber, mac, logger });
   }
   const policies = new PolicyRegistry(config, {
     store,
@@ -104,9 +129,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       maxManifestBytes: config.manifests.maxBytes,
       maxPayloadBytes: config.verification.maxPayloadBytes,
       maxBundleBytes: config.verification.maxBundleBytes,
+      maxBlobs: config.verification.maxLookupBlobs,
+      maxTotalBytes: config.verification.maxLookupBytes,
     },
     allowTtlSeconds: config.cache.allowTtlSeconds,
     denyTtlSeconds: config.cache.denyTtlSeconds,
+    lookupTimeoutMs: config.verification.lookupTimeoutMs,
+    maxConcurrentLookups: config.verification.maxConcurrentLookups,
   });
   const metrics = new Metrics();
   const manifests = createManifestCache({ maxBytes: config.cache.manifestMaxBytes });
@@ -134,6 +163,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   );
   metrics.collect("pullgate_upstream_connections_total", "Connections opened to upstreams.", "counter", () =>
     router.clients.map((c) => ({ labels: { upstream: c.config.name }, value: c.connectionCount })),
+  );
+  metrics.collect(
+    "pullgate_redis_rejected_entries_total",
+    "Entries read from Redis and ignored because their MAC was missing or wrong, by kind (verdict, policy).",
+    "counter",
+    () => [...(redisMac?.rejected() ?? [])].map(([kind, value]) => ({ labels: { kind }, value })),
   );
   metrics.collect("pullgate_manifest_cache_bytes", "Bytes of manifests cached in memory.", "gauge", () => [
     { value: manifests.bytes },
@@ -182,6 +217,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     enforcer,
     pull,
     metrics,
+    clientAuth,
     state: { draining: false },
     close,
   };
@@ -200,6 +236,9 @@ export function createApps(deps: Deps): Apps {
       router: deps.router,
       logger: deps.logger,
       accessLog: deps.config.log.access,
+      clientAuth: deps.clientAuth,
+      blobStreamsPerClient: deps.config.limits.blobStreamsPerClient,
+      clientIdleMs: deps.config.limits.clientIdleMs,
     }),
     admin: createAdminApp({
       router: deps.router,

@@ -29,8 +29,11 @@ beforeAll(async () => {
     dest: `${registry.host}/proj/app:v1`,
     creds: `${USER}:${PASS}`,
   });
+  // Anonymous clients pulling with pullgate's login is what clientAuth.open: true states explicitly
+  // (test/client-auth.test.ts covers the default, which refuses this without client authentication).
   withCreds = await startTestPullgate(
     `  - name: private\n    url: "${registry.url}"\n    credentials: { username: ${USER}, password: ${PASS} }`,
+    "clientAuth: { open: true }",
   );
   withoutCreds = await startTestPullgate(`  - name: private\n    url: "${registry.url}"`);
 }, 120_000);

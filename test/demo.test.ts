@@ -88,7 +88,12 @@ describe("pullgate demo", () => {
     expect(lines.length).toBeLessThanOrEqual(30);
 
     const text = printedConfig(res.stdout);
-    const config = parseConfig(text, { source: "printed", baseDir: tmp, env: {} });
+    // With Redis the printed config takes its HMAC key from PULLGATE_REDIS_HMAC_KEY (never printed).
+    const config = parseConfig(text, {
+      source: "printed",
+      baseDir: tmp,
+      env: { PULLGATE_REDIS_HMAC_KEY: "k".repeat(32) },
+    });
     expect(config.projects.demo?.mode).toBe("enforce");
     expect(config.projects.demo?.keys.map((k) => k.name)).toEqual(["demo"]);
     expect(config.admin.token).toBeUndefined(); // the demo's token is not printed

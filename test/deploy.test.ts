@@ -4,7 +4,7 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
-import { type Config, ConfigError, parseConfig } from "../src/config/index.ts";
+import { type Config, ConfigError, clientAuthProblems, parseConfig } from "../src/config/index.ts";
 import { configuredKeyProblems } from "../src/policy/index.ts";
 import { parseTrustedKey } from "../src/verify/index.ts";
 import { makeTempDir, removeDir, runOk } from "./support/process.ts";
@@ -59,7 +59,7 @@ interface Container {
   image: string;
   command?: string[];
   args?: string[];
-  env?: { name: string; value?: string }[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
   envFrom?: { secretRef?: { name: string }; configMapRef?: { name: string } }[];
   ports?: { name?: string; containerPort: number }[];
   livenessProbe?: Probe;
@@ -72,7 +72,7 @@ interface Container {
 }
 interface VolumeSource {
   configMap?: { name: string; items?: KeyToPath[] };
-  secret?: { name?: string; secretName?: string; items?: KeyToPath[] };
+  secret?: { name?: string; secretName?: string; items?: KeyToPath[]; optional?: boolean };
 }
 interface Volume extends VolumeSource {
   name: string;
@@ -171,6 +171,24 @@ function parseRedisConf(text: string): Map<string, string> {
   return out;
 }
 
+/** Kubernetes' `$(VAR)` references in command, args and env values. */
+const VAR_REF = /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g;
+
+/** An `env` entry's value as the kubelet sets it: a Secret's key, or a value with earlier variables substituted. */
+function envValue(
+  e: NonNullable<Container["env"]>[number],
+  env: NodeJS.ProcessEnv,
+  secrets: Record<string, Record<string, string>>,
+): string | undefined {
+  const ref = e.valueFrom?.secretKeyRef;
+  if (ref) {
+    const value = secrets[ref.name]?.[ref.key];
+    expect(value, `Secret ${ref.name} is documented with the key ${ref.key}`).toBeDefined();
+    return value;
+  }
+  return e.value?.replace(VAR_REF, (whole, name: string) => env[name] ?? whole);
+}
+
 /** Loads a config the way `pullgate serve --check` does: the file's rules, then the trusted keys. */
 function loadPullgateConfig(text: string, source: string, baseDir: string, env: NodeJS.ProcessEnv): Config {
   let config: Config;
@@ -184,6 +202,8 @@ function loadPullgateConfig(text: string, source: string, baseDir: string, env: 
     configuredKeyProblems(config, (k) => parseTrustedKey(k).fingerprint),
     `${source}: trusted keys`,
   ).toEqual([]);
+  // Upstream credentials need client authentication (or clientAuth.open: true said explicitly).
+  expect(clientAuthProblems(config), `${source}: client authentication`).toEqual([]);
   return config;
 }
 
@@ -198,6 +218,8 @@ interface Target {
 }
 
 const overlaysDir = join(KUSTOMIZE_DIR, "overlays");
+/** The template of the Secret pullgate-redis (Redis's password, and pullgate's URL with it). */
+const REDIS_SECRET_TEMPLATE = join(KUSTOMIZE_DIR, "base/redis-secret.example.yaml");
 const TARGETS: Target[] = [
   {
     name: "base",
@@ -220,6 +242,10 @@ const TARGETS: Target[] = [
 let work: string;
 /** A test-CA certificate standing in for the Secret pullgate-tls. */
 let tlsSecret: Record<string, string>;
+/** An `htpasswd -B` file standing in for the Secret pullgate-htpasswd (client authentication). */
+let htpasswdSecret: Record<string, string>;
+/** The base's stand-in for the node CIDR allowed to reach the proxy port (RFC 5737, matches no node). */
+const NODE_CIDR_PLACEHOLDER = "192.0.2.0/24";
 
 beforeAll(async () => {
   work = await makeTempDir("deploy-test");
@@ -229,6 +255,7 @@ beforeAll(async () => {
     "tls.crt": await readFile(cert.certPath, "utf8"),
     "tls.key": await readFile(cert.keyPath, "utf8"),
   };
+  htpasswdSecret = { htpasswd: (await runOk("htpasswd", ["-Bbn", "nodes", "test-only-pw"])).stdout };
 });
 afterAll(async () => {
   if (work) await removeDir(work);
@@ -249,6 +276,11 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
   let redisPod: PodSpec;
   let redisLabels: Labels;
   let secretTemplate: DataObject;
+  let redisSecretTemplate: DataObject;
+  /** Every Secret the pods may name, by name: key → value (templates and test stand-ins). */
+  let secrets: Record<string, Record<string, string>>;
+  /** The environment of the pullgate container, as the kubelet would set it. */
+  let env: NodeJS.ProcessEnv;
   /** The configuration the pullgate container would load, from the files its volumes would hold. */
   let config: Config;
   /** Where each file of the materialized volumes came from, by absolute path in the temp root. */
@@ -270,13 +302,16 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
     redisPod = redis.spec.template.spec;
     redisLabels = redis.spec.template.metadata.labels;
     secretTemplate = parseYaml(await readFile(target.secretTemplate, "utf8")) as DataObject;
+    redisSecretTemplate = parseYaml(await readFile(REDIS_SECRET_TEMPLATE, "utf8")) as DataObject;
 
     // Lay out every volume of the pullgate container under a temp root, as the kubelet would.
     root = join(work, target.name.replace(/\//g, "-"));
     origins = new Map();
-    const secrets: Record<string, Record<string, string>> = {
+    secrets = {
       "pullgate-tls": tlsSecret,
+      "pullgate-htpasswd": htpasswdSecret,
       [secretTemplate.metadata.name]: secretTemplate.stringData ?? {},
+      [redisSecretTemplate.metadata.name]: redisSecretTemplate.stringData ?? {},
     };
     const writeSource = async (dir: string, src: VolumeSource) => {
       let data: Record<string, string> | undefined;
@@ -315,13 +350,13 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
       await mkdir(dir, { recursive: true });
       for (const src of volume?.projected?.sources ?? [volume as VolumeSource]) await writeSource(dir, src);
     }
-    const env: NodeJS.ProcessEnv = {};
+    env = {};
     for (const from of container.envFrom ?? []) {
       const name = from.secretRef?.name;
       expect(name, "envFrom names a Secret").toBeDefined();
       Object.assign(env, secrets[name as string]);
     }
-    for (const e of container.env ?? []) env[e.name] = e.value;
+    for (const e of container.env ?? []) env[e.name] = envValue(e, env, secrets);
     const configPath = env.PULLGATE_CONFIG ?? "/etc/pullgate/pullgate.yaml";
     configFile = join(root, configPath);
     expect(existsSync(configFile), `${configPath} is mounted`).toBe(true);
@@ -344,8 +379,11 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
     // The Secret templates hold placeholders: they must never be applied as they are.
     expect(ofKind(objects, "Secret")).toEqual([]);
     expect(Object.keys(secretTemplate.stringData ?? {})).toContain("PULLGATE_ADMIN_TOKEN");
-    for (const [key, value] of Object.entries(secretTemplate.stringData ?? {}))
-      expect(value, `${key} in ${relative(ROOT, target.secretTemplate)} is a placeholder`).toMatch(/REPLACE/);
+    for (const template of [target.secretTemplate, REDIS_SECRET_TEMPLATE]) {
+      const data = (template === REDIS_SECRET_TEMPLATE ? redisSecretTemplate : secretTemplate).stringData;
+      for (const [key, value] of Object.entries(data ?? {}))
+        expect(value, `${key} in ${relative(ROOT, template)} is a placeholder`).toMatch(/REPLACE/);
+    }
   });
 
   it("loads as a valid pullgate configuration from the mounted files", () => {
@@ -367,6 +405,14 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
     ].flatMap((k) => (k.path === undefined ? [] : [k.path]));
     for (const path of keyPaths)
       expect(origins.get(resolve(dirname(configFile), path)), path).toMatch(/^configMap:/);
+    // The htpasswd file of client authentication is a Secret, never a ConfigMap or the image.
+    if (config.clientAuth.htpasswd)
+      expect(origins.get(config.clientAuth.htpasswd.path), "clientAuth.htpasswd").toMatch(/^secret:/);
+    if (config.upstreams.some((u) => u.credentials))
+      expect(
+        config.clientAuth.htpasswd ?? config.clientAuth.jwt,
+        "upstream credentials: clients authenticate",
+      ).toBeDefined();
   });
 
   it("runs at least two replicas spread over nodes and zones", () => {
@@ -495,6 +541,61 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
     expect(portOf(c, c.ports?.[0]?.containerPort)).toBe(Number(conf.get("port") ?? 6379));
   });
 
+  it("protects Redis with a password from a Secret and protected mode; pullgate's Redis URL and HMAC key come from Secrets", () => {
+    const c = redisPod.containers[0] as Container;
+    const redisEnv: NodeJS.ProcessEnv = {};
+    expect(
+      c.envFrom ?? [],
+      "Redis gets no Secret wholesale (pullgate's HMAC key stays with pullgate)",
+    ).toEqual([]);
+    for (const e of c.env ?? []) redisEnv[e.name] = envValue(e, redisEnv, secrets);
+    // requirepass on the command line, as a $(VAR) from a Secret: never written in a manifest or ConfigMap.
+    const argv = [...(c.command ?? []), ...(c.args ?? [])];
+    const at = argv.indexOf("--requirepass");
+    expect(at, "redis-server --requirepass").toBeGreaterThan(0);
+    const passwordVar = /^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$/.exec(argv[at + 1] ?? "")?.[1];
+    expect(passwordVar, "the password is a $(VAR) reference").toBeDefined();
+    const passwordRef = c.env?.find((e) => e.name === passwordVar)?.valueFrom?.secretKeyRef;
+    expect(passwordRef, `${passwordVar} comes from a Secret`).toBeDefined();
+    const password = redisEnv[passwordVar as string] ?? "";
+    expect(password.length, "a password").toBeGreaterThan(0);
+
+    const confPath = argv.find((a) => a.endsWith(".conf"));
+    const mount = c.volumeMounts?.find((m) => confPath?.startsWith(`${m.mountPath}/`));
+    const volume = redisPod.volumes?.find((v) => v.name === mount?.name);
+    const cm = ofKind<DataObject>(objects, "ConfigMap").find(
+      (m) => m.metadata.name === volume?.configMap?.name,
+    );
+    const conf = parseRedisConf(cm?.data?.[basename(confPath ?? "")] ?? "");
+    expect(conf.get("protected-mode")).toBe("yes");
+    expect(conf.has("requirepass"), "no password in the ConfigMap").toBe(false);
+    // A redis-cli probe must authenticate, or Redis never turns ready.
+    const probe = [c.readinessProbe, c.livenessProbe, c.startupProbe]
+      .flatMap((p) => p?.exec?.command ?? [])
+      .join(" ");
+    if (probe.includes("redis-cli")) expect(redisEnv.REDISCLI_AUTH, "redis-cli's password").toBe(password);
+
+    // pullgate connects with that password, from an environment variable set from a Secret.
+    const raw = parseYaml(readFileSync(configFile, "utf8")) as {
+      redis?: { url?: string; urlEnv?: string; hmacKeyEnv?: string; hmacKeyFile?: string };
+    };
+    expect(raw.redis?.url, "no password in the ConfigMap: redis.urlEnv").toBeUndefined();
+    const urlEnv = raw.redis?.urlEnv as string;
+    const fromSecret = (name: string) =>
+      container.env?.some((e) => e.name === name && e.valueFrom?.secretKeyRef !== undefined) ||
+      (container.envFrom ?? []).some((f) => f.secretRef && secrets[f.secretRef.name]?.[name] !== undefined);
+    expect(fromSecret(urlEnv), `${urlEnv} comes from a Secret`).toBe(true);
+    expect(decodeURIComponent(new URL(config.redis?.url.reveal() ?? "").password)).toBe(password);
+
+    // The HMAC key that authenticates pullgate's entries: from a Secret the Redis pod does not get.
+    const hmacKeyEnv = raw.redis?.hmacKeyEnv as string;
+    expect(hmacKeyEnv, "redis.hmacKeyEnv").toBeDefined();
+    expect(fromSecret(hmacKeyEnv), `${hmacKeyEnv} comes from a Secret`).toBe(true);
+    expect(config.redis?.hmacKey.reveal().length).toBeGreaterThanOrEqual(32);
+    expect(Object.keys(redisEnv)).not.toContain(hmacKeyEnv);
+    expect(Object.values(redisEnv)).not.toContain(config.redis?.hmacKey.reveal());
+  });
+
   it("has NetworkPolicies for the proxy port, the admin port and Redis", () => {
     const policies = ofKind<NetworkPolicy>(objects, "NetworkPolicy");
     const ports = (r: NetworkPolicyRule) => (r.ports ?? []).map((p) => portOf(container, p.port));
@@ -511,6 +612,27 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
       ingress.some((r) => ports(r).includes(proxyPort)),
       "the proxy port is open",
     ).toBe(true);
+    // ...but not to everyone: pullgate pulls with its own logins. Nodes by CIDR (the overlay sets it),
+    // in-cluster clients by a namespace label; never every address or every namespace.
+    const proxyCidrs: string[] = [];
+    for (const r of ingress.filter((r) => ports(r).includes(proxyPort))) {
+      expect(r.from?.length, "the proxy port has a source list").toBeGreaterThan(0);
+      for (const peer of r.from ?? []) {
+        if (peer.ipBlock) {
+          expect(peer.ipBlock.cidr, "proxy port: not every address").not.toMatch(/\/0$/);
+          proxyCidrs.push(peer.ipBlock.cidr);
+        }
+        if (peer.namespaceSelector)
+          expect(
+            Object.keys(peer.namespaceSelector.matchLabels ?? {}).length,
+            "proxy port: namespaces by label, not all of them",
+          ).toBeGreaterThan(0);
+        expect(peer.ipBlock ?? peer.namespaceSelector ?? peer.podSelector, "a peer").toBeDefined();
+      }
+    }
+    expect(proxyCidrs.length, "the nodes reach the proxy port by CIDR").toBeGreaterThan(0);
+    if (target.name === "base") expect(proxyCidrs).toEqual([NODE_CIDR_PLACEHOLDER]);
+    else expect(proxyCidrs, "the overlay sets its node CIDR").not.toContain(NODE_CIDR_PLACEHOLDER);
     for (const r of ingress) {
       expect(r.ports?.length, "every ingress rule names its ports").toBeGreaterThan(0);
       if (ports(r).includes(adminPort)) {
@@ -590,6 +712,29 @@ describe("deploy/compose.yaml", () => {
     s.volumes
       ?.map((v) => v.split(":"))
       .find(([src, dst]) => dst === target && /^\.\.?\//.test(src ?? ""))?.[0];
+  /** The shell environment `docker compose up` runs with in these checks (compose.yaml's instructions). */
+  const SHELL: Record<string, string> = {
+    PULLGATE_ADMIN_TOKEN: "test-admin-token",
+    PULLGATE_REDIS_PASSWORD: "0123456789abcdef-test-redis-password",
+    PULLGATE_REDIS_HMAC_KEY: "0123456789abcdef0123456789abcdef-test-hmac-key",
+  };
+  /** Compose's `${VAR}`, `${VAR:?message}` and `${VAR:-default}` interpolation from SHELL. */
+  const interpolate = (text: string) =>
+    text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[?-][^}]*)?\}/g, (_, name: string) => {
+      expect(SHELL[name], `${name} is set by the instructions`).toBeDefined();
+      return SHELL[name] ?? "";
+    });
+  const environmentOf = (s: ComposeService): NodeJS.ProcessEnv =>
+    Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]));
+  /** `${VAR:?…}`: compose refuses to start without VAR (no default, nothing written in the file). */
+  const REQUIRED_VAR = /^\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]*\}$/;
+  const pullgateConfigFile = () => {
+    const pullgate = svc("pullgate");
+    const configPath = pullgate.environment?.PULLGATE_CONFIG ?? "/etc/pullgate/pullgate.yaml";
+    const src = bindSource(pullgate, configPath);
+    expect(src, `${configPath} is mounted`).toBeDefined();
+    return join(DEPLOY, src ?? "");
+  };
 
   it("runs pullgate, Redis and registry:2, each with a healthcheck", () => {
     expect(Object.keys(services).sort()).toEqual(["pullgate", "redis", "registry"]);
@@ -624,14 +769,14 @@ describe("deploy/compose.yaml", () => {
 
   it("gives pullgate a valid plain-HTTP configuration pointing at the compose Redis and registry", () => {
     const pullgate = svc("pullgate");
-    const configPath = pullgate.environment?.PULLGATE_CONFIG ?? "/etc/pullgate/pullgate.yaml";
-    const src = bindSource(pullgate, configPath);
-    expect(src, `${configPath} is mounted`).toBeDefined();
-    const file = join(DEPLOY, src ?? "");
+    const file = pullgateConfigFile();
     expect(pullgate.environment?.PULLGATE_ADMIN_TOKEN).toMatch(/^\$\{PULLGATE_ADMIN_TOKEN:\?/);
-    const config = loadPullgateConfig(readFileSync(file, "utf8"), relative(ROOT, file), dirname(file), {
-      PULLGATE_ADMIN_TOKEN: "test",
-    });
+    const config = loadPullgateConfig(
+      readFileSync(file, "utf8"),
+      relative(ROOT, file),
+      dirname(file),
+      environmentOf(pullgate),
+    );
     expect(config.tls, "evaluation is plain HTTP").toBeUndefined();
     expect(config.listen.host).toBe("0.0.0.0");
     expect(config.admin.listen.host).toBe("0.0.0.0");
@@ -643,6 +788,37 @@ describe("deploy/compose.yaml", () => {
     expect(redisUrl.hostname).toBe("redis");
     const local = config.upstreams.find((u) => u.default);
     expect(new URL(local?.url ?? "").host).toBe("registry:5000");
+  });
+
+  it("protects Redis with a required password and protected mode; pullgate's URL carries it, its HMAC key is required", () => {
+    const redis = svc("redis");
+    const command = redis.command ?? [];
+    const at = command.indexOf("--requirepass");
+    expect(at, "redis-server --requirepass").toBeGreaterThan(0);
+    const passwordVar = REQUIRED_VAR.exec(command[at + 1] ?? "")?.[1];
+    expect(passwordVar, "the password is a required variable").toBeDefined();
+    const password = SHELL[passwordVar as string];
+    const confPath = command.find((a) => a.endsWith(".conf")) ?? "";
+    const conf = parseRedisConf(readFileSync(join(DEPLOY, bindSource(redis, confPath) ?? ""), "utf8"));
+    expect(conf.get("protected-mode")).toBe("yes");
+    expect(conf.has("requirepass"), "no password in the file").toBe(false);
+    if (redis.healthcheck?.test.join(" ").includes("redis-cli"))
+      expect(environmentOf(redis).REDISCLI_AUTH, "the healthcheck's redis-cli authenticates").toBe(password);
+
+    const pullgate = svc("pullgate");
+    const file = pullgateConfigFile();
+    const raw = parseYaml(readFileSync(file, "utf8")) as {
+      redis?: { url?: string; urlEnv?: string; hmacKeyEnv?: string };
+    };
+    expect(raw.redis?.url, "the password stays out of the file: redis.urlEnv").toBeUndefined();
+    const env = environmentOf(pullgate);
+    const config = loadPullgateConfig(readFileSync(file, "utf8"), relative(ROOT, file), dirname(file), env);
+    expect(decodeURIComponent(new URL(config.redis?.url.reveal() ?? "").password)).toBe(password);
+    const hmacKeyEnv = raw.redis?.hmacKeyEnv as string;
+    expect(pullgate.environment?.[hmacKeyEnv], `${hmacKeyEnv} is a required variable`).toMatch(REQUIRED_VAR);
+    expect(config.redis?.hmacKey.reveal()).toBe(SHELL[hmacKeyEnv]);
+    expect(Object.keys(redis.environment ?? {}), "Redis never gets the HMAC key").not.toContain(hmacKeyEnv);
+    expect(Object.values(environmentOf(redis))).not.toContain(SHELL[hmacKeyEnv]);
   });
 
   it("persists Redis with an append-only file and hardens pullgate", () => {

@@ -9,7 +9,13 @@ import {
   pushImage,
 } from "./support/oci-images.ts";
 import { makeTempDir, removeDir, waitFor } from "./support/process.ts";
-import { errorCodeOf, rawRequest, startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
+import {
+  errorCodeOf,
+  rawRequest,
+  redisYaml,
+  startTestPullgate,
+  type TestPullgate,
+} from "./support/pullgate.ts";
 import { type RedisServer, startRedis } from "./support/redis.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
 import {
@@ -106,9 +112,7 @@ beforeAll(async () => {
   await signLegacy({ writer, repository: "strict/app", digest: strictSigned.manifestDigest, key: trusted });
 
   const projects = `
-redis:
-  url: "${redis.url}"
-projects:
+${redisYaml(redis.url)}projects:
   proj:
     mode: enforce
     keys: [{ name: release, pem: ${pem(trusted)} }]

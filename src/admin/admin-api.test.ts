@@ -8,7 +8,7 @@ import { FakeRegistry, pushImage, signLegacy } from "../pull/fake-registry.test-
 import { createMemoryLogger } from "../telemetry/index.ts";
 import { parseTrustedKey } from "../verify/index.ts";
 import { createAdminApp } from "./admin-app.ts";
-import { createAdminAuthenticator } from "./admin-auth.ts";
+import { type AdminRole, createAdminAuthenticator } from "./admin-auth.ts";
 
 const UP = "http://up.test:5000";
 const TOKEN = "admin-token-0123456789";
@@ -289,5 +289,68 @@ describe("dry-run verify", () => {
     expect(missing.status).toBe(404);
     expect((await firstError(missing)).code).toBe("MANIFEST_UNKNOWN");
     expect((await admin("/admin/v1/verify", { method: "POST", body: "{}" })).status).toBe(400);
+  });
+});
+
+describe("admin roles", () => {
+  /** The admin app with an authenticator that lets everyone in as `roles` (JWT checks: admin-auth.test.ts). */
+  function appWithRoles(roles: AdminRole[]) {
+    return createAdminApp({
+      router: deps.router,
+      isDraining: () => false,
+      api: {
+        policies: deps.policies,
+        pull: deps.pull,
+        cache: deps.cache,
+        auth: { authenticate: async () => ({ ok: true, actor: "jwt:ci", roles }) },
+        audit: deps.audit,
+        logger,
+      },
+    });
+  }
+  const send = (app: ReturnType<typeof appWithRoles>, path: string, method = "GET", body?: unknown) =>
+    app.request(path, {
+      method,
+      ...(body !== undefined
+        ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } }
+        : {}),
+    });
+
+  it("write:<project> changes that project's policy (audited with the role) and nothing else", async () => {
+    const app = appWithRoles(["write:team"]);
+    const res = await send(app, "/admin/v1/projects/team/policy", "PUT", { mode: "audit" });
+    expect(res.status).toBe(200);
+    expect(deps.policies.forProject("team")).toMatchObject({ mode: "audit", source: "runtime" });
+    expect(changes()).toEqual([
+      expect.objectContaining({
+        actor: "jwt:ci",
+        role: "write:team",
+        action: "policy.update",
+        target: "team",
+      }),
+    ]);
+
+    const other = await send(app, "/admin/v1/projects/other/policy", "PUT", { mode: "off" });
+    expect(other.status).toBe(403);
+    expect((await firstError(other)).code).toBe("DENIED");
+    expect(deps.policies.forProject("other").source).toBe("defaults");
+    expect((await send(app, "/admin/v1/projects/team/policy")).status).toBe(403);
+    expect(changes()).toHaveLength(1);
+  });
+
+  it("read cannot change a policy or drop cached verdicts; the verdict stays cached", async () => {
+    const image = pushImage(registry, "team/app", "v1");
+    expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(403);
+    const app = appWithRoles(["read"]);
+    expect((await send(app, "/admin/v1/projects/team/policy")).status).toBe(200);
+    expect((await send(app, "/admin/v1/projects/team/policy", "PUT", { mode: "off" })).status).toBe(403);
+    expect((await send(app, "/admin/v1/projects/team/policy", "DELETE")).status).toBe(403);
+    const drop = await send(app, `/admin/v1/cache/${image.digest}`, "DELETE");
+    expect(drop.status).toBe(403);
+    expect((await firstError(drop)).code).toBe("DENIED");
+    expect(deps.policies.forProject("team").mode).toBe("enforce");
+    expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(403);
+    expect(deps.enforcer.lookups).toBe(1);
+    expect(changes()).toEqual([]);
   });
 });

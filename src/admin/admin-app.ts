@@ -5,7 +5,13 @@ import { type PolicyRegistry, PolicyValidationError, toPolicyView } from "../pol
 import type { PullService } from "../pull/index.ts";
 import type { AuditLog, Logger, Metrics } from "../telemetry/index.ts";
 import type { UpstreamRouter } from "../upstream/index.ts";
-import type { AdminAuthenticator } from "./admin-auth.ts";
+import {
+  type AdminAuthenticator,
+  type AdminPermission,
+  type AdminPrincipal,
+  type AdminRole,
+  authorizeAdmin,
+} from "./admin-auth.ts";
 
 export interface AdminAppDeps {
   router: UpstreamRouter;
@@ -30,11 +36,13 @@ export interface AdminAppDeps {
 
 const MAX_BODY_BYTES = 256 * 1024;
 
-type AdminEnv = { Variables: { actor: string } };
+type AdminEnv = { Variables: { principal: AdminPrincipal } };
 
 /**
  * Admin listener: /healthz (alive), /readyz (config loaded, default upstream reachable), and the
- * policy API under /admin/v1 (bearer token or JWT; every change goes to the audit log).
+ * policy API under /admin/v1 (bearer token or JWT; every change goes to the audit log with its actor and
+ * the role that allowed it). Roles: `read` for the GET endpoints and the dry run, `write:<project>` for
+ * PUT/DELETE of that project's policy, `write` for everything (the static token is `write`).
  */
 export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
@@ -91,32 +99,40 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
     app.use("/admin/v1/*", async (c, next) => {
       const r = await api.auth.authenticate(c.req.header("authorization"));
       if (!r.ok) {
-        return c.json({ errors: [{ code: "UNAUTHORIZED", message: r.message }] }, r.status, {
-          "www-authenticate": 'Bearer realm="pullgate-admin"',
-        });
+        return r.status === 403
+          ? c.json({ errors: [{ code: "DENIED", message: r.message }] }, 403, {
+              "www-authenticate": 'Bearer realm="pullgate-admin", error="insufficient_scope"',
+            })
+          : c.json({ errors: [{ code: "UNAUTHORIZED", message: r.message }] }, 401, {
+              "www-authenticate": 'Bearer realm="pullgate-admin"',
+            });
       }
-      c.set("actor", r.actor);
+      c.set("principal", { actor: r.actor, roles: r.roles });
       await next();
     });
 
-    app.get("/admin/v1/projects", (c) =>
-      c.json({
+    app.get("/admin/v1/projects", (c) => {
+      authorize(c, { action: "read" });
+      return c.json({
         projects: api.policies.list().map(toPolicyView),
         defaults: toPolicyView(api.policies.forProject("")),
-      }),
-    );
+      });
+    });
 
     app.get("/admin/v1/projects/:project/policy", (c) => {
       const project = projectParam(c);
+      authorize(c, { action: "read" });
       return c.json(toPolicyView(api.policies.forProject(project)));
     });
 
     app.put("/admin/v1/projects/:project/policy", async (c) => {
       const project = projectParam(c);
+      const role = authorize(c, { action: "write-project", project });
       const body = await readJson(c);
       const { before, after } = await api.policies.update(project, body);
       api.audit.adminChange({
-        actor: c.get("actor"),
+        actor: c.get("principal").actor,
+        role,
         action: "policy.update",
         target: project,
         before: toPolicyView(before),
@@ -127,9 +143,11 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
 
     app.delete("/admin/v1/projects/:project/policy", async (c) => {
       const project = projectParam(c);
+      const role = authorize(c, { action: "write-project", project });
       const { before, after } = await api.policies.reset(project);
       api.audit.adminChange({
-        actor: c.get("actor"),
+        actor: c.get("principal").actor,
+        role,
         action: "policy.reset",
         target: project,
         before: toPolicyView(before),
@@ -139,6 +157,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
     });
 
     app.post("/admin/v1/verify", async (c) => {
+      authorize(c, { action: "read" });
       const body = (await readJson(c)) as { reference?: unknown; upstream?: unknown };
       if (typeof body?.reference !== "string") throw badRequest('body must be {"reference": "proj/app:v1"}');
       const ref = parseImageReference(body.reference);
@@ -179,10 +198,12 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
 
     app.delete("/admin/v1/cache/:digest", async (c) => {
       const digest = c.req.param("digest");
+      const role = authorize(c, { action: "write" });
       if (!isDigest(digest)) throw new OciError("DIGEST_INVALID", "invalid digest");
       const deleted = await api.cache.deleteDigest(digest);
       api.audit.adminChange({
-        actor: c.get("actor"),
+        actor: c.get("principal").actor,
+        role,
         action: "cache.delete",
         target: digest,
         after: { deleted },
@@ -233,6 +254,21 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
     return c.json({ errors: [{ code: "UNAVAILABLE", message: "internal error" }] }, 500);
   });
   return app;
+}
+
+/** The role that allows `permission` to the caller; 403 DENIED when none does. */
+function authorize(c: Context<AdminEnv>, permission: AdminPermission): AdminRole {
+  const role = authorizeAdmin(c.get("principal"), permission);
+  if (role) return role;
+  const needed =
+    permission.action === "read"
+      ? "read (or write)"
+      : permission.action === "write-project"
+        ? `write:${permission.project} (or write)`
+        : "write";
+  throw new OciError("DENIED", `this admin request needs the role ${needed}`, {
+    detail: { required: needed.split(" ")[0] },
+  });
 }
 
 function projectParam(c: Context<AdminEnv>): string {

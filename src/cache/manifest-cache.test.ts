@@ -37,4 +37,13 @@ describe("manifest cache", () => {
     off.set("u", "r", "sha256:x", m(1));
     expect(off.entries).toBe(0);
   });
+
+  it("bounds entries too: a flood of tiny manifests under invented names cannot grow the key space", () => {
+    const c = createManifestCache({ maxBytes: 64 * 1024 * 1024, maxEntries: 1_000 });
+    for (let i = 0; i < 20_000; i++) c.set("u", `proj/invented-${i}`, "sha256:x", m(2));
+    expect(c.entries).toBe(1_000);
+    expect(c.bytes).toBe(2_000);
+    expect(c.get("u", "proj/invented-19999", "sha256:x")).toBeDefined();
+    expect(c.get("u", "proj/invented-18999", "sha256:x")).toBeUndefined();
+  });
 });

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { createMemoryVerdictCache } from "./memory-verdict-cache.ts";
 import type { CachedVerdict } from "./types.ts";
@@ -88,5 +89,74 @@ describe("memory verdict cache", () => {
     expect(cache.size()).toBe(100_000);
     expect(await cache.get("fp", "d9")).toBeUndefined();
     expect(await cache.get("fp", "d10")).toBeDefined();
+  });
+
+  test("is bounded by bytes too: large verdicts evict least recently used ones before maxEntries", async () => {
+    const cache = createMemoryVerdictCache({ maxEntries: 1_000, maxBytes: 10_000 });
+    const big: CachedVerdict = { ...verdict(1), key: "k".repeat(1_000) }; // > 2 000 bytes each
+    for (let i = 0; i < 20; i++) await cache.set("fp", `d${i}`, big, 60);
+    expect(cache.bytes()).toBeLessThanOrEqual(10_000);
+    expect(cache.size()).toBeLessThan(5);
+    expect(await cache.get("fp", "d19")).toBeDefined();
+    expect(await cache.get("fp", "d0")).toBeUndefined();
+    // One verdict bigger than the whole bound is not kept, and takes nothing else with it.
+    await cache.set("fp", "huge", { ...verdict(2), key: "k".repeat(10_000) }, 60);
+    expect(await cache.get("fp", "huge")).toBeUndefined();
+    expect(await cache.get("fp", "d19")).toBeDefined();
+    expect(() => createMemoryVerdictCache({ maxBytes: 0 })).toThrow(RangeError);
+  });
+
+  test("an ordinary verdict costs under the 1 KiB per entry the default byte bound allows", async () => {
+    const cache = createMemoryVerdictCache();
+    const digest = `sha256:${"a".repeat(64)}`;
+    const real: CachedVerdict = {
+      ...verdict(1),
+      key: "release-signing-key-2025",
+      keyFingerprint: `sha256:${"b".repeat(64)}`,
+    };
+    await cache.set("c".repeat(32), digest, real, 60);
+    expect(cache.bytes()).toBeLessThan(1024);
+  });
+
+  test("never exceeds either bound, and deleteDigest agrees with what get sees", async () => {
+    const step = fc.oneof(
+      fc.record({
+        kind: fc.constant("set" as const),
+        fp: fc.constantFrom("f1", "f2", "f3"),
+        d: fc.constantFrom("d1", "d2", "d3", "d4"),
+        keyLength: fc.integer({ min: 0, max: 300 }),
+        ttl: fc.integer({ min: 1, max: 5 }),
+      }),
+      fc.record({ kind: fc.constant("delete" as const), d: fc.constantFrom("d1", "d2", "d3", "d4") }),
+      fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 3_000 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 600, max: 3_000 }),
+        fc.array(step, { maxLength: 40 }),
+        async (maxEntries, maxBytes, steps) => {
+          let t = 0;
+          const cache = createMemoryVerdictCache({ maxEntries, maxBytes, now: () => t });
+          for (const s of steps) {
+            if (s.kind === "set")
+              await cache.set(s.fp, s.d, { ...verdict(t), key: "k".repeat(s.keyLength) }, s.ttl);
+            else if (s.kind === "tick") t += s.ms;
+            else {
+              let live = 0;
+              for (const fp of ["f1", "f2", "f3"]) {
+                // get refreshes recency but changes no membership: count what is live first.
+                if (await cache.get(fp, s.d)) live++;
+              }
+              expect(await cache.deleteDigest(s.d)).toBe(live);
+              for (const fp of ["f1", "f2", "f3"]) expect(await cache.get(fp, s.d)).toBeUndefined();
+            }
+            expect(cache.size()).toBeLessThanOrEqual(maxEntries);
+            expect(cache.bytes()).toBeLessThanOrEqual(maxBytes);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

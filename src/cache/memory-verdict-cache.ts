@@ -1,105 +1,93 @@
+import { BoundedLru, stringBytes } from "./bounded-lru.ts";
 import type { CachedVerdict, CacheHit, VerdictCache } from "./types.ts";
 
 /**
- * In-process verdict cache: LRU bounded by `maxEntries`, with a per-entry expiry. get/set/delete are O(1) (a
- * Map keeps insertion order: a hit is re-inserted at the end, eviction takes the first key); a second map from
- * digest to its keys makes deleteDigest O(fingerprints of that digest).
+ * In-process verdict cache: a BoundedLru (by `maxEntries` and `maxBytes`) with a per-entry expiry.
+ * get/set/delete are O(1); a second map from digest to its keys makes deleteDigest O(fingerprints of
+ * that digest), kept in step by the LRU's removal callback.
  */
 export interface MemoryVerdictCache extends VerdictCache {
   /** Entries held, expired ones not yet dropped included. */
   size(): number;
+  /** Bytes held, as estimated for the byte bound. */
+  bytes(): number;
 }
 
 export interface MemoryVerdictCacheOptions {
   /** Default 100 000. */
   maxEntries?: number;
+  /**
+   * Estimated bytes held (keys, verdicts, index). Default 1 KiB per entry of `maxEntries`, at least
+   * 64 MiB: an ordinary verdict costs ~850 bytes, so the entry bound is the one ordinary verdicts meet
+   * and this one stops unusually large ones.
+   */
+  maxBytes?: number;
   /** Clock in ms since epoch (tests inject one). Default Date.now. */
   now?: () => number;
 }
 
 interface Entry {
-  fingerprint: string;
   digest: string;
   verdict: CachedVerdict;
-  expiresAt: number;
 }
+
+/** Map slots, the entry and verdict objects, and the digest index's share: a rough, fixed cost. */
+const ENTRY_OVERHEAD_BYTES = 256;
 
 export function createMemoryVerdictCache(opts: MemoryVerdictCacheOptions = {}): MemoryVerdictCache {
   const maxEntries = opts.maxEntries ?? 100_000;
-  const now = opts.now ?? Date.now;
+  const maxBytes = opts.maxBytes ?? Math.max(64 * 1024 * 1024, maxEntries * 1024);
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
   }
-  const entries = new Map<string, Entry>();
+  if (!(maxBytes > 0)) throw new RangeError(`maxBytes must be positive, got ${maxBytes}`);
   /** digest → keys of its entries (one per fingerprint). */
   const byDigest = new Map<string, Set<string>>();
-
-  const remove = (key: string, entry: Entry): void => {
-    entries.delete(key);
-    const keys = byDigest.get(entry.digest);
-    if (keys) {
-      keys.delete(key);
-      if (keys.size === 0) byDigest.delete(entry.digest);
-    }
-  };
+  const entries = new BoundedLru<Entry>({
+    maxEntries,
+    maxBytes,
+    sizeOf: sizeOfEntry,
+    ...(opts.now ? { now: opts.now } : {}),
+    onRemove: (key, entry) => {
+      const keys = byDigest.get(entry.digest);
+      if (keys) {
+        keys.delete(key);
+        if (keys.size === 0) byDigest.delete(entry.digest);
+      }
+    },
+  });
+  const now = opts.now ?? Date.now;
 
   return {
     async get(fingerprint, digest): Promise<CacheHit | undefined> {
-      const key = toKey(fingerprint, digest);
-      const entry = entries.get(key);
-      if (!entry) return undefined;
-      if (entry.expiresAt <= now()) {
-        remove(key, entry);
-        return undefined;
-      }
-      // Most recently used goes last.
-      entries.delete(key);
-      entries.set(key, entry);
-      return { verdict: { ...entry.verdict }, tier: "memory" };
+      const entry = entries.get(toKey(fingerprint, digest));
+      return entry ? { verdict: { ...entry.verdict }, tier: "memory" } : undefined;
     },
 
     async set(fingerprint, digest, verdict, ttlSeconds) {
       if (!(ttlSeconds > 0)) return;
       const key = toKey(fingerprint, digest);
-      const existing = entries.get(key);
-      if (existing) remove(key, existing);
       // A copy: callers may not change what is cached.
-      entries.set(key, {
-        fingerprint,
-        digest,
-        verdict: { ...verdict },
-        expiresAt: now() + ttlSeconds * 1000,
-      });
+      if (!entries.set(key, { digest, verdict: { ...verdict } }, now() + ttlSeconds * 1000)) return;
       let keys = byDigest.get(digest);
       if (!keys) {
         keys = new Set();
         byDigest.set(digest, keys);
       }
       keys.add(key);
-      while (entries.size > maxEntries) {
-        const oldest = entries.entries().next();
-        if (oldest.done) break;
-        const [oldestKey, oldestEntry] = oldest.value;
-        remove(oldestKey, oldestEntry);
-      }
     },
 
     async deleteDigest(digest) {
       const keys = byDigest.get(digest);
       if (!keys) return 0;
-      const t = now();
       let dropped = 0;
-      for (const key of [...keys]) {
-        const entry = entries.get(key);
-        if (!entry) continue;
-        if (entry.expiresAt > t) dropped++;
-        remove(key, entry);
-      }
-      byDigest.delete(digest);
+      // delete() drops the key from the index too (onRemove), hence the copy.
+      for (const key of [...keys]) if (entries.delete(key)) dropped++;
       return dropped;
     },
 
     size: () => entries.size,
+    bytes: () => entries.bytes,
 
     async close() {
       entries.clear();
@@ -111,4 +99,13 @@ export function createMemoryVerdictCache(opts: MemoryVerdictCacheOptions = {}): 
 /** Unambiguous for any strings: the fingerprint's length says where the digest starts. */
 function toKey(fingerprint: string, digest: string): string {
   return `${fingerprint.length}:${fingerprint}${digest}`;
+}
+
+function sizeOfEntry(entry: Entry, key: string): number {
+  const v = entry.verdict;
+  let bytes = ENTRY_OVERHEAD_BYTES + stringBytes(key) + stringBytes(entry.digest);
+  for (const s of [v.outcome, v.reason, v.via, v.key, v.keyFingerprint, v.indexDigest]) {
+    if (typeof s === "string") bytes += stringBytes(s);
+  }
+  return bytes;
 }

@@ -1,18 +1,26 @@
 import type { Logger } from "../telemetry/logger.ts";
 import type { RedisConnection } from "./redis-connection.ts";
+import type { RedisEntryMac } from "./redis-entry-mac.ts";
 import type { CachedVerdict, CacheHit, VerdictCache } from "./types.ts";
 
 /**
  * Verdict cache shared by every replica, in Redis.
  *
- * Keys (prefix default "pullgate:v1:"; bump the version when the value format changes):
- *  - `${prefix}verdict:${fingerprint}:${digest}` → the CachedVerdict as JSON, with an expiry (SET … PX).
+ * Keys (prefix default "pullgate:v1:"; bump the version when the value format changes. Sealing the values kept
+ * it: a value an older pullgate wrote has no MAC and is rejected like any other unsealed value):
+ *  - `${prefix}verdict:${fingerprint}:${digest}` → `${expiresAtMs}.${CachedVerdict as JSON}`, sealed with the
+ *    replicas' HMAC (redis-entry-mac.ts, kind "verdict", bound to this key name), with an expiry (SET … PX).
+ *    A value that is not an authentic seal for its key is a miss (counted and logged by the MAC), so someone who
+ *    can write Redis cannot plant or alter a verdict, nor move one to another (fingerprint, digest). The sealed
+ *    expiry is checked on read: a verdict re-SET without a TTL does not outlive it, and what the tiered cache
+ *    keeps in memory lives no longer than the sealed expiry either.
  *  - `${prefix}digest:${digest}` → a set of the fingerprints that have a verdict for `digest`, expiring no earlier
  *    than the longest-lived of them. deleteDigest reads it instead of SCANning the keyspace: SCAN is O(all keys)
  *    per call (millions of verdicts in a busy cache), needs many round trips, and still races with writers; the
  *    index costs one SADD per write, and set and delete are each one atomic Lua script. Fingerprints whose
  *    verdicts expired stay in the set until the set itself expires, which bounds it by the fingerprints seen
- *    for that digest within one TTL (a handful).
+ *    for that digest within one TTL (a handful). The index is not authenticated: all it can do is make
+ *    deleteDigest delete more verdict keys (a re-verification), never admit anything.
  *
  * Availability: get and set never throw. While the connection is not ready they do not even try (a get is a
  * miss, a set is dropped), so a Redis outage adds no latency; a failing command is a miss / a dropped write. Both
@@ -32,10 +40,17 @@ export interface RedisVerdictCache extends VerdictCache {
 
 export interface RedisVerdictCacheOptions {
   redis: RedisConnection;
+  /** Seals what is stored, and checks what is read back (the HMAC key shared by the replicas). */
+  mac: RedisEntryMac;
   /** Default "pullgate:v1:". */
   keyPrefix?: string;
   logger: Logger;
+  /** Clock for the sealed expiry (tests). Default Date.now. */
+  now?: () => number;
 }
+
+/** The MAC kind of verdict entries. */
+export const VERDICT_ENTRY_KIND = "verdict";
 
 /** SET the verdict, add its fingerprint to the digest's index, make the index outlive the verdict. */
 const SET_SCRIPT = `
@@ -59,20 +74,34 @@ return dropped
 `;
 
 export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): RedisVerdictCache {
-  const { redis, logger } = opts;
+  const { redis, logger, mac } = opts;
+  const now = opts.now ?? Date.now;
   const prefix = opts.keyPrefix ?? "pullgate:v1:";
   const verdictKey = (fingerprint: string, digest: string): string =>
     `${prefix}verdict:${fingerprint}:${digest}`;
   const digestKey = (digest: string): string => `${prefix}digest:${digest}`;
 
-  /** A stored value that does not parse (another version, corruption) is a miss. */
-  const decode = (raw: unknown, fingerprint: string): CachedVerdict | undefined => {
+  /**
+   * The verdict and its remaining lifetime (by the sealed expiry), or undefined: a value that is not an authentic
+   * seal for `key` (counted and logged by the MAC), that has expired, or that does not parse is a miss.
+   */
+  const decode = (
+    raw: unknown,
+    key: string,
+    fingerprint: string,
+  ): { verdict: CachedVerdict; remainingMs: number } | undefined => {
     if (typeof raw !== "string") return undefined;
-    const verdict = parseCachedVerdict(raw);
-    if (!verdict) {
+    const payload = mac.open(VERDICT_ENTRY_KIND, [key], raw);
+    if (payload === undefined) return undefined;
+    const dot = payload.indexOf(".");
+    const expiresAt = Number(payload.slice(0, dot));
+    const verdict = dot > 0 ? parseCachedVerdict(payload.slice(dot + 1)) : undefined;
+    if (!verdict || !Number.isSafeInteger(expiresAt)) {
       logger.log("warn", "verdict_cache_bad_value", { fingerprint });
+      return undefined;
     }
-    return verdict;
+    const remainingMs = expiresAt - now();
+    return remainingMs > 0 ? { verdict, remainingMs } : undefined;
   };
 
   return {
@@ -82,8 +111,9 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): RedisVe
         return undefined;
       }
       try {
-        const verdict = decode(await redis.client.get(verdictKey(fingerprint, digest)), fingerprint);
-        return verdict ? { verdict, tier: "redis" } : undefined;
+        const key = verdictKey(fingerprint, digest);
+        const entry = decode(await redis.client.get(key), key, fingerprint);
+        return entry ? { verdict: entry.verdict, tier: "redis" } : undefined;
       } catch (err) {
         redis.reportFailure("verdict_get", err);
         return undefined;
@@ -102,11 +132,13 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): RedisVe
         if (!getResult || !pttlResult) throw new Error("MULTI was aborted");
         if (getResult[0]) throw getResult[0];
         if (pttlResult[0]) throw pttlResult[0];
-        const verdict = decode(getResult[1], fingerprint);
-        const ttlMs = pttlResult[1];
-        // -1 (no expiry) cannot happen for keys we wrote; -2 means it expired in between: a miss either way.
-        if (!verdict || typeof ttlMs !== "number" || ttlMs <= 0) return undefined;
-        return { verdict, ttlMs };
+        const entry = decode(getResult[1], key, fingerprint);
+        const pttl = pttlResult[1];
+        if (!entry || typeof pttl !== "number" || pttl === -2) return undefined;
+        // -1 (no expiry) cannot happen for keys we wrote: then the sealed expiry alone bounds it.
+        const ttlMs = pttl > 0 ? Math.min(pttl, entry.remainingMs) : pttl === -1 ? entry.remainingMs : 0;
+        if (ttlMs <= 0) return undefined;
+        return { verdict: entry.verdict, ttlMs };
       } catch (err) {
         redis.reportFailure("verdict_get", err);
         return undefined;
@@ -121,12 +153,14 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): RedisVe
         return;
       }
       try {
+        const key = verdictKey(fingerprint, digest);
+        const payload = `${now() + ttlMs}.${JSON.stringify(verdict)}`;
         await redis.client.eval(
           SET_SCRIPT,
           2,
-          verdictKey(fingerprint, digest),
+          key,
           digestKey(digest),
-          JSON.stringify(verdict),
+          mac.seal(VERDICT_ENTRY_KIND, [key], payload),
           String(ttlMs),
           fingerprint,
         );

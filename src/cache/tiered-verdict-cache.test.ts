@@ -1,9 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type RedisServer, startRedis } from "../../test/support/redis.ts";
 import { Secret } from "../config/secret.ts";
 import { createMemoryLogger } from "../telemetry/logger.ts";
 import { createMemoryVerdictCache } from "./memory-verdict-cache.ts";
 import { createRedisConnection, type RedisConnection, RedisLogEvents } from "./redis-connection.ts";
+import { createRedisEntryMac } from "./redis-entry-mac.ts";
 import { createRedisVerdictCache } from "./redis-verdict-cache.ts";
 import { createTieredVerdictCache } from "./tiered-verdict-cache.ts";
 import type { CachedVerdict } from "./types.ts";
@@ -17,6 +19,7 @@ describe("tiered verdict cache", () => {
   const logger = createMemoryLogger();
   let prefixes = 0;
   const freshPrefix = (): string => `tiered-${++prefixes}:`;
+  const mac = createRedisEntryMac({ key: new Secret(randomBytes(32).toString("hex")), logger });
 
   beforeAll(async () => {
     server = await startRedis();
@@ -31,7 +34,7 @@ describe("tiered verdict cache", () => {
 
   test("a Redis hit fills memory for the verdict's remaining ttl, not a fresh one", async () => {
     const keyPrefix = freshPrefix();
-    const redis = createRedisVerdictCache({ redis: connection, keyPrefix, logger });
+    const redis = createRedisVerdictCache({ redis: connection, mac, keyPrefix, logger });
     // Another replica stored the verdict for an hour; 1.5 s of it are left.
     await redis.set("fp", D, allow, 3600);
     await connection.client.pexpire(`${keyPrefix}verdict:fp:${D}`, 1_500);
@@ -49,7 +52,7 @@ describe("tiered verdict cache", () => {
 
   test("a miss in both tiers fills nothing; set writes both tiers", async () => {
     const memory = createMemoryVerdictCache();
-    const redis = createRedisVerdictCache({ redis: connection, keyPrefix: freshPrefix(), logger });
+    const redis = createRedisVerdictCache({ redis: connection, mac, keyPrefix: freshPrefix(), logger });
     const tiered = createTieredVerdictCache({ memory, redis });
     expect(await tiered.get("fp", D)).toBeUndefined();
     expect(memory.size()).toBe(0);
@@ -63,17 +66,23 @@ describe("tiered verdict cache", () => {
 
   test("a stored value that is not a verdict is a miss", async () => {
     const keyPrefix = freshPrefix();
-    const redis = createRedisVerdictCache({ redis: connection, keyPrefix, logger });
-    await connection.client.set(`${keyPrefix}verdict:fp:${D}`, '{"outcome":"maybe","decidedAt":1}');
+    const redis = createRedisVerdictCache({ redis: connection, mac, keyPrefix, logger });
+    const key = `${keyPrefix}verdict:fp:${D}`;
+    // Authentic (sealed with the right key, for this key name), yet not a verdict.
+    const sealed = (payload: string) => mac.seal("verdict", [key], payload);
+    await connection.client.set(key, sealed(`${Date.now() + 60_000}.{"outcome":"maybe","decidedAt":1}`));
     expect(await redis.get("fp", D)).toBeUndefined();
-    await connection.client.set(`${keyPrefix}verdict:fp:${D}`, "not json", "PX", 60_000);
+    await connection.client.set(key, sealed(`${Date.now() + 60_000}.not json`), "PX", 60_000);
     expect(await redis.getWithTtl("fp", D)).toBeUndefined();
+    await connection.client.set(key, sealed(`soon.{"outcome":"allow","decidedAt":1}`), "PX", 60_000);
+    expect(await redis.getWithTtl("fp", D)).toBeUndefined();
+    expect(logger.records.filter((r) => r.event === "verdict_cache_bad_value")).toHaveLength(3);
   });
 
   test("Redis halted: memory keeps answering, Redis reads miss, writes are dropped, nothing throws; back after restart", async () => {
     const keyPrefix = freshPrefix();
     const memory = createMemoryVerdictCache();
-    const redis = createRedisVerdictCache({ redis: connection, keyPrefix, logger });
+    const redis = createRedisVerdictCache({ redis: connection, mac, keyPrefix, logger });
     const tiered = createTieredVerdictCache({ memory, redis });
     await tiered.set("fp", "sha256:before", allow, 60);
     const downLines = (): number => logger.records.filter((r) => r.event === RedisLogEvents.down).length;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { type RedisServer, startRedis } from "../../test/support/redis.ts";
@@ -5,6 +6,7 @@ import { Secret } from "../config/secret.ts";
 import { silentLogger } from "../telemetry/logger.ts";
 import { createMemoryVerdictCache } from "./memory-verdict-cache.ts";
 import { createRedisConnection, type RedisConnection } from "./redis-connection.ts";
+import { createRedisEntryMac } from "./redis-entry-mac.ts";
 import { createRedisVerdictCache } from "./redis-verdict-cache.ts";
 import { createTieredVerdictCache } from "./tiered-verdict-cache.ts";
 import type { CachedVerdict, CacheTier, VerdictCache } from "./types.ts";
@@ -16,6 +18,7 @@ let connection: RedisConnection;
 let prefixes = 0;
 /** A fresh key prefix per cache: tests share one redis-server but never each other's keys. */
 const freshPrefix = (): string => `contract-${++prefixes}:`;
+const mac = createRedisEntryMac({ key: new Secret(randomBytes(32).toString("hex")), logger: silentLogger });
 
 beforeAll(async () => {
   server = await startRedis();
@@ -36,7 +39,7 @@ const implementations: Implementation[] = [
     name: "redis",
     tierAfterSet: "redis",
     create: () =>
-      createRedisVerdictCache({ redis: connection, keyPrefix: freshPrefix(), logger: silentLogger }),
+      createRedisVerdictCache({ redis: connection, mac, keyPrefix: freshPrefix(), logger: silentLogger }),
   },
   {
     name: "tiered",
@@ -44,7 +47,12 @@ const implementations: Implementation[] = [
     create: () =>
       createTieredVerdictCache({
         memory: createMemoryVerdictCache(),
-        redis: createRedisVerdictCache({ redis: connection, keyPrefix: freshPrefix(), logger: silentLogger }),
+        redis: createRedisVerdictCache({
+          redis: connection,
+          mac,
+          keyPrefix: freshPrefix(),
+          logger: silentLogger,
+        }),
       }),
   },
 ];

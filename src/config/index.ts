@@ -1,8 +1,18 @@
-export { ConfigError, type LoadConfigOptions, loadConfig, parseConfig, parseListen } from "./load-config.ts";
+export { type HtpasswdEntry, parseHtpasswd } from "./htpasswd.ts";
+export {
+  ConfigError,
+  clientAuthProblems,
+  type LoadConfigOptions,
+  loadConfig,
+  parseConfig,
+  parseListen,
+} from "./load-config.ts";
 export { EMBEDDED_DEFAULT_CONFIG, lookupErrorActions, type ProjectMode, projectModes } from "./schema.ts";
 export { Secret } from "./secret.ts";
 export type {
   AdminJwtConfig,
+  ClientAuthConfig,
+  ClientJwtConfig,
   Config,
   ListenAddress,
   LookupErrorAction,

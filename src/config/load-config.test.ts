@@ -11,6 +11,8 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEhfvdWCiEPl6xvz3tdl1LGYt79UQo
 -----END PUBLIC KEY-----
 `;
 
+const HMAC_KEY = "0123456789abcdef0123456789abcdef-hmac";
+
 function problemsOf(text: string, env: NodeJS.ProcessEnv = {}, baseDir = "."): string[] {
   try {
     parseConfig(text, { source: "t", baseDir, env });
@@ -25,6 +27,7 @@ describe("loadConfig", () => {
   it("accepts the documented contract file as written", () => {
     const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
     writeFileSync(join(dir, "cosign.pub"), P256_PUB);
+    writeFileSync(join(dir, "redis-hmac.key"), `${HMAC_KEY}\n`);
     const file = join(dir, "pullgate.yaml");
     writeFileSync(
       file,
@@ -34,6 +37,7 @@ admin:
   token: "s3cret"
 redis:
   url: "redis://127.0.0.1:6379/0"
+  hmacKeyFile: redis-hmac.key
 upstreams:
   - name: local
     url: "http://127.0.0.1:5000"
@@ -71,6 +75,8 @@ defaults:
     const printed = JSON.stringify(config) + inspect(config, { depth: 10 });
     expect(printed).not.toContain("s3cret");
     expect(printed).not.toContain("6379");
+    expect(printed).not.toContain(HMAC_KEY);
+    expect(config.redis?.hmacKey.reveal()).toBe(HMAC_KEY);
   });
 
   it("loads the shipped example (examples/pullgate.yaml) and the container image's default", () => {
@@ -175,19 +181,62 @@ projects:
 
   it("takes the Redis URL from the environment when asked, and checks it", () => {
     const base = 'upstreams:\n  - name: a\n    url: "http://r.test"\n';
-    const c = parseConfig(`${base}redis: { urlEnv: R }\n`, {
+    const c = parseConfig(`${base}redis: { urlEnv: R, hmacKeyEnv: K }\n`, {
       source: "t",
       baseDir: ".",
-      env: { R: "redis://:pw@redis:6379/0" },
+      env: { R: "redis://:pw@redis:6379/0", K: HMAC_KEY },
     });
     expect(c.redis?.url.reveal()).toBe("redis://:pw@redis:6379/0");
-    expect(problemsOf(`${base}redis: { urlEnv: R }\n`, {})).toEqual([
+    expect(problemsOf(`${base}redis: { urlEnv: R, hmacKeyEnv: K }\n`, { K: HMAC_KEY })).toEqual([
       "redis.urlEnv: environment variable R is not set",
     ]);
-    expect(problemsOf(`${base}redis: { urlEnv: R }\n`, { R: "http://x" })).toEqual([
-      "redis.urlEnv: must start with redis:// or rediss://",
+    expect(
+      problemsOf(`${base}redis: { urlEnv: R, hmacKeyEnv: K }\n`, { R: "http://x", K: HMAC_KEY }),
+    ).toEqual(["redis.urlEnv: must start with redis:// or rediss://"]);
+    expect(
+      problemsOf(`${base}redis: { url: "redis://a", urlEnv: R, hmacKeyEnv: K }\n`, {
+        R: "redis://b",
+        K: HMAC_KEY,
+      }),
+    ).toHaveLength(1);
+  });
+
+  it("requires exactly one Redis HMAC key source, of at least 32 bytes, and never shows the key", () => {
+    const base = 'upstreams:\n  - name: a\n    url: "http://r.test"\nredis:\n  url: "redis://r:6379"\n';
+    const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
+    writeFileSync(join(dir, "hmac.key"), `  ${HMAC_KEY}\n`);
+    writeFileSync(join(dir, "short.key"), "too-short-key\n");
+    const fromFile = parseConfig(`${base}  hmacKeyFile: hmac.key\n`, { source: "t", baseDir: dir, env: {} });
+    expect(fromFile.redis?.hmacKey.reveal()).toBe(HMAC_KEY);
+    const fromEnv = parseConfig(`${base}  hmacKeyEnv: K\n`, {
+      source: "t",
+      baseDir: dir,
+      env: { K: HMAC_KEY },
+    });
+    expect(fromEnv.redis?.hmacKey.reveal()).toBe(HMAC_KEY);
+    // Required whenever Redis is configured.
+    const missing = problemsOf(base);
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatch(/^redis: give exactly one of hmacKeyEnv or hmacKeyFile/);
+    expect(problemsOf(`${base}  hmacKeyEnv: K\n  hmacKeyFile: hmac.key\n`, { K: HMAC_KEY }, dir)).toEqual(
+      missing,
+    );
+    expect(problemsOf(`${base}  hmacKeyEnv: K\n`, {})).toEqual([
+      "redis.hmacKeyEnv: environment variable K is not set",
     ]);
-    expect(problemsOf(`${base}redis: { url: "redis://a", urlEnv: R }\n`, { R: "redis://b" })).toHaveLength(1);
+    expect(problemsOf(`${base}  hmacKeyFile: nope.key\n`, {}, dir)).toEqual([
+      "redis.hmacKeyFile: cannot read (ENOENT)",
+    ]);
+    const short = [
+      ...problemsOf(`${base}  hmacKeyEnv: K\n`, { K: "x".repeat(31) }),
+      ...problemsOf(`${base}  hmacKeyFile: short.key\n`, {}, dir),
+    ];
+    expect(short).toEqual([
+      expect.stringMatching(/^redis\.hmacKeyEnv: the key must be at least 32 bytes/),
+      expect.stringMatching(/^redis\.hmacKeyFile: the key must be at least 32 bytes/),
+    ]);
+    expect(short.join("\n")).not.toContain("too-short-key");
+    expect(problemsOf(`${base}  hmacKeyEnv: K\n`, { K: "x".repeat(32) })).toEqual([]);
   });
 
   it("rejects YAML errors, duplicate keys and an empty upstream list", () => {

@@ -4,10 +4,12 @@ import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
+import { parseHtpasswd } from "./htpasswd.ts";
 import { EMBEDDED_DEFAULT_CONFIG, type RawConfig, rawConfigSchema } from "./schema.ts";
 import { Secret } from "./secret.ts";
 import type {
   AdminJwtConfig,
+  ClientAuthConfig,
   Config,
   ListenAddress,
   ProjectConfig,
@@ -61,12 +63,21 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     source = "embedded default";
     baseDir = process.cwd();
   }
-  return parseConfig(text, { source, baseDir, env });
+  return parseConfig(text, { source, baseDir, env, requireClientAuthForCredentials: true });
 }
 
+/**
+ * The file's own rules. `requireClientAuthForCredentials` (what loadConfig, and so the CLI, does) also
+ * refuses upstream credentials without client authentication; createDeps checks that again before serving.
+ */
 export function parseConfig(
   text: string,
-  ctx: { source: string; baseDir: string; env: NodeJS.ProcessEnv },
+  ctx: {
+    source: string;
+    baseDir: string;
+    env: NodeJS.ProcessEnv;
+    requireClientAuthForCredentials?: boolean;
+  },
 ): Config {
   let doc: unknown;
   try {
@@ -78,6 +89,7 @@ export function parseConfig(
   if (!parsed.success) throw new ConfigError(ctx.source, parsed.error.issues.map(formatIssue));
   const problems: string[] = [];
   const config = resolveConfig(parsed.data, ctx, problems);
+  if (ctx.requireClientAuthForCredentials) problems.push(...clientAuthProblems(parsed.data));
   if (problems.length > 0) throw new ConfigError(ctx.source, problems);
   return deepFreeze(config);
 }
@@ -130,6 +142,7 @@ function resolveConfig(
     onLookupError: d.onLookupError ?? "deny",
     gateHead: d.gateHead ?? false,
     strictBlobs: d.strictBlobs ?? false,
+    pull: d.pull ?? ["*"],
   };
   const projects: Record<string, ProjectConfig> = {};
   for (const [name, p] of Object.entries(raw.projects)) {
@@ -143,6 +156,7 @@ function resolveConfig(
       onLookupError: p.onLookupError ?? defaults.onLookupError,
       gateHead: p.gateHead ?? defaults.gateHead,
       strictBlobs: p.strictBlobs ?? defaults.strictBlobs,
+      pull: p.pull ?? defaults.pull,
     };
   }
   let jwt: AdminJwtConfig | undefined;
@@ -158,10 +172,20 @@ function resolveConfig(
         );
       }
     }
-    jwt = { jwksUrl: j.jwksUrl, jwks, issuer: j.issuer, audience: j.audience };
+    jwt = {
+      jwksUrl: j.jwksUrl,
+      jwks,
+      issuer: j.issuer,
+      audience: j.audience,
+      rolesClaim: j.rolesClaim,
+      maxLifetimeSeconds: j.maxLifetimeSeconds,
+    };
   }
 
+  const clientAuth = resolveClientAuth(raw, ctx.baseDir, problems);
+
   let redisUrl: string | undefined;
+  let redisHmacKey: string | undefined;
   if (raw.redis !== undefined) {
     redisUrl = raw.redis.url ?? fromEnv(raw.redis.urlEnv, "redis.urlEnv", ctx.env, problems);
     if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
@@ -169,6 +193,7 @@ function resolveConfig(
         `${raw.redis.url !== undefined ? "redis.url" : "redis.urlEnv"}: must start with redis:// or rediss://`,
       );
     }
+    redisHmacKey = resolveRedisHmacKey(raw.redis, ctx, problems);
   }
   if (
     listen &&
@@ -188,17 +213,101 @@ function resolveConfig(
       token: adminToken ? new Secret(adminToken) : undefined,
       jwt,
     },
-    redis: redisUrl ? { url: new Secret(redisUrl) } : undefined,
+    redis:
+      redisUrl && redisHmacKey ? { url: new Secret(redisUrl), hmacKey: new Secret(redisHmacKey) } : undefined,
+    clientAuth,
     upstreams,
     manifests: { maxBytes: raw.manifests.maxBytes },
     projects,
     defaults,
     cache: { ...raw.cache },
     verification: { ...raw.verification },
+    limits: { ...raw.limits },
     shutdown: { drainTimeoutMs: raw.shutdown.drainTimeoutMs },
     log: { access: raw.log.access },
     source: ctx.source,
   };
+}
+
+function resolveClientAuth(raw: RawConfig, baseDir: string, problems: string[]): ClientAuthConfig {
+  const a = raw.clientAuth;
+  let htpasswd: ClientAuthConfig["htpasswd"];
+  if (a.htpasswd !== undefined) {
+    const path = resolve(baseDir, a.htpasswd);
+    try {
+      const parsed = parseHtpasswd(readFileSync(path, "utf8"));
+      for (const p of parsed.problems) problems.push(`clientAuth.htpasswd: ${a.htpasswd}: ${p}`);
+      if (parsed.problems.length === 0 && parsed.entries.length === 0)
+        problems.push(`clientAuth.htpasswd: ${a.htpasswd} has no users (add one with \`htpasswd -B\`)`);
+      htpasswd = { path, entries: parsed.entries };
+    } catch (err) {
+      problems.push(
+        `clientAuth.htpasswd: cannot read ${a.htpasswd} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  }
+  let jwt: ClientAuthConfig["jwt"];
+  if (a.jwt) {
+    const j = a.jwt;
+    let jwks: unknown;
+    if (j.jwksPath !== undefined) {
+      try {
+        jwks = JSON.parse(readFileSync(resolve(baseDir, j.jwksPath), "utf8"));
+      } catch (err) {
+        problems.push(
+          `clientAuth.jwt.jwksPath: cannot read a JSON Web Key Set (${(err as NodeJS.ErrnoException).code ?? "invalid JSON"})`,
+        );
+      }
+    }
+    if (j.jwksUrl !== undefined && !/^https?:\/\//.test(j.jwksUrl))
+      problems.push("clientAuth.jwt.jwksUrl: must be https:// (or http://)");
+    jwt = {
+      jwksUrl: j.jwksUrl,
+      jwks,
+      jwksTimeoutMs: j.jwksTimeoutMs,
+      issuer: j.issuer,
+      audience: j.audience,
+      subjectClaim: j.subjectClaim,
+      maxLifetimeSeconds: j.maxLifetimeSeconds,
+    };
+  }
+  const authenticates = a.htpasswd !== undefined || a.jwt !== undefined;
+  if (a.open && authenticates)
+    problems.push(
+      "clientAuth.open: true turns client authentication off; remove it, or remove clientAuth.htpasswd and clientAuth.jwt",
+    );
+  if (!authenticates) {
+    const lists = [
+      ...(raw.defaults.pull !== undefined ? ["defaults.pull"] : []),
+      ...Object.entries(raw.projects)
+        .filter(([, p]) => p.pull !== undefined)
+        .map(([name]) => `projects.${name}.pull`),
+    ];
+    for (const path of lists)
+      problems.push(
+        `${path}: needs client authentication (clientAuth.htpasswd or clientAuth.jwt); without it every client is anonymous`,
+      );
+  }
+  return { open: a.open, realm: a.realm, htpasswd, jwt };
+}
+
+/**
+ * Upstream credentials let anyone who reaches pullgate pull with its login. Unless clients authenticate
+ * (htpasswd or JWT), that must be said explicitly with `clientAuth.open: true`.
+ */
+export function clientAuthProblems(config: {
+  clientAuth: { open: boolean; htpasswd?: unknown; jwt?: unknown };
+  upstreams: readonly { name: string; credentials?: unknown }[];
+}): string[] {
+  const a = config.clientAuth;
+  if (a.open || a.htpasswd !== undefined || a.jwt !== undefined) return [];
+  return config.upstreams.flatMap((u, i) =>
+    u.credentials === undefined
+      ? []
+      : [
+          `upstreams[${i}].credentials: without client authentication anyone who reaches pullgate pulls from ${JSON.stringify(u.name)} with this login; configure clientAuth.htpasswd or clientAuth.jwt, or set clientAuth.open: true to accept that`,
+        ],
+  );
 }
 
 export function parseListen(value: string, path: string, problems: string[]): ListenAddress | undefined {
@@ -290,8 +399,31 @@ function resolveUpstream(
       : undefined,
     redirects: raw.redirects,
     connections: raw.connections,
+    apiConnections: raw.apiConnections,
+    redirectOrigins: raw.redirectOrigins.map((o, i) =>
+      toOrigin(o, `${path}.redirectOrigins[${i}]`, problems),
+    ),
+    tokenRealms: (raw.tokenRealms ?? (registry === "docker.io" ? ["https://auth.docker.io"] : [])).map(
+      (o, i) => toOrigin(o, `${path}.tokenRealms[${i}]`, problems),
+    ),
     timeouts: { ...raw.timeouts },
   };
+}
+
+/** An origin as configured ("https://host[:port]"), normalized; a problem when it is anything else. */
+function toOrigin(value: string, path: string, problems: string[]): string {
+  try {
+    const url = new URL(value);
+    if ((url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "")) {
+      return url.origin;
+    }
+  } catch {
+    // reported below
+  }
+  problems.push(
+    `${path}: must be an origin like "https://storage.example.com" (scheme, host, optional port)`,
+  );
+  return value;
 }
 
 function resolveCredentials(
@@ -313,6 +445,40 @@ function resolveCredentials(
   }
   if (username === undefined || password === undefined) return undefined;
   return { username, password: new Secret(password) };
+}
+
+/** Minimum length of redis.hmacKey*, in bytes (UTF-8). */
+export const MIN_REDIS_HMAC_KEY_BYTES = 32;
+
+/** The Redis HMAC key from its env var or file; its value never appears in a problem. */
+function resolveRedisHmacKey(
+  raw: { hmacKeyEnv?: string | undefined; hmacKeyFile?: string | undefined },
+  ctx: { baseDir: string; env: NodeJS.ProcessEnv },
+  problems: string[],
+): string | undefined {
+  let key: string | undefined;
+  let path: string;
+  if (raw.hmacKeyEnv !== undefined) {
+    path = "redis.hmacKeyEnv";
+    key = fromEnv(raw.hmacKeyEnv, path, ctx.env, problems);
+  } else if (raw.hmacKeyFile !== undefined) {
+    path = "redis.hmacKeyFile";
+    try {
+      key = readFileSync(resolve(ctx.baseDir, raw.hmacKeyFile), "utf8").trim();
+    } catch (err) {
+      problems.push(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      return undefined;
+    }
+  } else {
+    return undefined; // reported by the schema
+  }
+  if (key !== undefined && Buffer.byteLength(key, "utf8") < MIN_REDIS_HMAC_KEY_BYTES) {
+    problems.push(
+      `${path}: the key must be at least ${MIN_REDIS_HMAC_KEY_BYTES} bytes (e.g. \`openssl rand -hex 32\`)`,
+    );
+    return undefined;
+  }
+  return key;
 }
 
 function fromEnv(

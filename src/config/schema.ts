@@ -42,12 +42,23 @@ const upstream = z.strictObject({
   credentials: credentials.optional(),
   /** follow: pullgate fetches redirected blobs itself; pass: the client gets the 307. */
   redirects: z.enum(["follow", "pass"]).default("follow"),
+  /** Keep-alive connections for streamed blobs (clients' layer downloads). */
   connections: z.number().int().min(1).max(1024).default(64),
+  /** A separate pool for manifests, tokens and signature lookups: a decision never waits behind a blob. */
+  apiConnections: z.number().int().min(1).max(1024).default(32),
+  /** Origins (scheme://host[:port]) blob redirects may go to besides public addresses: e.g. an internal object store. */
+  redirectOrigins: z.array(z.string().min(1)).max(100).default([]),
+  /** Token realm origins besides the upstream's own (docker.io upstreams: https://auth.docker.io by default). */
+  tokenRealms: z.array(z.string().min(1)).max(100).optional(),
   timeouts: z
     .strictObject({
       connectMs: positiveMs.default(5_000),
       headersMs: positiveMs.default(30_000),
       bodyIdleMs: positiveMs.default(30_000),
+      /** Whole exchange (headers and body) of a manifest, listing, token or signature blob. */
+      totalMs: positiveMs.default(60_000),
+      /** Whole transfer of one streamed blob. */
+      blobTotalMs: positiveMs.default(3_600_000),
     })
     .prefault({}),
 });
@@ -72,6 +83,11 @@ const repositoryGlob = z
   .string()
   .regex(/^[a-z0-9._*/-]{1,255}$/, "a repository glob like 'proj/tools/*' or 'proj/**'");
 
+/** A principal allowed to pull: an exact name, a `prefix*`, or `*` alone (any authenticated client). */
+const pullEntry = z
+  .string()
+  .regex(/^(?:\*|[^\s*]{1,256}\*?)$/, "a principal name, 'prefix*', or '*' (no spaces; '*' only at the end)");
+
 /** Every option a project can set; `defaults` takes the same options and fills what a project leaves out. */
 const projectOptions = {
   mode: z.enum(projectModes).optional(),
@@ -86,6 +102,8 @@ const projectOptions = {
   gateHead: z.boolean().optional(),
   /** true: blobs are served only when a manifest allowed for this policy lists them. */
   strictBlobs: z.boolean().optional(),
+  /** Who may pull (client authentication): principal names, `prefix*`, or `*` for any authenticated client. */
+  pull: z.array(pullEntry).optional(),
 };
 const project = z.strictObject(projectOptions);
 
@@ -111,6 +129,10 @@ export const rawConfigSchema = z.strictObject({
           jwksPath: z.string().min(1).optional(),
           issuer: z.string().min(1),
           audience: z.string().min(1),
+          /** The claim listing the token's roles: read, write, write:<project>. */
+          rolesClaim: z.string().min(1).default("pullgate_roles"),
+          /** exp and iat are required, and exp − iat may not exceed this. */
+          maxLifetimeSeconds: z.number().int().positive().default(3600),
         })
         .refine((j) => (j.jwksUrl === undefined) !== (j.jwksPath === undefined), {
           message: "give exactly one of jwksUrl or jwksPath",
@@ -123,11 +145,48 @@ export const rawConfigSchema = z.strictObject({
       url: z.string().min(1).optional(),
       /** The URL from an environment variable (it may carry a password: keep it out of ConfigMaps). */
       urlEnv: z.string().min(1).optional(),
+      /** The key (>= 32 bytes, shared by the replicas) that authenticates everything stored in Redis: an env var… */
+      hmacKeyEnv: z.string().min(1).optional(),
+      /** …or a file (relative to the config file; surrounding whitespace is ignored). */
+      hmacKeyFile: z.string().min(1).optional(),
     })
     .refine((r) => (r.url === undefined) !== (r.urlEnv === undefined), {
       message: "give exactly one of url or urlEnv",
     })
+    .refine((r) => (r.hmacKeyEnv === undefined) !== (r.hmacKeyFile === undefined), {
+      message:
+        "give exactly one of hmacKeyEnv or hmacKeyFile: the key (at least 32 bytes, the same on every replica) that authenticates what pullgate stores in Redis",
+    })
     .optional(),
+  /** Who may use the proxy (see README "Client authentication"). */
+  clientAuth: z
+    .strictObject({
+      /** true: no client authentication, said explicitly (anyone who reaches the proxy pulls with pullgate's logins). */
+      open: z.boolean().default(false),
+      realm: z
+        .string()
+        .regex(/^[\x20-\x7e]{1,100}$/, "printable ASCII")
+        .refine((r) => !/["\\]/.test(r), "no quotes or backslashes")
+        .default("pullgate"),
+      /** htpasswd file with bcrypt entries (`htpasswd -B`), relative to the config file. */
+      htpasswd: z.string().min(1).optional(),
+      /** Bearer JWTs (or a JWT as the Basic password) verified against a JWKS. */
+      jwt: z
+        .strictObject({
+          jwksUrl: z.string().url().optional(),
+          jwksPath: z.string().min(1).optional(),
+          jwksTimeoutMs: positiveMs.default(5_000),
+          issuer: z.string().min(1),
+          audience: z.string().min(1),
+          subjectClaim: z.string().min(1).default("sub"),
+          maxLifetimeSeconds: z.number().int().positive().default(86_400),
+        })
+        .refine((j) => (j.jwksUrl === undefined) !== (j.jwksPath === undefined), {
+          message: "give exactly one of jwksUrl or jwksPath",
+        })
+        .optional(),
+    })
+    .prefault({}),
   upstreams: z.array(upstream).min(1, "at least one upstream is needed"),
   manifests: z
     .strictObject({
@@ -165,13 +224,34 @@ export const rawConfigSchema = z.strictObject({
         .number()
         .int()
         .min(1024)
-        .default(1024 * 1024),
-      /** Cap on a Sigstore bundle blob. */
+        .default(64 * 1024),
+      /** Cap on a Sigstore bundle blob (and a DSSE envelope layer of a legacy `.att`). */
       maxBundleBytes: z
         .number()
         .int()
         .min(1024)
         .default(4 * 1024 * 1024),
+      /** Distinct blobs one signature lookup (or signature-artifact proof) may fetch. */
+      maxLookupBlobs: z.number().int().min(1).max(4096).default(64),
+      /** Bytes one signature lookup may hold, summed over its distinct blobs. */
+      maxLookupBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(8 * 1024 * 1024),
+      /** Total deadline of one (shared) signature lookup; joiners past it get SIGNATURE_UNAVAILABLE. */
+      lookupTimeoutMs: positiveMs.default(30_000),
+      /** Signature lookups in flight at once (distinct digests); more wait within their deadline. */
+      maxConcurrentLookups: z.number().int().min(1).max(1024).default(32),
+    })
+    .prefault({}),
+  /** Bounds per client connection and per client address (slow or greedy clients must not starve others). */
+  limits: z
+    .strictObject({
+      /** Blob downloads in flight per client address; more get 429 TOOMANYREQUESTS. */
+      blobStreamsPerClient: z.number().int().min(1).max(10_000).default(16),
+      /** A client connection with no progress (a reader that stopped reading) is closed after this long. */
+      clientIdleMs: positiveMs.default(30_000),
     })
     .prefault({}),
   shutdown: z.strictObject({ drainTimeoutMs: positiveMs.default(10_000) }).prefault({}),

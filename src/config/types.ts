@@ -2,6 +2,7 @@ import type { ProjectMode } from "./schema.ts";
 
 export type LookupErrorAction = "deny" | "allow";
 
+import type { HtpasswdEntry } from "./htpasswd.ts";
 import type { Secret } from "./secret.ts";
 
 export interface ListenAddress {
@@ -25,7 +26,18 @@ export interface UpstreamConfig {
   credentials: UpstreamCredentials | undefined;
   redirects: "follow" | "pass";
   connections: number;
-  timeouts: { connectMs: number; headersMs: number; bodyIdleMs: number };
+  apiConnections: number;
+  /** Origins blob redirects may go to even when they are internal addresses (public ones always may). */
+  redirectOrigins: readonly string[];
+  /** Origins whose token realms pullgate may fetch, besides the upstream's own origin. */
+  tokenRealms: readonly string[];
+  timeouts: {
+    connectMs: number;
+    headersMs: number;
+    bodyIdleMs: number;
+    totalMs: number;
+    blobTotalMs: number;
+  };
 }
 
 export interface TrustedKey {
@@ -42,6 +54,8 @@ export interface ProjectConfig {
   onLookupError: LookupErrorAction;
   gateHead: boolean;
   strictBlobs: boolean;
+  /** Who may pull the project's repositories (client authentication); not part of the signature policy. */
+  pull: readonly string[];
 }
 
 export interface AdminJwtConfig {
@@ -50,6 +64,33 @@ export interface AdminJwtConfig {
   jwks: unknown;
   issuer: string;
   audience: string;
+  /** The claim listing the token's admin roles (read, write, write:<project>). */
+  rolesClaim: string;
+  /** exp − iat may not exceed this (both are required). */
+  maxLifetimeSeconds: number;
+}
+
+/** Bearer JWTs from clients (e.g. Kubernetes service-account tokens), verified against a JWKS. */
+export interface ClientJwtConfig {
+  /** Exactly one of jwksUrl / jwks (the parsed JSON Web Key Set read from jwksPath). */
+  jwksUrl: string | undefined;
+  jwks: unknown;
+  jwksTimeoutMs: number;
+  issuer: string;
+  audience: string;
+  /** The claim that names the principal (default `sub`). */
+  subjectClaim: string;
+  /** exp − iat may not exceed this. */
+  maxLifetimeSeconds: number;
+}
+
+/** Who may use the proxy: htpasswd users and/or JWT subjects; with neither, anyone (see `open`). */
+export interface ClientAuthConfig {
+  /** Explicitly accepted: anyone who reaches the proxy pulls with pullgate's upstream logins. */
+  open: boolean;
+  realm: string;
+  htpasswd: { path: string; entries: readonly HtpasswdEntry[] } | undefined;
+  jwt: ClientJwtConfig | undefined;
 }
 
 export interface TlsConfig {
@@ -63,7 +104,9 @@ export interface Config {
   listen: ListenAddress;
   tls: TlsConfig | undefined;
   admin: { listen: ListenAddress; token: Secret | undefined; jwt: AdminJwtConfig | undefined };
-  redis: { url: Secret } | undefined;
+  /** hmacKey (>= 32 bytes, shared by the replicas) authenticates every entry pullgate stores in Redis. */
+  redis: { url: Secret; hmacKey: Secret } | undefined;
+  clientAuth: ClientAuthConfig;
   upstreams: readonly UpstreamConfig[];
   manifests: { maxBytes: number };
   projects: Readonly<Record<string, ProjectConfig>>;
@@ -76,7 +119,15 @@ export interface Config {
     manifestMaxBytes: number;
     tagTtlSeconds: number;
   };
-  verification: { maxPayloadBytes: number; maxBundleBytes: number };
+  verification: {
+    maxPayloadBytes: number;
+    maxBundleBytes: number;
+    maxLookupBlobs: number;
+    maxLookupBytes: number;
+    lookupTimeoutMs: number;
+    maxConcurrentLookups: number;
+  };
+  limits: { blobStreamsPerClient: number; clientIdleMs: number };
   shutdown: { drainTimeoutMs: number };
   log: { access: boolean };
   /** Where the config came from, for the startup log line. */

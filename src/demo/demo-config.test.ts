@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.ts";
-import { renderDemoConfig } from "./demo-config.ts";
+import { DEMO_REDIS_HMAC_KEY_ENV, renderDemoConfig } from "./demo-config.ts";
 
 const publicKeyPem = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({
   type: "spki",
@@ -19,10 +19,16 @@ const input = {
 
 describe("renderDemoConfig", () => {
   it("is a valid pullgate config on its own: project demo enforced with the inline key", () => {
-    const config = parseConfig(renderDemoConfig(input), { source: "test", baseDir: "/nonexistent", env: {} });
+    const hmacKey = "k".repeat(32);
+    const config = parseConfig(renderDemoConfig(input), {
+      source: "test",
+      baseDir: "/nonexistent",
+      env: { [DEMO_REDIS_HMAC_KEY_ENV]: hmacKey },
+    });
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 41001 });
     expect(config.admin.listen).toEqual({ host: "127.0.0.1", port: 41002 });
     expect(config.redis?.url.reveal()).toBe("redis://127.0.0.1:41003");
+    expect(config.redis?.hmacKey.reveal()).toBe(hmacKey);
     expect(config.upstreams.map((u) => [u.url, u.default])).toEqual([["http://127.0.0.1:41000", true]]);
     expect(config.projects.demo?.mode).toBe("enforce");
     expect(config.projects.demo?.keys.map((k) => k.name)).toEqual(["demo"]);

@@ -7,7 +7,7 @@ import { parseConfig } from "../config/index.ts";
 import { type RunningPullgate, startPullgate } from "../main.ts";
 import { type Daemon, findOnPath, runCommand } from "./child-processes.ts";
 import { createLegacySignature } from "./cosign-legacy-signature.ts";
-import { renderDemoConfig } from "./demo-config.ts";
+import { DEMO_REDIS_HMAC_KEY_ENV, renderDemoConfig } from "./demo-config.ts";
 import { ensureTools } from "./ensure-tools.ts";
 import { freePort, type LocalServer, startRedis, startRegistry } from "./local-servers.ts";
 import { pushArtifact } from "./registry-push.ts";
@@ -251,6 +251,7 @@ async function showDemo(
   say(`  registry  ${registry.url}  docker-registry: ${SIGNED}:${TAG} (cosign-signed), ${UNSIGNED}:${TAG}`);
 
   const adminToken = randomBytes(24).toString("base64url");
+  const redisHmacKey = randomBytes(32).toString("hex");
   const records: LogRecord[] = [];
   const logger: Logger = {
     log(level, event, fields) {
@@ -271,7 +272,7 @@ async function showDemo(
     const config = parseConfig(configText, {
       source: "pullgate demo",
       baseDir: dir,
-      env: { PULLGATE_ADMIN_TOKEN: adminToken },
+      env: { PULLGATE_ADMIN_TOKEN: adminToken, [DEMO_REDIS_HMAC_KEY_ENV]: redisHmacKey },
     });
     try {
       pullgate = await startPullgate(config, { logger });
@@ -343,7 +344,9 @@ async function showDemo(
   say(style.dim(CONFIG_BEGIN));
   sayLines(configText.trimEnd(), say);
   say(style.dim(CONFIG_END));
-  say("Save it as pullgate.yaml and run it: npx pullgate serve --config pullgate.yaml");
+  // With Redis the file names the HMAC key's variable: running it needs a key (the same on every replica).
+  const keyEnv = redis ? `${DEMO_REDIS_HMAC_KEY_ENV}="$(openssl rand -hex 32)" ` : "";
+  say(`Save it as pullgate.yaml and run it: ${keyEnv}npx pullgate serve --config pullgate.yaml`);
 
   if (options.keep) {
     const tokenFile = join(dir, "admin-token");

@@ -1,3 +1,4 @@
+import type { HttpBindings } from "@hono/node-server";
 import type { MiddlewareHandler } from "hono";
 import type { Logger } from "../telemetry/index.ts";
 import type { RequestKind } from "./parse-request.ts";
@@ -7,6 +8,8 @@ export interface AccessRecord {
   repository?: string;
   upstream?: string;
   digest?: string;
+  /** Who the client authenticated as (client authentication on); never a credential. */
+  principal?: string;
   /** Body bytes of a buffered response, set by whoever built it (so the log never touches the Response). */
   bytes?: number;
   /** Set when the handler wrote the response itself (node fast path): status and body completion. */
@@ -14,16 +17,21 @@ export interface AccessRecord {
   streamed?: Promise<{ bytes: number; aborted: boolean }>;
 }
 
-export type AccessEnv = { Variables: { access: AccessRecord } };
+export type AccessEnv = { Variables: { access: AccessRecord }; Bindings: Partial<HttpBindings> };
 
 /**
- * One JSON line per request: method, kind, repository, upstream, status, bytes, durationMs.
+ * One JSON line per request: method, kind, repository, upstream, principal, status, bytes, durationMs.
  * Streamed bodies are counted as they are written, and logged when they end or are cancelled.
  * Never logs headers (Authorization) or query strings.
+ * `client` is the remote address of the TCP connection (node's socket, through Hono's node bindings); headers
+ * such as X-Forwarded-For are never consulted (anyone can send them). Without a socket (app.request()) it is
+ * left out.
  */
 export function accessLog(logger: Logger): MiddlewareHandler<AccessEnv> {
   return async (c, next) => {
     const start = performance.now();
+    // Read now: once a streamed body has ended the socket may be gone (remoteAddress is then undefined).
+    const client = clientAddressOf(c.env);
     const record: AccessRecord = {};
     c.set("access", record);
     await next();
@@ -31,11 +39,13 @@ export function accessLog(logger: Logger): MiddlewareHandler<AccessEnv> {
     const method = c.req.method;
     const write = (bytes: number, aborted: boolean, status = res.status) => {
       logger.log("info", "access", {
+        ...(client !== undefined ? { client } : {}),
         method,
         kind: record.kind ?? "other",
         repository: record.repository,
         upstream: record.upstream,
         digest: record.digest,
+        ...(record.principal !== undefined ? { principal: record.principal } : {}),
         status,
         bytes,
         durationMs: Math.round((performance.now() - start) * 100) / 100,
@@ -96,4 +106,10 @@ export function accessLog(logger: Logger): MiddlewareHandler<AccessEnv> {
     );
     c.res = new Response(counted, res);
   };
+}
+
+/** The remote address of the request's TCP connection, when there is one. */
+function clientAddressOf(env: Partial<HttpBindings> | undefined): string | undefined {
+  const address = env?.incoming?.socket?.remoteAddress;
+  return typeof address === "string" && address !== "" ? address : undefined;
 }

@@ -4,8 +4,11 @@ import { OciError } from "../oci/index.ts";
 import type { PullService } from "../pull/index.ts";
 import type { Logger } from "../telemetry/index.ts";
 import { type Headers, header, UpstreamError, type UpstreamRouter } from "../upstream/index.ts";
-import { type AccessEnv, accessLog } from "./access-log.ts";
+import { type AccessEnv, type AccessRecord, accessLog } from "./access-log.ts";
+import type { ClientAuthenticator } from "./client-auth.ts";
+import { ClientStreamLimit } from "./client-stream-limit.ts";
 import { parseRegistryPath, type RegistryPath, splitTarget } from "./parse-request.ts";
+import type { PullPermissions } from "./pull-permission.ts";
 import { API_VERSION_HEADER, renderError, toOciError } from "./render-error.ts";
 import { streamResponse } from "./stream-response.ts";
 
@@ -14,17 +17,28 @@ export interface ProxyAppDeps {
   router: UpstreamRouter;
   logger: Logger;
   accessLog: boolean;
+  /**
+   * Client authentication (clientAuth.htpasswd / clientAuth.jwt). When set, every /v2 request needs
+   * credentials for pullgate, which are never forwarded upstream: pullgate's own logins apply.
+   */
+  clientAuth?: { authenticator: ClientAuthenticator; permissions: PullPermissions } | undefined;
+  /** Blob downloads in flight per client address (default 16); more get 429. */
+  blobStreamsPerClient?: number;
+  /** A blob download whose client stopped reading is cut after this long without progress. */
+  clientIdleMs?: number;
 }
 
 export type ProxyEnv = AccessEnv & { Bindings: Partial<HttpBindings> };
 
-/** Headers of an upstream blob response that a client may see; everything else is dropped. */
+/**
+ * Headers of an upstream blob response that a client may see; everything else is dropped. The
+ * upstream's Docker-Content-Digest is not among them: pullgate labels only bytes it checks.
+ */
 const BLOB_HEADERS = [
   "content-type",
   "content-length",
   "content-range",
   "accept-ranges",
-  "docker-content-digest",
   "etag",
   "last-modified",
 ] as const;
@@ -36,6 +50,7 @@ const RANGE_RE = /^bytes=\d*-\d*(?:,\s*\d*-\d*)*$/;
  */
 export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
   const app = new Hono<ProxyEnv>();
+  const streams = new ClientStreamLimit(deps.blobStreamsPerClient ?? 16);
   if (deps.accessLog) app.use(accessLog(deps.logger));
   else
     app.use(async (c, next) => {
@@ -49,6 +64,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     const method = c.req.raw.method;
     const access = c.get("access");
     if (!path.startsWith("/v2")) throw new OciError("UNSUPPORTED", "not found", { status: 404 });
+    const auth = deps.clientAuth;
+    const principal = auth ? await auth.authenticator.authenticate(c.req.header("authorization")) : undefined;
+    if (principal !== undefined) access.principal = principal;
     if (method !== "GET" && method !== "HEAD") {
       throw new OciError("UNSUPPORTED", "pullgate is a read-only proxy: only GET and HEAD are supported", {
         headers: { allow: "GET, HEAD" },
@@ -56,9 +74,13 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     }
     const target = parseRegistryPath(path);
     access.kind = target.kind;
-    const ctx = { clientAuthorization: c.req.header("authorization"), signal: c.req.raw.signal };
+    // With client authentication, the client's Authorization is for pullgate: never forwarded upstream.
+    const clientAuthorization = auth ? undefined : c.req.header("authorization");
+    const ctx = { clientAuthorization, signal: c.req.raw.signal };
     if (target.kind === "base") {
-      await deps.pull.checkBase(deps.router.defaultClient, ctx);
+      // An authenticated client only asks whether it may talk to pullgate; pullgate's own upstream
+      // access is not its business (and an upstream challenge would send it to the wrong realm).
+      if (!auth) await deps.pull.checkBase(deps.router.defaultClient, ctx);
       access.bytes = method === "HEAD" ? 0 : 2;
       return new Response(method === "HEAD" ? null : "{}", {
         status: 200,
@@ -69,11 +91,14 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     const route = deps.router.route(target.name, params.get("ns") ?? undefined);
     access.repository = route.name;
     access.upstream = route.upstream.name;
-    return handle(c, deps, target, { route, params, ctx, method });
+    if (auth && principal !== undefined) auth.permissions.check(principal, route.name);
+    return handle(c, deps, target, { route, params, ctx, method, streams });
   });
 
   app.onError((err, c) => {
-    const oci = toOciError(err, notFoundCodeFor(c.get("access")?.kind));
+    const oci = deps.clientAuth
+      ? upstreamRefusalToDenied(err, c.get("access"))
+      : toOciError(err, notFoundCodeFor(c.get("access")?.kind));
     if (oci.status >= 500) {
       const e = err as { code?: unknown; name?: string };
       // Errors no module coded keep their stack in the server log only.
@@ -98,10 +123,11 @@ interface Handling {
   params: URLSearchParams;
   ctx: { clientAuthorization: string | undefined; signal: AbortSignal };
   method: string;
+  streams: ClientStreamLimit;
 }
 
 async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handling): Promise<Response> {
-  const { route, params, ctx } = h;
+  const { route, params, ctx, streams } = h;
   const method = h.method === "HEAD" ? "HEAD" : "GET";
   switch (target.kind) {
     case "manifest": {
@@ -129,20 +155,33 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
     case "blob": {
       c.get("access").digest = target.digest;
       const range = c.req.header("range");
-      const res = await deps.pull.getBlob({
-        ...ctx,
-        route,
-        digest: target.digest,
-        method,
-        range: range && RANGE_RE.test(range) ? range : undefined,
-      });
-      const headers: Record<string, string> = { ...API_VERSION_HEADER, ...pick(res.headers, BLOB_HEADERS) };
-      const location = header(res.headers, "location");
-      if (res.status >= 300 && res.status < 400 && location) headers.location = location;
-      if (res.status === 200 && !headers["docker-content-digest"])
-        headers["docker-content-digest"] = target.digest;
-      if (res.body) return streamResponse(c, res.status, headers, res.body);
-      return new Response(null, { status: res.status, headers });
+      const release = streams.acquire(c.env?.incoming?.socket?.remoteAddress ?? "local");
+      try {
+        const res = await deps.pull.getBlob({
+          ...ctx,
+          route,
+          digest: target.digest,
+          method,
+          range: range && RANGE_RE.test(range) ? range : undefined,
+        });
+        const headers: Record<string, string> = { ...API_VERSION_HEADER, ...pick(res.headers, BLOB_HEADERS) };
+        const location = header(res.headers, "location");
+        if (res.status >= 300 && res.status < 400 && location) headers.location = location;
+        // Only bytes that are checked against the digest as they stream carry it as a label.
+        if (res.verified) headers["docker-content-digest"] = target.digest;
+        if (res.body) {
+          const response = streamResponse(c, res.status, headers, res.body, deps.clientIdleMs);
+          const streamed = c.get("access").streamed;
+          if (streamed) streamed.finally(release);
+          else res.body.once("close", release);
+          return response;
+        }
+        release();
+        return new Response(null, { status: res.status, headers });
+      } catch (err) {
+        release();
+        throw err;
+      }
     }
     case "tags": {
       const res = await deps.pull.listTags({
@@ -188,6 +227,22 @@ function rawTarget(c: Ctx): string {
   if (typeof incoming === "string" && incoming.startsWith("/")) return incoming;
   const url = new URL(c.req.url);
   return `${url.pathname}${url.search}`;
+}
+
+/**
+ * With client authentication on, an upstream 401 means pullgate's own login does not reach the
+ * repository: the client is already authenticated, and relaying the upstream's challenge would send it
+ * to the upstream's token service for credentials pullgate would refuse. It becomes 403 DENIED.
+ */
+function upstreamRefusalToDenied(err: unknown, access: AccessRecord | undefined): OciError {
+  if (err instanceof UpstreamError && err.code === "STATUS" && err.status === 401) {
+    return new OciError(
+      "DENIED",
+      `the upstream registry refused pullgate's access to ${access?.repository ?? "this repository"}`,
+      { detail: { upstream: err.upstream } },
+    );
+  }
+  return toOciError(err, notFoundCodeFor(access?.kind));
 }
 
 function notFoundCodeFor(kind: string | undefined): OciError["code"] {

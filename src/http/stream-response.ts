@@ -19,6 +19,7 @@ export function streamResponse(
   status: number,
   headers: Record<string, string>,
   body: Readable,
+  stallMs = 30_000,
 ): Response {
   const outgoing = c.env?.outgoing;
   const access = c.get("access");
@@ -31,12 +32,26 @@ export function streamResponse(
     bytes += chunk.length;
   });
   outgoing.writeHead(status, headers);
-  access.streamed = pipeline(body, outgoing).then(
-    () => ({ bytes, aborted: false }),
-    () => {
-      discardBody(body);
-      return { bytes, aborted: true };
-    },
-  );
+  // A client that stops reading holds an upstream connection for as long as it likes: when nothing
+  // moved for `stallMs` while the client's socket is full, the transfer is cut (the upstream's own
+  // silence is undici's bodyIdle timeout; a client waiting for a decision is not stalled).
+  let seen = -1;
+  const stall = setInterval(() => {
+    if (bytes === seen && outgoing.writableNeedDrain) {
+      outgoing.destroy();
+      body.destroy();
+    }
+    seen = bytes;
+  }, stallMs);
+  stall.unref();
+  access.streamed = pipeline(body, outgoing)
+    .then(
+      () => ({ bytes, aborted: false }),
+      () => {
+        discardBody(body);
+        return { bytes, aborted: true };
+      },
+    )
+    .finally(() => clearInterval(stall));
   return RESPONSE_ALREADY_SENT;
 }

@@ -6,7 +6,18 @@ export {
   type OciErrorCode,
   type OciErrorEntry,
 } from "./errors.ts";
-export { ALL_MANIFEST_TYPES, isValidMediaType, MediaType } from "./media-types.ts";
+export {
+  type Descriptor,
+  foldedKeyProblem,
+  goFoldAscii,
+  isImageManifestMediaType,
+  isIndexMediaType,
+  type Manifest,
+  type ManifestReading,
+  mediaTypeEssence,
+  readManifest,
+} from "./manifest.ts";
+export { ALL_MANIFEST_TYPES, EMPTY_JSON_DIGEST, isValidMediaType, MediaType } from "./media-types.ts";
 export {
   type Digest,
   type DigestAlgorithm,
@@ -24,3 +35,4 @@ export {
   type Reference,
   referenceToString,
 } from "./reference.ts";
+export { type JsonObject, type JsonValue, parseStrictJson, type StrictJsonResult } from "./strict-json.ts";

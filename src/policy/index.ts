@@ -9,6 +9,16 @@ export {
   PolicyValidationError,
   toPolicyView,
 } from "./policy-registry.ts";
-export { createMemoryPolicyStore, createRedisPolicyStore, type PolicyStore } from "./policy-store.ts";
+export {
+  createMemoryPolicyStore,
+  createRedisPolicyStore,
+  type PolicyEntryMac,
+  type PolicyStore,
+} from "./policy-store.ts";
 export { projectOf } from "./project.ts";
-export { compileRepositoryGlob, matchesAnyGlob } from "./repository-glob.ts";
+export {
+  compileRepositoryGlob,
+  type GlobMatch,
+  matchesAnyGlob,
+  type RepositoryGlob,
+} from "./repository-glob.ts";

@@ -64,11 +64,25 @@ export interface PolicyStoreConnection {
   isReady(): boolean;
 }
 
+/**
+ * Seals and checks what the store keeps in Redis; `RedisEntryMac` from src/cache/redis-entry-mac.ts
+ * (createRedisEntryMac) provides it. `open` counts and logs what it rejects.
+ */
+export interface PolicyEntryMac {
+  seal(kind: string, context: readonly string[], payload: string): string;
+  open(kind: string, context: readonly string[], stored: string): string | undefined;
+}
+
+/** The MAC kind of runtime policy overrides. */
+export const POLICY_ENTRY_KIND = "policy";
+
 export interface RedisPolicyStoreOptions {
   /** Commands (HGETALL, HSET/HDEL + PUBLISH). */
   redis: PolicyStoreConnection;
   /** A second connection, used only for SUBSCRIBE (a subscribed connection cannot run other commands in RESP2). */
   subscriber: PolicyStoreConnection;
+  /** Seals every stored override and checks it on load (the HMAC key shared by the replicas). */
+  mac: PolicyEntryMac;
   /** Default "pullgate:v1:". */
   keyPrefix?: string;
   logger: Logger;
@@ -76,11 +90,16 @@ export interface RedisPolicyStoreOptions {
 
 /**
  * Redis store.
- *  - `${prefix}policy`: hash, field = project, value = the override as JSON.
+ *  - `${prefix}policy`: hash, field = project, value = the override as JSON, sealed with the replicas' HMAC
+ *    (kind "policy", bound to the hash's key name and the field). load() leaves out a value that is not an
+ *    authentic seal for its field (the MAC counts and logs it): that project runs on the config file's policy.
+ *    Someone who can write Redis can therefore remove an override, or put back one that pullgate stored
+ *    earlier for the same project, but not write one of their own or move one to another project.
  *  - `${prefix}policy-changed`: channel; after each write (in the same MULTI) a message
- *    `{"project":…,"origin":…}` is published. This replica's listeners are called directly once the write
- *    succeeded (before put/remove resolve, so the admin API reads its own write); its own messages coming back
- *    over pub/sub are ignored (origin), so every change reaches each listener once.
+ *    `{"project":…,"origin":…}` is published (not authenticated: all it does is make replicas reload). This
+ *    replica's listeners are called directly once the write succeeded (before put/remove resolve, so the admin
+ *    API reads its own write); its own messages coming back over pub/sub are ignored (origin), so every change
+ *    reaches each listener once.
  *  - On every (re)connect of the subscriber, once SUBSCRIBE is confirmed, listeners get "*": messages published
  *    while it was disconnected are lost.
  *  - put/remove/load reject when Redis cannot be reached (the admin API answers 503): a write is never
@@ -88,7 +107,7 @@ export interface RedisPolicyStoreOptions {
  * close() unsubscribes but does not close the connections: whoever created them does.
  */
 export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicyStore {
-  const { redis, subscriber, logger } = opts;
+  const { redis, subscriber, logger, mac } = opts;
   const prefix = opts.keyPrefix ?? "pullgate:v1:";
   const hashKey = `${prefix}policy`;
   const channel = `${prefix}policy-changed`;
@@ -140,7 +159,9 @@ export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicySto
     async load() {
       const all = await redis.client.hgetall(hashKey);
       const out: Record<string, unknown> = {};
-      for (const [project, json] of Object.entries(all)) {
+      for (const [project, stored] of Object.entries(all)) {
+        const json = mac.open(POLICY_ENTRY_KIND, [hashKey, project], stored);
+        if (json === undefined) continue;
         try {
           out[project] = JSON.parse(json) as unknown;
         } catch {
@@ -150,8 +171,8 @@ export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicySto
       return out;
     },
     async put(project, override) {
-      const json = toJson(override);
-      await write(checkProject(project), (m) => m.hset(hashKey, project, json));
+      const sealed = mac.seal(POLICY_ENTRY_KIND, [hashKey, checkProject(project)], toJson(override));
+      await write(project, (m) => m.hset(hashKey, project, sealed));
     },
     async remove(project) {
       await write(checkProject(project), (m) => m.hdel(hashKey, project));

@@ -60,7 +60,13 @@ beforeEach(async () => {
   cache = createMemoryVerdictCache({ now: () => t });
   enforcer = new Enforcer({
     cache,
-    limits: { maxManifestBytes: 64 * 1024, maxPayloadBytes: 64 * 1024, maxBundleBytes: 64 * 1024 },
+    limits: {
+      maxManifestBytes: 64 * 1024,
+      maxPayloadBytes: 64 * 1024,
+      maxBundleBytes: 64 * 1024,
+      maxBlobs: 64,
+      maxTotalBytes: 8 * 1024 * 1024,
+    },
     allowTtlSeconds: ALLOW_TTL,
     denyTtlSeconds: DENY_TTL,
     now: () => t,
@@ -72,14 +78,34 @@ afterEach(async () => {
 });
 
 const policy = (): EffectivePolicy => policies.forRepository(REPO);
+/** The Content-Type a manifest is served with: its own mediaType (as a registry serves it). */
+const typeOf = (bytes: Buffer): string =>
+  (JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ??
+  "application/vnd.oci.image.manifest.v1+json";
 const input = (m: { digest: string; bytes: Buffer }, p: EffectivePolicy = policy()) => ({
   route,
   policy: p,
   digest: m.digest as Digest,
   bytes: m.bytes,
+  contentType: typeOf(m.bytes),
   ctx: {},
 });
+const place = (digest: string) => ({ route, policy: policy(), digest: digest as Digest, ctx: {} });
 const decide = (m: { digest: string; bytes: Buffer }, p?: EffectivePolicy) => enforcer.decide(input(m, p));
+
+/** A tar header block for one empty regular file (what archive/tar reads). */
+function tarHeader(name: string): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0);
+  h.write("0000755\0", 100);
+  h.write("00000000000\0", 124);
+  h.write("        ", 148);
+  h.write("0", 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+  return h;
+}
 
 function signedImage(): PushedImage {
   const image = pushImage(registry, REPO);
@@ -88,7 +114,7 @@ function signedImage(): PushedImage {
 }
 
 describe("decide", () => {
-  it("admits a signature artifact by its content, without any upstream request", async () => {
+  it("admits a signature artifact once its blobs prove it inert, with no signature lookup", async () => {
     const image = pushImage(registry, REPO);
     const sig = signLegacy(registry, REPO, image.digest, trusted);
     const bundle = attachBundle(registry, REPO, image.digest, trusted, { tagSchema: true });
@@ -102,13 +128,123 @@ describe("decide", () => {
       expect(await decide(artifact)).toEqual({
         outcome: "allow",
         via: "signature-artifact",
-        tier: "content",
+        tier: "verified",
+      });
+      expect(await decide(artifact)).toMatchObject({
+        outcome: "allow",
+        via: "signature-artifact",
+        tier: "memory",
       });
     }
-    expect(registry.requests.length).toBe(before);
+    // The .sig's payload and config blobs, and the bundle blob (the empty config is known by its digest).
+    const fetched = registry.requests.slice(before);
+    expect(fetched.every((r) => r.includes("/blobs/"))).toBe(true);
+    expect(fetched).toHaveLength(3);
     expect(enforcer.lookups).toBe(0);
     // A referrers index is not a verified index: what it lists is not admitted through it.
-    expect(await cache.get(policy().fingerprint, bundle.referrerDigest)).toBeUndefined();
+    expect(await cache.get(policy().fingerprint, bundle.referrerDigest)).toMatchObject({
+      verdict: { via: "signature-artifact" },
+    });
+  });
+
+  it("checks a runnable image shaped like a .sig, .att or bundle referrer (a tarball layer) like any image", async () => {
+    const tar = Buffer.concat([tarHeader("bin/sh"), Buffer.alloc(1024)]);
+    for (const [layerType, extra] of [
+      ["application/vnd.dev.cosign.simplesigning.v1+json", {}],
+      ["application/vnd.dsse.envelope.v1+json", {}],
+      [
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        { artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json" },
+      ],
+    ] as const) {
+      const layerDigest = registry.putBlob(REPO, tar);
+      const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: {} }));
+      const bytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          ...extra,
+          config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: registry.putBlob(REPO, config),
+            size: config.length,
+          },
+          layers: [{ mediaType: layerType, digest: layerDigest, size: tar.length }],
+        }),
+      );
+      const digest = registry.putManifest(
+        REPO,
+        undefined,
+        bytes,
+        "application/vnd.oci.image.manifest.v1+json",
+      );
+      expect(await decide({ digest, bytes }), layerType).toMatchObject({
+        outcome: "deny",
+        reason: "NO_SIGNATURE",
+      });
+    }
+  });
+
+  it("fetches a blob listed hundreds of times once, and judges the identical layers once", async () => {
+    const image = pushImage(registry, REPO);
+    const payload = Buffer.alloc(60 * 1024, 0x20);
+    payload.write('{"critical":{"type":"cosign container image signature","image":{}}}');
+    const payloadDigest = registry.putBlob(REPO, payload);
+    const layers = Array.from({ length: 200 }, () => ({
+      mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+      digest: payloadDigest,
+      size: payload.length,
+      annotations: { "dev.cosignproject.cosign/signature": "MEUCIQ==" },
+    }));
+    const emptyConfig = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    const sigBytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: emptyConfig, size: 2 },
+        layers,
+      }),
+    );
+    registry.putManifest(
+      REPO,
+      `sha256-${hexOf(image.digest)}.sig`,
+      sigBytes,
+      "application/vnd.oci.image.manifest.v1+json",
+    );
+    const before = registry.requests.length;
+    const d = await decide(image);
+    expect(d).toMatchObject({ outcome: "deny", reason: "UNTRUSTED_SIGNATURE" });
+    const blobFetches = registry.requests.slice(before).filter((r) => r.includes(`/blobs/${payloadDigest}`));
+    expect(blobFetches).toHaveLength(1);
+    expect(d.outcome === "deny" && d.signatures?.length).toBe(200);
+    // The .sig manifest itself, pulled by cosign: one fetch of the shared payload blob as well.
+    const sigDigest = registry.putManifest(
+      REPO,
+      undefined,
+      sigBytes,
+      "application/vnd.oci.image.manifest.v1+json",
+    );
+    const mark = registry.requests.length;
+    expect(await decide({ digest: sigDigest, bytes: sigBytes })).toMatchObject({ via: "signature-artifact" });
+    expect(registry.requests.slice(mark).filter((r) => r.includes("/blobs/"))).toHaveLength(1);
+  });
+
+  it("denies an ambiguous manifest even when a trusted key signed it, and admits nothing through it", async () => {
+    const child = pushImage(registry, REPO);
+    const index = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: child.digest, size: 1 }],
+      Manifests: [],
+    };
+    const bytes = Buffer.from(JSON.stringify(index));
+    const digest = registry.putManifest(REPO, "amb", bytes, "application/vnd.oci.image.index.v1+json");
+    signLegacy(registry, REPO, digest, trusted);
+    const d = await decide({ digest, bytes });
+    expect(d).toMatchObject({ outcome: "deny", reason: "AMBIGUOUS_MANIFEST", tier: "content" });
+    expect(d.outcome === "deny" && d.detail).toMatch(/"Manifests".*Go clients read as "manifests"/);
+    expect(await decide(child)).toMatchObject({ outcome: "deny", reason: "NO_SIGNATURE" });
+    expect(enforcer.lookups).toBe(1);
   });
 
   it("allows a signed image after one lookup, then answers from the cache without looking again", async () => {
@@ -234,13 +370,32 @@ describe("decide", () => {
     expect((await decide(signed)).outcome).toBe("allow");
   });
 
+  it("a deny found in one repository does not deny the same digest where it is signed (no deny poisoning)", async () => {
+    const image = pushImage(registry, REPO);
+    const elsewhere = new UpstreamRouter([route.client]).route("proj/copy", undefined);
+    registry.putManifest("proj/copy", "v1", image.bytes, "application/vnd.oci.image.manifest.v1+json");
+    signLegacy(registry, REPO, image.digest, trusted);
+    // The same bytes, unsigned in proj/copy: denied there, and the deny is cached for that place only.
+    expect(await enforcer.decide({ ...input(image), route: elsewhere })).toMatchObject({ outcome: "deny" });
+    expect(await decide(image)).toMatchObject({ outcome: "allow", tier: "verified" });
+    // Once allowed by a verified signature, the digest is allowed wherever it is pulled.
+    expect(await enforcer.decide({ ...input(image), route: elsewhere })).toMatchObject({
+      outcome: "allow",
+      tier: "memory",
+    });
+  });
+
   it("caches a deny for denyTtlSeconds and an allow for allowTtlSeconds", async () => {
     const unsigned = pushImage(registry, REPO);
     const signed = signedImage();
     const start = t;
     expect((await decide(unsigned)).outcome).toBe("deny");
     expect((await decide(signed)).outcome).toBe("allow");
-    expect((await cache.get(policy().fingerprint, unsigned.digest))?.verdict).toMatchObject({
+    // A deny is kept for the place it was found (upstream and repository), never for the bare digest.
+    expect(await cache.get(policy().fingerprint, unsigned.digest)).toBeUndefined();
+    expect(
+      (await cache.get(`${policy().fingerprint}/deny/up/${REPO}`, unsigned.digest))?.verdict,
+    ).toMatchObject({
       outcome: "deny",
       reason: "NO_SIGNATURE",
       decidedAt: start,
@@ -298,7 +453,7 @@ describe("strictBlobs admission", () => {
   it("records the config and layers of an admitted manifest, per policy", async () => {
     const image = pushImage(registry, REPO);
     expect((await enforcer.isBlobAdmitted(policy(), image.layerDigest as Digest)).admitted).toBe(false);
-    await enforcer.admitBlobsOf(policy(), image.bytes);
+    await enforcer.admitBlobsOf(policy(), image.bytes, typeOf(image.bytes));
     expect(await enforcer.isBlobAdmitted(policy(), image.layerDigest as Digest)).toEqual({
       admitted: true,
       tier: "memory",
@@ -311,9 +466,9 @@ describe("strictBlobs admission", () => {
 
   it("hasVerdict is true once a verdict is cached", async () => {
     const image = pushImage(registry, REPO);
-    expect(await enforcer.hasVerdict(policy(), image.digest as Digest)).toBe(false);
+    expect(await enforcer.hasVerdict(place(image.digest))).toBe(false);
     await decide(image);
-    expect(await enforcer.hasVerdict(policy(), image.digest as Digest)).toBe(true);
+    expect(await enforcer.hasVerdict(place(image.digest))).toBe(true);
   });
 });
 
@@ -321,16 +476,10 @@ describe("decideEarly (the verification a HEAD starts)", () => {
   it("starts the signature lookup before the manifest bytes arrive, and decides like decide()", async () => {
     const image = signedImage();
     let release: (b: Buffer) => void = () => {};
-    const bytes = new Promise<Buffer>((resolve) => {
+    const manifest = new Promise<Buffer>((resolve) => {
       release = resolve;
-    });
-    const pending = enforcer.decideEarly({
-      route,
-      policy: policy(),
-      digest: image.digest as Digest,
-      bytes,
-      ctx: {},
-    });
+    }).then((bytes) => ({ bytes, contentType: typeOf(bytes) }));
+    const pending = enforcer.decideEarly({ ...place(image.digest), manifest });
     // The `.sig` lookup goes out while the manifest is still "on its way".
     await new Promise((r) => setTimeout(r, 50));
     expect(registry.requests.some((r) => r.includes(".sig"))).toBe(true);
@@ -342,15 +491,9 @@ describe("decideEarly (the verification a HEAD starts)", () => {
   it("fails with the manifest fetch and leaves nothing cached", async () => {
     const image = signedImage();
     const failed = Promise.reject(new Error("upstream gone"));
-    await expect(
-      enforcer.decideEarly({
-        route,
-        policy: policy(),
-        digest: image.digest as Digest,
-        bytes: failed,
-        ctx: {},
-      }),
-    ).rejects.toThrow("upstream gone");
+    await expect(enforcer.decideEarly({ ...place(image.digest), manifest: failed })).rejects.toThrow(
+      "upstream gone",
+    );
     expect(await cache.get(policy().fingerprint, image.digest)).toBeUndefined();
   });
 });

@@ -1,15 +1,26 @@
 import type { CachedVerdict, CacheTier, VerdictCache } from "../cache/index.ts";
-import { type Digest, isDigest, MediaType } from "../oci/index.ts";
+import {
+  ALL_MANIFEST_TYPES,
+  type Digest,
+  isDigest,
+  isIndexMediaType,
+  type Manifest,
+  mediaTypeEssence,
+  readManifest,
+} from "../oci/index.ts";
 import type { EffectivePolicy } from "../policy/index.ts";
 import type { RequestContext, Route } from "../upstream/index.ts";
 import {
   type DenyReason,
-  isSignatureArtifactManifest,
   judgeSignatures,
   parseTrustedKey,
   type SignatureReport,
+  signatureArtifactClaim,
   type TrustedKey,
 } from "../verify/index.ts";
+import { proveSignatureArtifact } from "./artifact-proof.ts";
+import { Deadline, DeadlineExceeded } from "./deadline.ts";
+import { Semaphore } from "./semaphore.ts";
 import { type LookupLimits, lookupSignatures, type SignatureLookup } from "./signature-lookup.ts";
 import { SingleFlight } from "./single-flight.ts";
 
@@ -25,7 +36,14 @@ export type Decision =
       indexDigest?: string | undefined;
       signatures?: readonly SignatureReport[];
     }
-  | { outcome: "deny"; reason: DenyReason; tier: DecisionTier; signatures?: readonly SignatureReport[] }
+  | {
+      outcome: "deny";
+      reason: DenyReason;
+      tier: DecisionTier;
+      /** For AMBIGUOUS_MANIFEST: what makes it ambiguous. */
+      detail?: string;
+      signatures?: readonly SignatureReport[];
+    }
   | { outcome: "unavailable"; detail: string; tier: "verified"; signatures?: readonly SignatureReport[] };
 
 export interface EnforcerOptions {
@@ -33,6 +51,10 @@ export interface EnforcerOptions {
   limits: LookupLimits;
   allowTtlSeconds: number;
   denyTtlSeconds: number;
+  /** Total deadline of one shared decision (signature lookup or artifact proof). */
+  lookupTimeoutMs?: number;
+  /** Lookups in flight at once (distinct digests); more wait, within their deadline. */
+  maxConcurrentLookups?: number;
   now?: () => number;
 }
 
@@ -42,18 +64,29 @@ export interface DecideInput {
   digest: Digest;
   /** The exact manifest bytes being served (hashed to `digest`). */
   bytes: Uint8Array;
+  /** The Content-Type they are served with (clients choose their parser from it). */
+  contentType: string;
   ctx: RequestContext;
 }
 
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_CONCURRENT_LOOKUPS = 32;
+
 /**
- * Decides whether a manifest is admitted under a policy: signature artifacts pass by content; every
- * other manifest needs a verdict, from the cache or from one signature lookup per (policy, digest)
- * at a time. Verified indexes admit the children they list. "Could not look" is never cached.
+ * Decides whether a manifest is admitted under a policy. Every decision is made on the manifest as
+ * Go clients read it (oci/manifest.ts): an ambiguous manifest is denied whatever signs it. Signature
+ * artifacts pass once their content proves nothing in them can run (verify/signature-artifact.ts);
+ * every other manifest needs a verdict, from the cache or from one signature lookup per
+ * (policy, digest) at a time, bounded by a deadline. Verified indexes admit the children they list.
+ * Allows hold wherever the digest is pulled; a deny holds only where its signatures were looked at
+ * (upstream and signature repository). "Could not look" is never cached.
  */
 export class Enforcer {
   readonly #opts: EnforcerOptions;
   readonly #now: () => number;
   readonly #flights = new SingleFlight<Decision>();
+  readonly #lookupSlots: Semaphore;
+  readonly #timeoutMs: number;
   /** Parsed keys per policy fingerprint (a policy change makes a new fingerprint). */
   readonly #keys = new Map<string, TrustedKey[]>();
   /** Signature lookups made (tests and the bench count them). */
@@ -64,18 +97,21 @@ export class Enforcer {
   constructor(opts: EnforcerOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#timeoutMs = opts.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
+    this.#lookupSlots = new Semaphore(opts.maxConcurrentLookups ?? DEFAULT_MAX_CONCURRENT_LOOKUPS);
   }
 
   async decide(input: DecideInput): Promise<Decision> {
-    const manifest = parseManifest(input.bytes);
-    if (isSignatureArtifactManifest(manifest))
-      return { outcome: "allow", via: "signature-artifact", tier: "content" };
+    const reading = readManifest(input.bytes, input.contentType);
+    if (!reading.ok) return ambiguous(reading.problem);
+    const manifest = reading.manifest;
     // The cache read happens inside the flight: a request that missed the cache just before a
     // concurrent verification stored its verdict joins that verification or finds the verdict.
-    return this.#flights.run(`${input.policy.fingerprint}:${input.digest}`, async () => {
-      const hit = await this.#opts.cache.get(input.policy.fingerprint, input.digest);
-      if (hit) return fromCache(hit.verdict, hit.tier);
-      return this.#verify(input, manifest, true, this.#lookup(input));
+    return this.#flights.run(flightKey(input), async () => {
+      const hit = await this.#cached(input);
+      if (hit && this.#usable(hit.verdict, manifest, input.contentType))
+        return fromCache(hit.verdict, hit.tier);
+      return this.#decideFresh(input, manifest, true, Promise.resolve(undefined));
     });
   }
 
@@ -84,33 +120,39 @@ export class Enforcer {
    * HEAD starts): the signature lookup does not need them, so it runs alongside the manifest fetch
    * and a cold pull waits for the slower of the two, not for both in a row.
    */
-  async decideEarly(input: Omit<DecideInput, "bytes"> & { bytes: Promise<Uint8Array> }): Promise<Decision> {
-    return this.#flights.run(`${input.policy.fingerprint}:${input.digest}`, async () => {
-      const hit = await this.#opts.cache.get(input.policy.fingerprint, input.digest);
-      if (hit) return fromCache(hit.verdict, hit.tier);
-      const lookup = this.#lookup(input);
-      let bytes: Uint8Array;
+  async decideEarly(
+    input: Omit<DecideInput, "bytes" | "contentType"> & {
+      manifest: Promise<{ bytes: Uint8Array; contentType: string }>;
+    },
+  ): Promise<Decision> {
+    return this.#flights.run(flightKey(input), async () => {
+      const hit = await this.#cached(input);
+      if (hit && hit.verdict.via !== "signature-artifact") return fromCache(hit.verdict, hit.tier);
+      const deadline = new Deadline(this.#timeoutMs);
+      const lookup = this.#lookup(input, deadline);
+      lookup.catch(() => {});
       try {
-        bytes = await input.bytes;
-      } catch (err) {
-        lookup.catch(() => {});
-        throw err;
+        const { bytes, contentType } = await deadline.race(input.manifest);
+        const reading = readManifest(bytes, contentType);
+        if (!reading.ok) return ambiguous(reading.problem);
+        return await this.#decideFresh(
+          { ...input, bytes, contentType },
+          reading.manifest,
+          true,
+          lookup,
+          deadline,
+        );
+      } finally {
+        deadline.clear();
       }
-      const manifest = parseManifest(bytes);
-      if (isSignatureArtifactManifest(manifest)) {
-        lookup.catch(() => {});
-        return { outcome: "allow", via: "signature-artifact", tier: "content" };
-      }
-      return this.#verify({ ...input, bytes }, manifest, true, lookup);
     });
   }
 
   /** A fresh verification that reads and writes no cache (the admin dry run). */
   async evaluate(input: DecideInput): Promise<Decision> {
-    const manifest = parseManifest(input.bytes);
-    if (isSignatureArtifactManifest(manifest))
-      return { outcome: "allow", via: "signature-artifact", tier: "content" };
-    return this.#verify(input, manifest, false, this.#lookup(input));
+    const reading = readManifest(input.bytes, input.contentType);
+    if (!reading.ok) return ambiguous(reading.problem);
+    return this.#decideFresh(input, reading.manifest, false, Promise.resolve(undefined));
   }
 
   /** Is this blob listed by a manifest admitted under the policy? (strictBlobs) */
@@ -126,30 +168,113 @@ export class Enforcer {
     return this.#flights.size;
   }
 
-  #lookup(input: Omit<DecideInput, "bytes">): Promise<SignatureLookup> {
-    const { policy, route, digest } = input;
-    this.lookups++;
-    // Shared by every request in the flight: not tied to the first client's connection (its
-    // disconnect must not fail the others); undici's own timeouts bound each upstream request.
-    return lookupSignatures(
-      route.client,
-      policy.signatureRepository ?? route.name,
-      digest,
-      this.#opts.limits,
-      {
-        clientAuthorization: input.ctx.clientAuthorization,
-      },
-    );
+  /** The verdict for this digest under this policy at this place: an allow anywhere, a deny here. */
+  async #cached(input: Omit<DecideInput, "bytes" | "contentType">) {
+    const allow = await this.#opts.cache.get(input.policy.fingerprint, input.digest);
+    if (allow?.verdict.outcome === "allow") return allow;
+    return this.#opts.cache.get(denyScope(input), input.digest);
   }
 
-  async #verify(
+  /** A cached signature-artifact allow holds only while the manifest, served this way, still claims to be one. */
+  #usable(verdict: CachedVerdict, manifest: Manifest, contentType: string): boolean {
+    if (verdict.via !== "signature-artifact") return true;
+    return signatureArtifactClaim(manifest, mediaTypeEssence(contentType)) !== undefined;
+  }
+
+  /** True when a verdict for (policy, digest) at this place is cached: a HEAD then needs no background lookup. */
+  async hasVerdict(input: Omit<DecideInput, "bytes" | "contentType">): Promise<boolean> {
+    return (await this.#cached(input)) !== undefined;
+  }
+
+  async #decideFresh(
     input: DecideInput,
-    manifest: unknown,
+    manifest: Manifest,
     store: boolean,
-    pending: Promise<SignatureLookup>,
+    earlyLookup: Promise<SignatureLookup | undefined>,
+    existing?: Deadline,
+  ): Promise<Decision> {
+    const deadline = existing ?? new Deadline(this.#timeoutMs);
+    try {
+      const claim = signatureArtifactClaim(manifest, mediaTypeEssence(input.contentType));
+      if (claim) {
+        const proof = await this.#withSlot(deadline, () =>
+          proveSignatureArtifact(input.route, claim, this.#opts.limits, {
+            clientAuthorization: input.ctx.clientAuthorization,
+            signal: deadline.signal,
+          }),
+        );
+        if (proof.outcome === "proven") {
+          if (store) {
+            const verdict: CachedVerdict = {
+              outcome: "allow",
+              via: "signature-artifact",
+              decidedAt: this.#now(),
+            };
+            await this.#opts.cache.set(
+              input.policy.fingerprint,
+              input.digest,
+              verdict,
+              this.#opts.allowTtlSeconds,
+            );
+          }
+          return { outcome: "allow", via: "signature-artifact", tier: "verified" };
+        }
+        if (proof.outcome === "unavailable") {
+          return { outcome: "unavailable", detail: `signature artifact: ${proof.detail}`, tier: "verified" };
+        }
+        // Not proven inert: it is an image like any other and needs a signature of its own.
+      }
+      const lookup = (await earlyLookup) ?? (await this.#lookup(input, deadline));
+      return await this.#judge(input, manifest, store, lookup);
+    } catch (err) {
+      if (err instanceof DeadlineExceeded) {
+        return {
+          outcome: "unavailable",
+          detail: `the signature lookup did not finish within ${this.#timeoutMs} ms`,
+          tier: "verified",
+        };
+      }
+      throw err;
+    } finally {
+      if (!existing) deadline.clear();
+    }
+  }
+
+  async #withSlot<T>(deadline: Deadline, fn: () => Promise<T>): Promise<T> {
+    const release = await deadline.race(this.#lookupSlots.acquire(deadline.signal));
+    try {
+      return await deadline.race(fn());
+    } finally {
+      release();
+    }
+  }
+
+  #lookup(input: Omit<DecideInput, "bytes" | "contentType">, deadline: Deadline): Promise<SignatureLookup> {
+    const { policy, route, digest } = input;
+    // Shared by every request in the flight: not tied to the first client's connection (its
+    // disconnect must not fail the others), but bounded by the flight's own deadline.
+    return this.#withSlot(deadline, () => {
+      this.lookups++;
+      return lookupSignatures(
+        route.client,
+        policy.signatureRepository ?? route.name,
+        digest,
+        this.#opts.limits,
+        {
+          clientAuthorization: input.ctx.clientAuthorization,
+          signal: deadline.signal,
+        },
+      );
+    });
+  }
+
+  async #judge(
+    input: DecideInput,
+    manifest: Manifest,
+    store: boolean,
+    lookup: SignatureLookup,
   ): Promise<Decision> {
     const { policy, digest } = input;
-    const lookup = await pending;
     this.lookupRequests += lookup.requests;
     const verdict = judgeSignatures({ digest, keys: this.#keysFor(policy), evidence: lookup.evidence });
     const decidedAt = this.#now();
@@ -164,7 +289,7 @@ export class Enforcer {
         };
         await this.#opts.cache.set(policy.fingerprint, digest, allow, this.#opts.allowTtlSeconds);
         // A verified index admits the platform manifests it lists, for this policy (any replica).
-        for (const child of childDigests(manifest)) {
+        for (const child of childDigests(manifest, input.contentType)) {
           const viaIndex: CachedVerdict = { outcome: "allow", via: "index", indexDigest: digest, decidedAt };
           await this.#opts.cache.set(policy.fingerprint, child, viaIndex, this.#opts.allowTtlSeconds);
         }
@@ -188,7 +313,7 @@ export class Enforcer {
     }
     if (store) {
       const deny: CachedVerdict = { outcome: "deny", reason: verdict.reason, decidedAt };
-      await this.#opts.cache.set(policy.fingerprint, digest, deny, this.#opts.denyTtlSeconds);
+      await this.#opts.cache.set(denyScope(input), digest, deny, this.#opts.denyTtlSeconds);
     }
     return { outcome: "deny", reason: verdict.reason, tier: "verified", signatures: verdict.signatures };
   }
@@ -197,11 +322,14 @@ export class Enforcer {
   async admitBlobsOf(
     policy: EffectivePolicy,
     bytes: Uint8Array,
+    contentType: string,
     lifetime: "long" | "short" = "long",
   ): Promise<void> {
+    const reading = readManifest(bytes, contentType);
+    if (!reading.ok) return; // never admits anything
     const decidedAt = this.#now();
     const ttl = lifetime === "long" ? this.#opts.allowTtlSeconds : this.#opts.denyTtlSeconds;
-    for (const blob of blobDigests(parseManifest(bytes))) {
+    for (const blob of blobDigests(reading.manifest)) {
       await this.#opts.cache.set(
         policy.fingerprint,
         `blob:${blob}`,
@@ -209,11 +337,6 @@ export class Enforcer {
         ttl,
       );
     }
-  }
-
-  /** True when a verdict for (policy, digest) is cached: a HEAD then needs no background lookup. */
-  async hasVerdict(policy: EffectivePolicy, digest: Digest): Promise<boolean> {
-    return (await this.#opts.cache.get(policy.fingerprint, digest)) !== undefined;
   }
 
   #keysFor(policy: EffectivePolicy): TrustedKey[] {
@@ -227,11 +350,29 @@ export class Enforcer {
   }
 }
 
+function flightKey(input: Omit<DecideInput, "bytes" | "contentType">): string {
+  return `${denyScope(input)}:${input.digest}`;
+}
+
+/**
+ * The cache scope of a deny: the policy plus where it was found, the upstream and the repository
+ * whose signatures were looked at. The same bytes unsigned elsewhere must not deny them here. (The
+ * digest stays the cache's digest, so dropping a digest's verdicts drops its denials too.)
+ */
+export function denyScope(input: Omit<DecideInput, "bytes" | "contentType">): string {
+  const place = input.policy.signatureRepository ?? input.route.name;
+  return `${input.policy.fingerprint}/deny/${input.route.upstream.name}/${place}`;
+}
+
+function ambiguous(problem: string): Decision {
+  return { outcome: "deny", reason: "AMBIGUOUS_MANIFEST", tier: "content", detail: problem };
+}
+
 function fromCache(v: CachedVerdict, tier: CacheTier): Decision {
   if (v.outcome === "allow") {
     return {
       outcome: "allow",
-      via: v.via === "index" ? "index" : "signature",
+      via: v.via ?? "signature",
       tier,
       key: v.key,
       keyFingerprint: v.keyFingerprint,
@@ -241,34 +382,24 @@ function fromCache(v: CachedVerdict, tier: CacheTier): Decision {
   return { outcome: "deny", reason: (v.reason as DenyReason | undefined) ?? "NO_SIGNATURE", tier };
 }
 
-function parseManifest(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerManifestList]);
-
-/** The child manifests an index lists (never for image manifests). */
-export function childDigests(manifest: unknown): Digest[] {
-  const m = manifest as { mediaType?: unknown; manifests?: unknown } | undefined;
-  if (!m || !Array.isArray(m.manifests)) return [];
-  if (m.mediaType !== undefined && !INDEX_TYPES.has(String(m.mediaType))) return [];
-  return m.manifests
-    .map((d) => (d as { digest?: unknown })?.digest)
+/**
+ * The child manifests an index lists: when it is served as an index, or served with a type that is
+ * no manifest type and says it is an index (or says nothing) itself. Never for image manifests.
+ */
+export function childDigests(manifest: Manifest, contentType: string | undefined): Digest[] {
+  const served = mediaTypeEssence(contentType);
+  const kind = served !== undefined && ALL_MANIFEST_TYPES.includes(served) ? served : manifest.mediaType;
+  if (manifest.manifests === undefined || (kind !== undefined && !isIndexMediaType(kind))) return [];
+  return manifest.manifests
+    .map((d) => d.digest)
     .filter((d): d is Digest => typeof d === "string" && isDigest(d));
 }
 
 /** Config and layer digests of an image manifest. */
-export function blobDigests(manifest: unknown): Digest[] {
-  const m = manifest as { config?: { digest?: unknown }; layers?: unknown } | undefined;
+export function blobDigests(manifest: Manifest): Digest[] {
   const out: Digest[] = [];
-  const add = (d: unknown) => {
-    if (typeof d === "string" && isDigest(d)) out.push(d);
-  };
-  add(m?.config?.digest);
-  if (Array.isArray(m?.layers)) for (const l of m.layers) add((l as { digest?: unknown })?.digest);
+  for (const d of [manifest.config, ...(manifest.layers ?? [])]) {
+    if (d?.digest !== undefined && isDigest(d.digest)) out.push(d.digest);
+  }
   return out;
 }

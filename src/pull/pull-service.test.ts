@@ -148,7 +148,7 @@ describe("enforce", () => {
     const sigTag = `sha256-${hexOf(image.digest)}.sig`;
     const sig = await app.request(`/v2/enf/app/manifests/${sigTag}`);
     expect(sig.status).toBe(200);
-    expect(decisions()[0]).toMatchObject({ outcome: "allow", via: "signature-artifact", tier: "content" });
+    expect(decisions()[0]).toMatchObject({ outcome: "allow", via: "signature-artifact", tier: "verified" });
     expect(deps.enforcer.lookups).toBe(0);
 
     const disguised = pushImage(registry, "enf/app");

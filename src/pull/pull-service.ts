@@ -25,6 +25,7 @@ import {
 import type { DenyReason } from "../verify/index.ts";
 import type { Decision, Enforcer } from "./enforcer.ts";
 import { SingleFlight } from "./single-flight.ts";
+import { verifyingDigest } from "./verifying-digest.ts";
 
 export interface ServedManifest {
   contentType: string;
@@ -147,6 +148,7 @@ export class PullService {
       policy,
       digest: m.digest,
       bytes: m.bytes as Buffer,
+      contentType: m.contentType,
       ctx,
     });
     switch (decision.outcome) {
@@ -157,15 +159,16 @@ export class PullService {
           keyFingerprint: decision.keyFingerprint,
           tier: decision.tier,
         });
-        if (policy.strictBlobs) await this.#opts.enforcer.admitBlobsOf(policy, m.bytes as Buffer);
+        if (policy.strictBlobs)
+          await this.#opts.enforcer.admitBlobsOf(policy, m.bytes as Buffer, m.contentType);
         return served;
       case "deny":
         if (policy.mode === "audit") {
-          audit("would-deny", { reason: decision.reason, tier: decision.tier });
+          audit("would-deny", { reason: decision.reason, tier: decision.tier, detail: decision.detail });
           return served;
         }
-        audit("deny", { reason: decision.reason, tier: decision.tier });
-        throw denied(policy.project, route.name, m.digest, decision.reason);
+        audit("deny", { reason: decision.reason, tier: decision.tier, detail: decision.detail });
+        throw denied(policy.project, route.name, m.digest, decision.reason, decision.detail);
       case "unavailable":
         if (policy.mode === "audit") {
           audit("would-deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
@@ -174,7 +177,8 @@ export class PullService {
         if (policy.onLookupError === "allow") {
           audit("allow", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
           // Admitted on an error: its blobs are admitted only for as long as a denial would be cached.
-          if (policy.strictBlobs) await this.#opts.enforcer.admitBlobsOf(policy, m.bytes as Buffer, "short");
+          if (policy.strictBlobs)
+            await this.#opts.enforcer.admitBlobsOf(policy, m.bytes as Buffer, m.contentType, "short");
           return served;
         }
         audit("deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
@@ -215,6 +219,7 @@ export class PullService {
       policy,
       digest: m.digest,
       bytes: m.bytes as Buffer,
+      contentType: m.contentType,
       ctx,
     });
     const outcome =
@@ -231,15 +236,21 @@ export class PullService {
   /** Verifies a digest in the background after a HEAD, so the GET that follows finds its verdict. */
   #prefetchVerdict(req: ManifestRequest, policy: EffectivePolicy, digest: Digest): void {
     const task = async () => {
-      if (await this.#opts.enforcer.hasVerdict(policy, digest)) return;
+      const place = {
+        route: req.route,
+        policy,
+        digest,
+        ctx: { clientAuthorization: req.clientAuthorization },
+      };
+      if (await this.#opts.enforcer.hasVerdict(place)) return;
       // Not tied to the HEAD's connection: the client hangs up as soon as it has the headers.
       const ctx = { clientAuthorization: req.clientAuthorization, signal: AbortSignal.timeout(60_000) };
-      const bytes = this.#fetchManifest(
+      const manifest = this.#fetchManifest(
         { ...req, ...ctx, reference: { kind: "digest", digest }, method: "GET", accept: ALL_MANIFEST_ACCEPT },
         digest,
         ctx,
-      ).then((m) => m.bytes as Buffer);
-      await this.#opts.enforcer.decideEarly({ route: req.route, policy, digest, bytes, ctx });
+      ).then((m) => ({ bytes: m.bytes as Buffer, contentType: m.contentType }));
+      await this.#opts.enforcer.decideEarly({ ...place, ctx, manifest });
     };
     task().catch((err: unknown) => {
       this.#opts.logger.log("info", "background verification failed", {
@@ -389,7 +400,7 @@ export class PullService {
 
   async getBlob(
     req: RequestContext & { route: Route; digest: Digest; method: "GET" | "HEAD"; range: string | undefined },
-  ): Promise<BlobResponse> {
+  ): Promise<BlobResponse & { verified: boolean }> {
     const policy = this.#opts.policies.forRepository(req.route.name);
     if (policy.strictBlobs && policy.mode !== "off" && !policy.isExempt(req.route.name)) {
       const { admitted } = await this.#opts.enforcer.isBlobAdmitted(policy, req.digest);
@@ -401,7 +412,13 @@ export class PullService {
         });
       }
     }
-    return req.route.client.getBlob(req.route.name, req.digest, req);
+    const res = await req.route.client.getBlob(req.route.name, req.digest, req);
+    // A whole blob is hashed as it streams and cut off before its end if it does not match its
+    // digest: the client never receives a complete wrong blob, and only then is it labelled.
+    if (res.status === 200 && res.body && req.range === undefined) {
+      return { ...res, body: verifyingDigest(res.body, req.digest), verified: true };
+    }
+    return { ...res, verified: false };
   }
 
   /** tags/list with n/last validated, and a Link header that points back at pullgate. */
@@ -479,12 +496,19 @@ export function accepts(accept: string | undefined, contentType: string): boolea
   return false;
 }
 
-function denied(project: string, repository: string, digest: Digest, reason: DenyReason): OciError {
+function denied(
+  project: string,
+  repository: string,
+  digest: Digest,
+  reason: DenyReason,
+  detail: string | undefined,
+): OciError {
   const image = `${repository}@${digest}`;
   const why: Record<DenyReason, string> = {
     NO_SIGNATURE: `${image} has no signature`,
     UNTRUSTED_SIGNATURE: `${image} has signatures, but none verifies with a key the project trusts`,
     DIGEST_MISMATCH: `${image} carries a valid signature by a trusted key, but for a different digest`,
+    AMBIGUOUS_MANIFEST: `${image} is ambiguous JSON that container clients could read differently from pullgate (${detail ?? "ambiguous"}); it is refused whatever signs it`,
   };
   return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}`, {
     detail: { project, repository, digest, reason },

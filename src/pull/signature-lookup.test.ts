@@ -22,6 +22,8 @@ const LIMITS: LookupLimits = {
   maxManifestBytes: 64 * 1024,
   maxPayloadBytes: 64 * 1024,
   maxBundleBytes: 64 * 1024,
+  maxBlobs: 64,
+  maxTotalBytes: 8 * 1024 * 1024,
 };
 
 let agent: MockAgent;

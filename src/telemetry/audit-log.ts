@@ -12,6 +12,8 @@ export interface ManifestDecisionRecord {
   mode: string;
   outcome: AuditOutcome;
   reason?: string | undefined;
+  /** What the reason is about, when it needs words (AMBIGUOUS_MANIFEST: what is ambiguous). */
+  detail?: string | undefined;
   /** How an allow was reached: signature, index (listed by a verified index), signature-artifact. */
   via?: string | undefined;
   key?: string | undefined;
@@ -23,6 +25,8 @@ export interface ManifestDecisionRecord {
 
 export interface AdminChangeRecord {
   actor: string;
+  /** The admin role that allowed the change (write, write:<project>). */
+  role?: string;
   action: string;
   target: string;
   before?: unknown;

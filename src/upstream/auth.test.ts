@@ -1,4 +1,5 @@
-import { MockAgent } from "undici";
+import { Readable } from "node:stream";
+import { type Dispatcher, MockAgent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { Secret } from "../config/index.ts";
 import { UpstreamAuth } from "./auth.ts";
@@ -12,6 +13,7 @@ function auth(now: () => number, origin = "https://reg.test") {
     upstream: "reg",
     origin,
     credentials: { username: "u", password: new Secret("p") },
+    tokenRealms: ["https://auth.test", "http://auth.test"],
     dispatcher: agent,
     userAgent: "t",
     timeoutMs: 1000,
@@ -58,6 +60,17 @@ describe("UpstreamAuth", () => {
     });
   });
 
+  it("never fetches a token realm on an origin that is neither the upstream's nor configured", async () => {
+    const a = auth(() => 0);
+    for (const realm of ["https://evil.test/token", "http://127.0.0.1:5051/admin/v1/projects"]) {
+      await expect(a.answer(`Bearer realm="${realm}"`, "s")).rejects.toMatchObject({
+        code: "AUTH_FAILED",
+        message: expect.stringMatching(/tokenRealms/),
+      });
+    }
+    expect(a.tokenFetches).toBe(0);
+  });
+
   it("cannot answer Basic without credentials", async () => {
     const a = new UpstreamAuth({
       upstream: "r",
@@ -68,5 +81,102 @@ describe("UpstreamAuth", () => {
       timeoutMs: 1,
     });
     expect(await a.answer('Basic realm="x"', "s")).toBeUndefined();
+  });
+
+  it("shares one fetch between concurrent answers and drops the in-flight entry on success and failure", async () => {
+    const a = auth(() => 0);
+    const pool = agent.get("https://auth.test");
+    pool.intercept({ path: /\/token/, method: "GET" }).reply(200, { token: "C" });
+    const both = await Promise.all([
+      a.answer('Bearer realm="https://auth.test/token"', "s1"),
+      a.answer('Bearer realm="https://auth.test/token"', "s1"),
+    ]);
+    expect(both).toEqual(["Bearer C", "Bearer C"]);
+    expect(a.tokenFetches).toBe(1);
+    expect(a.inflight).toBe(0);
+    pool.intercept({ path: /\/token/, method: "GET" }).reply(500, "no");
+    await expect(a.answer('Bearer realm="https://auth.test/token"', "s2")).rejects.toMatchObject({
+      code: "AUTH_FAILED",
+    });
+    expect(a.inflight).toBe(0);
+  });
+});
+
+/** A token service answering every request at once, without sockets: `token` is the body's token. */
+function tokenService(token: (path: string) => string): Dispatcher {
+  const fake = {
+    request: async (opts: Dispatcher.RequestOptions) => ({
+      statusCode: 200,
+      headers: {},
+      body: Readable.from([Buffer.from(JSON.stringify({ token: token(opts.path), expires_in: 300 }))]),
+    }),
+  };
+  return fake as unknown as Dispatcher;
+}
+
+function authWith(
+  dispatcher: Dispatcher,
+  extra: Partial<ConstructorParameters<typeof UpstreamAuth>[0]> = {},
+) {
+  return new UpstreamAuth({
+    upstream: "reg",
+    origin: "https://reg.test",
+    credentials: undefined,
+    tokenRealms: ["https://auth.test"],
+    dispatcher,
+    userAgent: "t",
+    timeoutMs: 1000,
+    now: () => 0,
+    ...extra,
+  });
+}
+
+const CHALLENGE = 'Bearer realm="https://auth.test/token",service="reg"';
+
+describe("UpstreamAuth token cache under invented repository names", () => {
+  it("40 000 invented scopes with 4 KB tokens: entries and bytes stay within the bounds", async () => {
+    const a = authWith(tokenService((path) => `${path.length}-${"t".repeat(4_000)}`));
+    const { maxEntries, maxBytes } = a.cacheUsage();
+    expect(maxEntries).toBe(10_000);
+    expect(maxBytes).toBe(16 * 1024 * 1024);
+    let peakBytes = 0;
+    let peakEntries = 0;
+    const batch = 100;
+    for (let i = 0; i < 40_000; i += batch) {
+      const answers: Promise<string | undefined>[] = [];
+      for (let j = i; j < i + batch; j++)
+        answers.push(a.answer(CHALLENGE, `repository:proj/invented-${j}:pull`));
+      await Promise.all(answers);
+      const usage = a.cacheUsage();
+      peakBytes = Math.max(peakBytes, usage.bytes);
+      peakEntries = Math.max(peakEntries, usage.entries);
+    }
+    expect(a.tokenFetches).toBe(40_000);
+    expect(peakBytes).toBeLessThanOrEqual(maxBytes);
+    expect(peakEntries).toBeLessThanOrEqual(maxEntries);
+    // ~8 KB an entry: the byte bound binds well before the entry bound (unbounded, this was ~330 MB).
+    expect(a.cacheUsage().entries).toBeLessThan(2_100);
+    expect(a.inflight).toBe(0);
+    // The most recent scopes are still served from the cache; the first ones were evicted.
+    expect(a.cached("repository:proj/invented-39999:pull")).toMatch(/^Bearer /);
+    expect(a.cached("repository:proj/invented-0:pull")).toBeUndefined();
+  });
+
+  it("40 000 invented scopes with small tokens: the entry bound holds", async () => {
+    const a = authWith(tokenService(() => "small"));
+    for (let i = 0; i < 40_000; i++) await a.answer(CHALLENGE, `repository:proj/n${i}:pull`);
+    expect(a.cacheUsage().entries).toBe(10_000);
+    expect(a.cached("repository:proj/n39999:pull")).toBe("Bearer small");
+    expect(a.cached("repository:proj/n29999:pull")).toBeUndefined();
+  });
+
+  it("uses a token bigger than 64 KiB once and never caches it", async () => {
+    const a = authWith(tokenService(() => "x".repeat(100_000)));
+    const header = await a.answer(CHALLENGE, "repository:proj/app:pull");
+    expect(header).toHaveLength(100_007);
+    expect(a.cached("repository:proj/app:pull")).toBeUndefined();
+    expect(a.cacheUsage()).toMatchObject({ entries: 0, bytes: 0 });
+    await a.answer(CHALLENGE, "repository:proj/app:pull");
+    expect(a.tokenFetches).toBe(2);
   });
 });

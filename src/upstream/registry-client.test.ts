@@ -22,11 +22,14 @@ afterEach(async () => {
 
 function client(credentials = true): RegistryClient {
   const creds = credentials ? "\n    credentials: { username: bot, password: hunter2 }" : "";
-  const config = parseConfig(`upstreams:\n  - name: reg\n    url: "${REG}"${creds}\n`, {
-    source: "t",
-    baseDir: ".",
-    env: {},
-  });
+  const config = parseConfig(
+    `upstreams:\n  - name: reg\n    url: "${REG}"\n    tokenRealms: ["${AUTH}"]${creds}\n`,
+    {
+      source: "t",
+      baseDir: ".",
+      env: {},
+    },
+  );
   return new RegistryClient(config.upstreams[0] as never, { tracer: createTracer(), dispatcher: agent });
 }
 

@@ -3,6 +3,7 @@ import { Agent, type Dispatcher } from "undici";
 import type { UpstreamConfig } from "../config/index.ts";
 import type { Digest } from "../oci/index.ts";
 import { type Tracer, withClientSpan } from "../telemetry/index.ts";
+import { addressLiteral, isInternalAddress, publicOnlyLookup } from "./address-guard.ts";
 import { UpstreamAuth } from "./auth.ts";
 import { isRetryableConnectionError, toUpstreamError, UpstreamError } from "./errors.ts";
 import { BodyTooLargeError, discardBody, readBounded, readErrorEntries } from "./read-body.ts";
@@ -45,6 +46,8 @@ export interface ListingResponse {
 
 interface SendOptions extends RequestContext {
   method: "GET" | "HEAD";
+  /** api: manifests, listings, tokens, signature blobs; blob: streamed layer downloads (own pool, own deadline). */
+  pool?: "api" | "blob";
   path: string;
   headers?: Record<string, string>;
   /** Token scope, e.g. "repository:library/nginx:pull"; "" for /v2/. */
@@ -61,8 +64,15 @@ interface SendOptions extends RequestContext {
 export class RegistryClient {
   readonly config: UpstreamConfig;
   readonly auth: UpstreamAuth;
-  readonly #dispatcher: Dispatcher;
+  /** Manifests, tokens, listings and signature lookups. */
+  readonly #api: Dispatcher;
+  /** Streamed blobs: slow clients can fill this pool, never the one decisions need. */
+  readonly #blobs: Dispatcher;
+  /** Redirect targets on other origins: connects only to public addresses (checked after DNS). */
+  readonly #external: Dispatcher;
   readonly #tracer: Tracer;
+  /** The total-deadline signal of each response whose body is still to be read. */
+  readonly #deadlines = new WeakMap<object, AbortSignal>();
   /** Requests sent to the upstream registry's origin (tests count round trips with it). */
   requestCount = 0;
   /** New connections opened to any origin (keep-alive reuse is visible here). */
@@ -71,30 +81,35 @@ export class RegistryClient {
   constructor(config: UpstreamConfig, deps: { tracer: Tracer; dispatcher?: Dispatcher }) {
     this.config = config;
     this.#tracer = deps.tracer;
-    this.#dispatcher =
-      deps.dispatcher ??
+    const agent = (connections: number, extra: object = {}) =>
       new Agent({
-        connections: config.connections,
-        connect: { timeout: config.timeouts.connectMs },
+        connections,
+        connect: { timeout: config.timeouts.connectMs, ...extra },
         headersTimeout: config.timeouts.headersMs,
         bodyTimeout: config.timeouts.bodyIdleMs,
         keepAliveTimeout: 30_000,
       });
-    this.#dispatcher.on("connect", () => {
-      this.connectionCount++;
-    });
+    this.#api = deps.dispatcher ?? agent(config.apiConnections);
+    this.#blobs = deps.dispatcher ?? agent(config.connections);
+    this.#external = deps.dispatcher ?? agent(config.connections, { lookup: publicOnlyLookup });
+    for (const d of new Set([this.#api, this.#blobs, this.#external])) {
+      d.on("connect", () => {
+        this.connectionCount++;
+      });
+    }
     this.auth = new UpstreamAuth({
       upstream: config.name,
       origin: config.url,
       credentials: config.credentials,
-      dispatcher: this.#dispatcher,
+      tokenRealms: config.tokenRealms,
+      dispatcher: this.#api,
       userAgent: USER_AGENT,
       timeoutMs: config.timeouts.headersMs,
     });
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    await Promise.all([...new Set([this.#api, this.#blobs, this.#external])].map((d) => d.close()));
   }
 
   /**
@@ -148,7 +163,7 @@ export class RegistryClient {
           `manifest is larger than ${opts.maxBytes} bytes`,
         );
       }
-      throw toUpstreamError(err, this.config.name, opts.signal);
+      throw this.#bodyError(err, res, opts.signal);
     }
     if (declared !== undefined && declared !== bytes.length) {
       throw new UpstreamError(
@@ -163,13 +178,19 @@ export class RegistryClient {
   async getBlob(
     name: string,
     digest: Digest,
-    opts: RequestContext & { method: "GET" | "HEAD"; range: string | undefined; followRedirects?: boolean },
+    opts: RequestContext & {
+      method: "GET" | "HEAD";
+      range: string | undefined;
+      followRedirects?: boolean;
+      pool?: "api" | "blob";
+    },
   ): Promise<BlobResponse> {
     const headers: Record<string, string> = {};
     if (opts.range) headers.range = opts.range;
     const follow = opts.followRedirects ?? this.config.redirects === "follow";
     const res = await this.#send({
       ...opts,
+      pool: opts.pool ?? "blob",
       path: `/v2/${name}/blobs/${digest}`,
       headers,
       scope: pullScope(name),
@@ -199,6 +220,7 @@ export class RegistryClient {
       method: "GET",
       range: undefined,
       followRedirects: true,
+      pool: "api",
     });
     const body = res.body;
     if (!body) throw new UpstreamError("BAD_RESPONSE", this.config.name, "blob answered without a body");
@@ -212,7 +234,7 @@ export class RegistryClient {
       if (err instanceof BodyTooLargeError) {
         throw new UpstreamError("TOO_LARGE", this.config.name, `blob is larger than ${opts.maxBytes} bytes`);
       }
-      throw toUpstreamError(err, this.config.name, opts.signal);
+      throw this.#bodyError(err, body, opts.signal);
     }
   }
 
@@ -239,7 +261,7 @@ export class RegistryClient {
       if (err instanceof BodyTooLargeError) {
         throw new UpstreamError("TOO_LARGE", this.config.name, "listing is larger than the size cap");
       }
-      throw toUpstreamError(err, this.config.name, opts.signal);
+      throw this.#bodyError(err, res, opts.signal);
     }
   }
 
@@ -272,7 +294,36 @@ export class RegistryClient {
     );
   }
 
+  /** A body read that failed: the exchange's total deadline is a timeout, not the client leaving. */
+  #bodyError(err: unknown, res: object, signal: AbortSignal | undefined): UpstreamError {
+    const deadline = this.#deadlines.get(res) ?? this.#deadlines.get((res as { body?: object }).body ?? {});
+    if (deadline?.aborted && !signal?.aborted) return this.#deadlineError();
+    return toUpstreamError(err, this.config.name, signal);
+  }
+
+  #deadlineError(): UpstreamError {
+    return new UpstreamError("TIMEOUT", this.config.name, "upstream exchange exceeded its total deadline");
+  }
+
   async #sendWithAuth(opts: SendOptions): Promise<Dispatcher.ResponseData> {
+    // Every exchange has a total deadline (headers and body), besides undici's idle timeouts: an
+    // upstream dripping bytes just under the idle timeout cannot hold a client forever.
+    const totalMs = opts.pool === "blob" ? this.config.timeouts.blobTotalMs : this.config.timeouts.totalMs;
+    const deadline = AbortSignal.timeout(totalMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+    const sent = { ...opts, signal };
+    try {
+      const res = await this.#sendAuthorized(sent);
+      this.#deadlines.set(res, deadline);
+      this.#deadlines.set(res.body, deadline);
+      return res;
+    } catch (err) {
+      if (deadline.aborted && !opts.signal?.aborted) throw this.#deadlineError();
+      throw err;
+    }
+  }
+
+  async #sendAuthorized(opts: SendOptions): Promise<Dispatcher.ResponseData> {
     const clientAuth = opts.clientAuthorization;
     const usesOwnAuth = !clientAuth;
     const headers: Record<string, string> = { "user-agent": USER_AGENT, ...opts.headers };
@@ -281,7 +332,13 @@ export class RegistryClient {
       const cached = this.auth.cached(opts.scope);
       if (cached) headers.authorization = cached;
     }
-    let res = await this.#sendFollowing(opts, headers);
+    let { res, origin } = await this.#sendFollowing(opts, headers);
+    if (res.statusCode === 401 && origin !== this.config.url) {
+      // A redirect target asking for credentials: pullgate's go only to the upstream and its token
+      // service, and its challenge is not relayed (a client would send its own there).
+      res.body.dump().catch(() => {});
+      throw new UpstreamError("BAD_RESPONSE", this.config.name, "a redirect target asked for credentials");
+    }
     if (res.statusCode === 401 && usesOwnAuth) {
       // Refresh once: the cached token may have expired early or the upstream wants a new scope.
       this.auth.invalidate(opts.scope);
@@ -294,20 +351,32 @@ export class RegistryClient {
       }
       if (answer !== undefined) {
         res.body.dump().catch(() => {});
-        res = await this.#sendFollowing(opts, { ...headers, authorization: answer });
+        ({ res, origin } = await this.#sendFollowing(opts, { ...headers, authorization: answer }));
+        if (res.statusCode === 401 && origin !== this.config.url) {
+          res.body.dump().catch(() => {});
+          throw new UpstreamError(
+            "BAD_RESPONSE",
+            this.config.name,
+            "a redirect target asked for credentials",
+          );
+        }
       }
     }
     return res;
   }
 
-  async #sendFollowing(opts: SendOptions, headers: Record<string, string>): Promise<Dispatcher.ResponseData> {
+  async #sendFollowing(
+    opts: SendOptions,
+    headers: Record<string, string>,
+  ): Promise<{ res: Dispatcher.ResponseData; origin: string }> {
     let url = new URL(opts.path, this.config.url);
     let current = headers;
+    let dispatcher = opts.pool === "blob" ? this.#blobs : this.#api;
     for (let hop = 0; ; hop++) {
-      const res = await this.#sendOnce(opts, url, current);
-      if (opts.followRedirects === false || !isRedirect(res.statusCode)) return res;
+      const res = await this.#sendOnce(opts, url, current, dispatcher);
+      if (opts.followRedirects === false || !isRedirect(res.statusCode)) return { res, origin: url.origin };
       const location = header(res.headers, "location");
-      if (!location) return res;
+      if (!location) return { res, origin: url.origin };
       res.body.dump().catch(() => {});
       if (hop >= MAX_REDIRECTS)
         throw new UpstreamError("BAD_RESPONSE", this.config.name, "too many redirects");
@@ -325,20 +394,43 @@ export class RegistryClient {
         const { authorization: _dropped, ...rest } = current;
         current = rest;
       }
+      dispatcher = this.#redirectDispatcher(next, opts.pool === "blob" ? this.#blobs : this.#api);
       url = next;
     }
+  }
+
+  /**
+   * Where a redirect may go: the upstream's own origin, an origin the operator listed in
+   * `redirectOrigins`, or a public address. A literal internal address is refused here; a name is
+   * connected through #external, whose DNS lookup refuses internal addresses (also on rebinding).
+   */
+  #redirectDispatcher(next: URL, pool: Dispatcher): Dispatcher {
+    if (next.origin === this.config.url || this.config.redirectOrigins.includes(next.origin)) return pool;
+    const literal = addressLiteral(next.hostname);
+    if (literal !== undefined) {
+      if (isInternalAddress(literal)) {
+        throw new UpstreamError(
+          "BAD_RESPONSE",
+          this.config.name,
+          `upstream redirected to an internal address (${next.origin}); list it in upstreams[].redirectOrigins to allow it`,
+        );
+      }
+      return pool;
+    }
+    return this.#external;
   }
 
   async #sendOnce(
     opts: SendOptions,
     url: URL,
     headers: Record<string, string>,
+    dispatcher: Dispatcher,
   ): Promise<Dispatcher.ResponseData> {
     const isRegistry = url.origin === this.config.url;
     for (let attempt = 0; ; attempt++) {
       if (isRegistry) this.requestCount++;
       try {
-        return await this.#dispatcher.request({
+        return await dispatcher.request({
           origin: url.origin,
           path: `${url.pathname}${url.search}`,
           method: opts.method,
@@ -350,10 +442,26 @@ export class RegistryClient {
         });
       } catch (err) {
         if (attempt === 0 && !opts.signal?.aborted && isRetryableConnectionError(err)) continue;
+        if ((err as { code?: string })?.code === "PULLGATE_INTERNAL_ADDRESS" || isInternalRefusal(err)) {
+          throw new UpstreamError(
+            "BAD_RESPONSE",
+            this.config.name,
+            `upstream redirected to ${url.origin}, which resolves to an internal address; list it in upstreams[].redirectOrigins to allow it`,
+          );
+        }
         throw toUpstreamError(err, this.config.name, opts.signal);
       }
     }
   }
+}
+
+function isInternalRefusal(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e && typeof e === "object"; depth++) {
+    if ((e as { code?: unknown }).code === "PULLGATE_INTERNAL_ADDRESS") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 export function pullScope(name: string): string {

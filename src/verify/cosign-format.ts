@@ -23,6 +23,9 @@ export const SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX = "application/vnd.dev.sigstore.b
 /** What cosign v3 writes as referrer artifactType and layer media type (§1.9). */
 export const BUNDLE_V03_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
+/** Annotation cosign v3 puts on a bundle referrer (and registries copy into referrers listings). */
+export const BUNDLE_PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType";
+
 /** DSSE payloadType of an in-toto statement. */
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 /** in-toto statement `_type` values cosign writes (v1 for `sign`, v0.1 for legacy `attest`). */
@@ -36,7 +39,9 @@ export const COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1";
 /** `critical.type` of a simple-signing payload. */
 export const SIMPLESIGNING_PAYLOAD_TYPE = "cosign container image signature";
 
-/** Legacy layers judged per call (cosign's own `.sig` cap is 1000 layers). */
-export const MAX_LEGACY_LAYERS = 1000;
+/** Legacy layers judged per call (cosign's own `.sig` cap is 1000 layers; real ones hold a few). */
+export const MAX_LEGACY_LAYERS = 256;
 /** Bundles judged per call. */
-export const MAX_BUNDLES = 100;
+export const MAX_BUNDLES = 32;
+/** Signature checks (candidate × trusted key) per call: bounds the CPU one lookup can cost. */
+export const MAX_SIGNATURE_CHECKS = 1024;

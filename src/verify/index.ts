@@ -2,6 +2,7 @@
 
 export { type CertificateChainResult, verifyCertificateChain } from "./certificate-chain.ts";
 export {
+  BUNDLE_PREDICATE_ANNOTATION,
   BUNDLE_V03_MEDIA_TYPE,
   COSIGN_CERTIFICATE_ANNOTATION,
   COSIGN_CHAIN_ANNOTATION,
@@ -12,12 +13,19 @@ export {
   IN_TOTO_PAYLOAD_TYPE,
   MAX_BUNDLES,
   MAX_LEGACY_LAYERS,
+  MAX_SIGNATURE_CHECKS,
   SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX,
   SIMPLESIGNING_MEDIA_TYPE,
 } from "./cosign-format.ts";
 export { judgeSignatures } from "./judge-signatures.ts";
 export { type RekorSetResult, verifyRekorSet } from "./rekor-set.ts";
-export { isSignatureArtifactManifest } from "./signature-artifact.ts";
+export {
+  type ArtifactBlobKind,
+  type ArtifactClaim,
+  checkArtifactBlob,
+  readsAsTar,
+  signatureArtifactClaim,
+} from "./signature-artifact.ts";
 export { legacySignatureTag, referrersTagSchemaTag } from "./signature-tags.ts";
 export { keyHint, parseTrustedKey } from "./trusted-key.ts";
 export * from "./types.ts";

@@ -6,6 +6,7 @@ import {
   COSIGN_SIGNATURE_ANNOTATION,
   MAX_BUNDLES,
   MAX_LEGACY_LAYERS,
+  MAX_SIGNATURE_CHECKS,
   SIMPLESIGNING_MEDIA_TYPE,
 } from "./cosign-format.ts";
 import { judgeSignatures } from "./judge-signatures.ts";
@@ -628,15 +629,41 @@ describe("judgeSignatures: verdict assembly and caps", () => {
   });
 
   it(`judges at most ${MAX_LEGACY_LAYERS} legacy layers; the rest are one not-considered report`, () => {
-    const bad = legacyLayer(makeSigner("other", "ec"), DIGEST);
+    const other = makeSigner("other", "ec");
+    const bad = legacyLayer(other, DIGEST);
     const good = legacyLayer(signer, DIGEST);
-    const first = legacy(Array.from({ length: MAX_LEGACY_LAYERS - 1 }, () => bad));
-    const second = legacy([bad, good, bad], sha256Digest(Buffer.from("second")));
+    // Distinct layers (identical ones are judged once: see below).
+    const first = legacy(Array.from({ length: MAX_LEGACY_LAYERS - 1 }, () => legacyLayer(other, DIGEST)));
+    const second = legacy([bad, good, legacyLayer(other, DIGEST)], sha256Digest(Buffer.from("second")));
     const verdict = judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [first, second] });
     expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
     expect(verdict.signatures).toHaveLength(MAX_LEGACY_LAYERS + 1);
     expect(verdict.signatures.at(-1)).toMatchObject({ result: "not-considered", source: second.source });
     expect(verdict.signatures.at(-1)?.detail).toMatch(/^2 layer/);
+  });
+
+  it("judges identical layers once (a .sig repeating one layer costs one check), reporting each", () => {
+    const bad = legacyLayer(makeSigner("other", "ec"), DIGEST);
+    const good = legacyLayer(signer, DIGEST);
+    const repeated = legacy([...Array.from({ length: 5000 }, () => bad), good]);
+    const verdict = judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [repeated] });
+    expect(verdict).toMatchObject({ status: "verified" });
+    expect(verdict.signatures).toHaveLength(5001);
+  });
+
+  it(`stops after ${MAX_SIGNATURE_CHECKS} signature checks (candidates × trusted keys)`, () => {
+    const other = makeSigner("other", "ec");
+    const keys = [signer.trusted, ...Array.from({ length: 9 }, (_, i) => makeSigner(`k${i}`, "ec").trusted)];
+    const layers = Array.from({ length: 120 }, () => legacyLayer(other, DIGEST));
+    const verdict = judgeSignatures({
+      digest: DIGEST,
+      keys,
+      evidence: [legacy([...layers, legacyLayer(signer, DIGEST)])],
+    });
+    expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+    const judged = verdict.signatures.filter((r) => r.result !== "not-considered");
+    expect(judged).toHaveLength(Math.floor(MAX_SIGNATURE_CHECKS / keys.length));
+    expect(verdict.signatures.at(-1)?.detail).toMatch(/signature checks/);
   });
 
   it(`judges at most ${MAX_BUNDLES} bundles; the rest are one not-considered report`, () => {

@@ -1,4 +1,9 @@
-import { MAX_BUNDLES, MAX_LEGACY_LAYERS } from "./cosign-format.ts";
+import {
+  COSIGN_SIGNATURE_ANNOTATION,
+  MAX_BUNDLES,
+  MAX_LEGACY_LAYERS,
+  MAX_SIGNATURE_CHECKS,
+} from "./cosign-format.ts";
 import { judgeBundle } from "./judge-bundle.ts";
 import { type Judgement, judgeLegacyLayer } from "./judge-legacy-layer.ts";
 import type {
@@ -29,18 +34,29 @@ export function judgeSignatures(input: {
   let legacyLayers = 0;
   let bundles = 0;
   const skippedBundles: string[] = [];
+  // CPU bound: every candidate costs one check per trusted key; identical layers (same payload and
+  // signature, as in a `.sig` manifest repeating one layer) are judged once.
+  let checks = 0;
+  const perCandidate = Math.max(1, keys.length);
+  const judged = new Map<string, Judgement>();
 
   for (const evidence of input.evidence) {
     switch (evidence.format) {
       case "cosign-legacy": {
         let skipped = 0;
         for (const layer of evidence.layers) {
-          if (legacyLayers >= MAX_LEGACY_LAYERS) {
-            skipped += 1;
-            continue;
+          const memoKey = `${layer.mediaType}\u0000${layer.digest}\u0000${layer.annotations[COSIGN_SIGNATURE_ANNOTATION] ?? ""}`;
+          let judgement = judged.get(memoKey);
+          if (judgement === undefined) {
+            if (legacyLayers >= MAX_LEGACY_LAYERS || checks + perCandidate > MAX_SIGNATURE_CHECKS) {
+              skipped += 1;
+              continue;
+            }
+            legacyLayers += 1;
+            checks += perCandidate;
+            judgement = judgeLegacyLayer(layer, digest, keys);
+            judged.set(memoKey, judgement);
           }
-          legacyLayers += 1;
-          const judgement = judgeLegacyLayer(layer, digest, keys);
           reports.push(toReport("cosign-legacy", evidence.source, judgement, layer.digest));
         }
         if (skipped > 0) {
@@ -48,17 +64,18 @@ export function judgeSignatures(input: {
             format: "cosign-legacy",
             source: evidence.source,
             result: "not-considered",
-            detail: `${skipped} layer(s) over the cap of ${MAX_LEGACY_LAYERS} legacy layers not considered`,
+            detail: `${skipped} layer(s) over the caps (${MAX_LEGACY_LAYERS} legacy layers, ${MAX_SIGNATURE_CHECKS} signature checks) not considered`,
           });
         }
         break;
       }
       case "sigstore-bundle": {
-        if (bundles >= MAX_BUNDLES) {
+        if (bundles >= MAX_BUNDLES || checks + perCandidate > MAX_SIGNATURE_CHECKS) {
           skippedBundles.push(evidence.source);
           break;
         }
         bundles += 1;
+        checks += perCandidate;
         reports.push(toReport("sigstore-bundle", evidence.source, judgeBundle(evidence, digest, keys)));
         break;
       }

@@ -54,7 +54,12 @@ export interface BundleEvidence {
 
 export type SignatureEvidence = LegacySignatureEvidence | BundleEvidence;
 
-export type DenyReason = "NO_SIGNATURE" | "UNTRUSTED_SIGNATURE" | "DIGEST_MISMATCH";
+export type DenyReason =
+  | "NO_SIGNATURE"
+  | "UNTRUSTED_SIGNATURE"
+  | "DIGEST_MISMATCH"
+  /** The manifest's JSON can be read differently by Go clients and by pullgate (decided before any signature). */
+  | "AMBIGUOUS_MANIFEST";
 
 /** What was concluded about one candidate signature (a legacy layer or a bundle). */
 export type SignatureResult =

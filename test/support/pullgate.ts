@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { parseConfig } from "../../src/config/index.ts";
 import { type RunningPullgate, startPullgate } from "../../src/main.ts";
@@ -9,14 +10,29 @@ export type TestPullgate = RunningPullgate & {
   logs: ReturnType<typeof createMemoryLogger>["records"];
 };
 
+/** The Redis HMAC key of every test pullgate of this process (replicas sharing a Redis share it). */
+export const TEST_REDIS_HMAC_KEY = randomBytes(32).toString("hex");
+/** The environment variable startTestPullgate puts TEST_REDIS_HMAC_KEY in. */
+export const TEST_REDIS_HMAC_KEY_ENV = "PULLGATE_TEST_REDIS_HMAC_KEY";
+
+/** The `redis:` section of a test pullgate's config: the URL and the shared HMAC key (from its env). */
+export function redisYaml(url: string): string {
+  return `redis:\n  url: ${JSON.stringify(url)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
+}
+
 /**
  * pullgate in this process, on free loopback ports, in front of the given upstreams (YAML list items).
  * In-process so tests can read its log records and upstream counters; the CLI test covers the binary.
+ * Its environment holds only TEST_REDIS_HMAC_KEY (in TEST_REDIS_HMAC_KEY_ENV), plus `opts.env`.
  */
 export async function startTestPullgate(
   upstreamsYaml: string,
   extraYaml = "",
-  opts: { adminToken?: string; tls?: { certPath: string; keyPath: string } } = {},
+  opts: {
+    adminToken?: string;
+    tls?: { certPath: string; keyPath: string };
+    env?: Record<string, string>;
+  } = {},
 ): Promise<TestPullgate> {
   const logger = createMemoryLogger();
   const token = opts.adminToken ? `\n  token: ${JSON.stringify(opts.adminToken)}` : "";
@@ -25,7 +41,11 @@ export async function startTestPullgate(
     : "";
   const config = parseConfig(
     `listen: "127.0.0.1:0"\n${tls}admin:\n  listen: "127.0.0.1:0"${token}\nshutdown: { drainTimeoutMs: 2000 }\nupstreams:\n${upstreamsYaml}\n${extraYaml}`,
-    { source: "test", baseDir: process.cwd(), env: {} },
+    {
+      source: "test",
+      baseDir: process.cwd(),
+      env: { [TEST_REDIS_HMAC_KEY_ENV]: TEST_REDIS_HMAC_KEY, ...opts.env },
+    },
   );
   const running = await startPullgate(config, { logger });
   return { ...running, host: new URL(running.proxyUrl).host, logs: logger.records };
