@@ -67,7 +67,10 @@ export class BlobBudget {
       this.#client.getBlobBytes(repository, digest, { ...this.#ctx, maxBytes: Math.min(maxBytes, room) }),
     );
     if (!r.ok) return r;
-    if (computeDigest(r.value) !== digest) return { ok: false, outcome: "missing" };
+    // A blob that does not hash to its digest is a broken answer, not an absent signature.
+    if (computeDigest(r.value) !== digest) {
+      return { ok: false, outcome: "unavailable", detail: "bytes do not match their digest" };
+    }
     this.#bytes += r.value.length;
     if (this.#bytes > this.#limits.maxTotalBytes) {
       return { ok: false, outcome: "skipped", detail: `over the cap of ${this.#limits.maxTotalBytes} bytes` };

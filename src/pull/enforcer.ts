@@ -264,6 +264,8 @@ export class Enforcer {
           clientAuthorization: input.ctx.clientAuthorization,
           signal: deadline.signal,
         },
+        (evidence) =>
+          judgeSignatures({ digest, keys: this.#keysFor(policy), evidence }).status === "verified",
       );
     });
   }

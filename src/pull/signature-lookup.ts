@@ -49,13 +49,25 @@ export async function lookupSignatures(
   digest: Digest,
   limits: LookupLimits,
   ctx: RequestContext,
+  /** Stop early: a format whose evidence satisfies this ends the lookup without waiting for the other. */
+  enough?: (evidence: readonly SignatureEvidence[]) => boolean,
 ): Promise<SignatureLookup> {
   const counter = { requests: 0 };
   const blobs = new BlobBudget(client, limits, ctx, counter);
-  const [legacy, bundles] = await Promise.all([
+  const parts = [
     lookupLegacy(client, repository, digest, limits, ctx, counter, blobs),
     lookupBundles(client, repository, digest, limits, ctx, counter, blobs),
-  ]);
+  ];
+  if (enough) {
+    // A signature that verifies in one format admits the image however slow or broken the other
+    // format's lookup is: a slow failure must not deny what a fast one lets through.
+    const first = await Promise.race(parts.map((p, i) => p.then((part) => ({ part, i }))));
+    if (enough(first.part.evidence)) {
+      parts[1 - first.i]?.catch(() => {});
+      return { evidence: first.part.evidence, unavailable: undefined, requests: counter.requests };
+    }
+  }
+  const [legacy, bundles] = (await Promise.all(parts)) as [Partial, Partial];
   const unavailable = [legacy.unavailable, bundles.unavailable].filter(Boolean).join("; ") || undefined;
   return { evidence: [...legacy.evidence, ...bundles.evidence], unavailable, requests: counter.requests };
 }
@@ -85,9 +97,14 @@ async function lookupLegacy(
   );
   if (!m.ok) return m.outcome === "unavailable" ? unavailableOnly(`${tag}: ${m.detail}`) : none();
   const bytes = m.value.bytes as Buffer;
-  // Read as Go clients read it; an ambiguous `.sig` manifest holds no signature pullgate will count.
+  // Bytes that are not what the upstream said it sent are a broken answer ("could not look"),
+  // never "no signature": a denial would be cached and outlive the fault.
+  if (!matchesClaim(bytes, m.value.claimedDigest))
+    return unavailableOnly(`${tag}: bytes do not match their digest`);
+  // Read as Go clients read it; a `.sig` that cannot be read unambiguously is not looked into.
   const reading = readManifest(bytes, m.value.contentType);
-  const layers = reading.ok ? (reading.manifest.layers ?? []).slice(0, MAX_LEGACY_LAYERS) : [];
+  if (!reading.ok) return unavailableOnly(`${tag}: unreadable signature manifest (${reading.problem})`);
+  const layers = (reading.manifest.layers ?? []).slice(0, MAX_LEGACY_LAYERS);
   let unavailable: string | undefined;
   const out: LegacyLayerEvidence[] = await mapLimited(layers, PARALLEL_FETCHES, async (layer) => {
     const evidence: LegacyLayerEvidence = {
@@ -144,6 +161,9 @@ async function lookupBundles(
     if (!fallback.ok)
       return fallback.outcome === "unavailable" ? unavailableOnly(`${tag}: ${fallback.detail}`) : none();
     index = fallback.value.bytes as Buffer;
+    if (!matchesClaim(index, fallback.value.claimedDigest)) {
+      return unavailableOnly(`${tag}: bytes do not match their digest`);
+    }
   }
   const listing = readManifest(index, MediaType.ociIndex);
   // An entry that says it carries another predicate (an attestation: SBOMs can be megabytes) is not
@@ -172,7 +192,10 @@ async function lookupBundles(
         return undefined;
       }
       const bytes = m.value.bytes as Buffer;
-      if (computeDigest(bytes) !== desc.digest) return undefined;
+      if (computeDigest(bytes) !== desc.digest) {
+        unavailable = `${desc.digest}: bytes do not match their digest`;
+        return undefined;
+      }
       const reading = readManifest(bytes, m.value.contentType);
       if (!reading.ok) return undefined;
       const subject = reading.manifest.subject;
@@ -195,6 +218,12 @@ async function lookupBundles(
     },
   );
   return { evidence: found.filter((e): e is BundleEvidence => e !== undefined), unavailable };
+}
+
+/** True unless the upstream claimed a digest (of a supported algorithm) that the bytes do not have. */
+function matchesClaim(bytes: Uint8Array, claimed: string | undefined): boolean {
+  if (claimed === undefined || !isDigest(claimed)) return true;
+  return computeDigest(bytes, claimed.startsWith("sha512:") ? "sha512" : "sha256") === claimed;
 }
 
 function none(): Partial {

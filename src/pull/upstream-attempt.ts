@@ -3,8 +3,9 @@ import { UpstreamError } from "../upstream/index.ts";
 /**
  * The outcome of one upstream read made for a decision (signature lookups, artifact proofs):
  * - ok: the value;
- * - missing: 404 (and answers that cannot hold a valid signature: over the size cap, wrong digest);
- * - unavailable: could not look (401/403/429/5xx, timeout, unreachable): never read as "unsigned";
+ * - missing: 404 (and answers that cannot hold a valid signature: over the size cap);
+ * - unavailable: could not look (401/403/429/5xx, timeout, unreachable, bytes that do not match
+ *   their digest): never read as "unsigned";
  * - skipped: not fetched because the lookup's budget (distinct blobs, bytes) was spent.
  */
 export type Attempt<T> =
@@ -30,8 +31,11 @@ export async function attempt<T>(counter: { requests: number }, fn: () => Promis
         }
         return { ok: false, outcome: "unavailable", detail: `upstream answered ${err.status}` };
       case "TOO_LARGE":
-      case "DIGEST_MISMATCH":
+        // Over the size cap: nothing that large can be a signature pullgate would judge.
         return { ok: false, outcome: "missing" };
+      case "DIGEST_MISMATCH":
+        // A broken answer: "could not look", never cached as a denial.
+        return { ok: false, outcome: "unavailable", detail: "bytes do not match their digest" };
       case "TIMEOUT":
       case "UNREACHABLE":
       case "BAD_RESPONSE":
