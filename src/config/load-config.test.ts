@@ -24,6 +24,20 @@ function problemsOf(text: string, env: NodeJS.ProcessEnv = {}, baseDir = "."): s
 }
 
 describe("loadConfig", () => {
+  it("requires a project's reach when several upstreams are configured, and checks its names", () => {
+    const base = `upstreams:\n  - { name: a, url: "http://a.test" }\n  - { name: b, url: "http://b.test" }\n`;
+    expect(problemsOf(`${base}projects:\n  p: { mode: enforce }\n`)).toEqual([
+      expect.stringMatching(/^projects\.p\.upstreams: required when several upstreams/),
+    ]);
+    expect(problemsOf(`${base}projects:\n  p: { mode: enforce, upstreams: [c] }\n`)).toEqual([
+      'projects.p.upstreams[0]: no upstream is called "c"',
+    ]);
+    expect(problemsOf(`${base}projects:\n  p: { mode: enforce, upstreams: ["*"] }\n`)).toEqual([]);
+    expect(
+      problemsOf(`upstreams:\n  - { name: a, url: "http://a.test" }\nprojects:\n  p: { mode: enforce }\n`),
+    ).toEqual([]);
+  });
+
   it("accepts the documented contract file as written", () => {
     const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
     writeFileSync(join(dir, "cosign.pub"), P256_PUB);
@@ -48,6 +62,7 @@ upstreams:
     pathPrefix: "hub"
 projects:
   proj:
+    upstreams: [local]
     mode: enforce
     keys:
       - name: release

@@ -143,6 +143,7 @@ function resolveConfig(
     gateHead: d.gateHead ?? false,
     strictBlobs: d.strictBlobs ?? false,
     pull: d.pull ?? ["*"],
+    upstreams: ["*"],
   };
   const projects: Record<string, ProjectConfig> = {};
   for (const [name, p] of Object.entries(raw.projects)) {
@@ -157,6 +158,7 @@ function resolveConfig(
       gateHead: p.gateHead ?? defaults.gateHead,
       strictBlobs: p.strictBlobs ?? defaults.strictBlobs,
       pull: p.pull ?? defaults.pull,
+      upstreams: resolveReach(p.upstreams, `projects.${name}.upstreams`, upstreams, problems),
     };
   }
   let jwt: AdminJwtConfig | undefined;
@@ -408,6 +410,34 @@ function resolveUpstream(
     ),
     timeouts: { ...raw.timeouts },
   };
+}
+
+/**
+ * Where a project's policy applies. A project name is a namespace per registry (`proj` on one
+ * registry is not `proj` on another), so with several upstreams the reach must be said: an
+ * exemption written for one registry must not admit the same names pulled from another.
+ */
+function resolveReach(
+  raw: readonly string[] | undefined,
+  path: string,
+  upstreams: readonly UpstreamConfig[],
+  problems: string[],
+): readonly string[] {
+  if (raw === undefined) {
+    if (upstreams.length > 1) {
+      problems.push(
+        `${path}: required when several upstreams are configured: list the upstreams whose repositories this project governs (its exemptions included), or ["*"] for all`,
+      );
+    }
+    return ["*"];
+  }
+  const names = new Set(upstreams.map((u) => u.name));
+  for (const [i, n] of raw.entries()) {
+    if (n !== "*" && !names.has(n))
+      problems.push(`${path}[${i}]: no upstream is called ${JSON.stringify(n)}`);
+  }
+  if (raw.includes("*") && raw.length > 1) problems.push(`${path}: "*" stands alone`);
+  return [...raw];
 }
 
 /** An origin as configured ("https://host[:port]"), normalized; a problem when it is anything else. */

@@ -105,7 +105,14 @@ const projectOptions = {
   /** Who may pull (client authentication): principal names, `prefix*`, or `*` for any authenticated client. */
   pull: z.array(pullEntry).optional(),
 };
-const project = z.strictObject(projectOptions);
+/**
+ * A project entry also says where it applies: the upstreams (by name) whose repositories it governs,
+ * or ["*"] for every upstream. Required when several upstreams are configured; elsewhere `defaults`.
+ */
+const project = z.strictObject({
+  ...projectOptions,
+  upstreams: z.array(z.string().min(1)).min(1).max(100).optional(),
+});
 
 export const rawConfigSchema = z.strictObject({
   listen: listen.default(DEFAULT_LISTEN),

@@ -282,6 +282,14 @@ describe("routing", () => {
     expect(await errorCode(res)).toBe("NAME_UNKNOWN");
     expect(deps.router.clients[0]?.requestCount).toBe(0);
   });
+
+  it("refuses an ns that only case folding would turn into a configured registry (Kelvin sign)", async () => {
+    const res = await app.request(`/v2/nginx/manifests/latest?ns=${encodeURIComponent("\u212a.docker.io")}`);
+    expect(res.status).toBe(400);
+    expect(await errorCode(res)).toBe("NAME_INVALID");
+    const folded = await app.request(`/v2/nginx/manifests/latest?ns=${encodeURIComponent("docker.io\u212a")}`);
+    expect(folded.status).toBe(400);
+  });
 });
 
 describe("tags and referrers", () => {

@@ -42,7 +42,9 @@ const BLOB_HEADERS = [
   "etag",
   "last-modified",
 ] as const;
-const RANGE_RE = /^bytes=\d*-\d*(?:,\s*\d*-\d*)*$/;
+/** RFC 9110 byte ranges (each with a digit; only SP/HTAB around commas), bounded in length. */
+const RANGE_RE =
+  /^bytes=(?:\d{1,19}-\d{0,19}|-\d{1,19})(?:[ \t]*,[ \t]*(?:\d{1,19}-\d{0,19}|-\d{1,19})){0,63}$/;
 
 /**
  * The /v2 read API. Paths are parsed from the raw request target (node's incoming.url), before any
@@ -91,7 +93,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     const route = deps.router.route(target.name, params.get("ns") ?? undefined);
     access.repository = route.name;
     access.upstream = route.upstream.name;
-    if (auth && principal !== undefined) auth.permissions.check(principal, route.name);
+    if (auth && principal !== undefined) auth.permissions.check(principal, route.name, route.upstream.name);
     return handle(c, deps, target, { route, params, ctx, method, streams });
   });
 

@@ -23,6 +23,8 @@ export interface EffectivePolicy {
   onLookupError: LookupErrorAction;
   gateHead: boolean;
   strictBlobs: boolean;
+  /** Upstream names this policy applies to (["*"]: all); elsewhere the project gets `defaults`. */
+  upstreams: readonly string[];
   /** Where the policy came from: a `projects.<name>` entry, `defaults`, or a runtime change on top. */
   source: "config" | "defaults" | "runtime";
   /** Changes whenever anything above that can change a verdict changes; part of every cache key. */
@@ -103,8 +105,22 @@ export class PolicyRegistry {
     this.#cache.clear();
   }
 
-  forRepository(repository: string): EffectivePolicy {
-    return this.forProject(projectOf(repository));
+  /**
+   * The policy a repository pulled from `upstream` is judged under: its project's, when that policy
+   * reaches this upstream, else `defaults` (a project name means nothing across registries).
+   */
+  forRepository(repository: string, upstream?: string): EffectivePolicy {
+    const project = projectOf(repository);
+    const policy = this.forProject(project);
+    if (upstream === undefined || reaches(policy.upstreams, upstream)) return policy;
+    const key = `\u0000defaults\u0000${project}`;
+    let p = this.#cache.get(key);
+    if (!p) {
+      p = this.#build(project, undefined, true);
+      if (this.#cache.size > 10_000) this.#cache.clear();
+      this.#cache.set(key, p);
+    }
+    return p;
   }
 
   forProject(project: string): EffectivePolicy {
@@ -142,6 +158,7 @@ export class PolicyRegistry {
     // Serialized: two partial updates in flight must both apply, not the last overwrite the first.
     return this.#serialize(async () => {
       const merged: PolicyOverride = { ...ownValue(this.#overrides, project), ...parsed.value };
+      this.#checkReach(project, merged);
       const before = this.forProject(project);
       const after = this.#build(project, merged); // validates keys before anything is stored
       await this.#deps.store.put(project, merged);
@@ -176,8 +193,24 @@ export class PolicyRegistry {
     this.#unsubscribe?.();
   }
 
-  #build(project: string, override: PolicyOverride | undefined): EffectivePolicy {
+  /** An override must say where it applies when the file does not and several upstreams exist. */
+  #checkReach(project: string, override: PolicyOverride): void {
+    const names = new Set(this.#config.upstreams.map((u) => u.name));
+    const problems: string[] = [];
+    for (const n of override.upstreams ?? []) {
+      if (n !== "*" && !names.has(n)) problems.push(`upstreams: no upstream is called ${JSON.stringify(n)}`);
+    }
+    if (override.upstreams?.includes("*") && override.upstreams.length > 1)
+      problems.push('upstreams: "*" stands alone');
     const base = ownValue(this.#config.projects, project);
+    if (!override.upstreams && !base && names.size > 1) {
+      problems.push('upstreams: required when several upstreams are configured (or ["*"] for all)');
+    }
+    if (problems.length > 0) throw new PolicyValidationError(problems);
+  }
+
+  #build(project: string, override: PolicyOverride | undefined, defaultsOnly = false): EffectivePolicy {
+    const base = defaultsOnly ? undefined : ownValue(this.#config.projects, project);
     const cfg = base ?? this.#config.defaults;
     const keysIn = override?.keys ?? cfg.keys;
     const problems: string[] = [];
@@ -204,6 +237,8 @@ export class PolicyRegistry {
       onLookupError: override?.onLookupError ?? cfg.onLookupError,
       gateHead: override?.gateHead ?? cfg.gateHead,
       strictBlobs: override?.strictBlobs ?? cfg.strictBlobs,
+      // An override stored before reach existed applies where its project's file entry does (or everywhere).
+      upstreams: override?.upstreams ?? cfg.upstreams,
     };
     const globs = fields.exempt.map(compileRepositoryGlob);
     return {
@@ -213,6 +248,10 @@ export class PolicyRegistry {
       isExempt: (repository) => matchesAnyGlob(globs, repository),
     };
   }
+}
+
+function reaches(upstreams: readonly string[], upstream: string): boolean {
+  return upstreams.includes("*") || upstreams.includes(upstream);
 }
 
 /** `record[key]` only when it is the record's own entry ("constructor" is not a project of every config). */
@@ -246,6 +285,7 @@ function fingerprintOf(p: Omit<EffectivePolicy, "fingerprint" | "source" | "isEx
     signatureRepository: p.signatureRepository ?? null,
     onLookupError: p.onLookupError,
     strictBlobs: p.strictBlobs,
+    upstreams: [...p.upstreams].sort(),
   });
   return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
 }
@@ -261,6 +301,7 @@ export function toPolicyView(p: EffectivePolicy): Record<string, unknown> {
     onLookupError: p.onLookupError,
     gateHead: p.gateHead,
     strictBlobs: p.strictBlobs,
+    upstreams: p.upstreams,
     source: p.source,
     fingerprint: p.fingerprint,
   };

@@ -26,14 +26,14 @@ const CONFIG = {
   ],
   defaults: { mode: "enforce", keys },
   projects: {
-    enf: { mode: "enforce" },
-    aud: { mode: "audit" },
-    off: { mode: "off" },
-    exm: { mode: "enforce", exempt: ["exm/tools/*", "exm/vendor/**"] },
-    lax: { mode: "enforce", onLookupError: "allow" },
-    gated: { mode: "enforce", gateHead: true },
-    strict: { mode: "enforce", strictBlobs: true },
-    laxstrict: { mode: "enforce", strictBlobs: true, onLookupError: "allow" },
+    enf: { upstreams: ["local"], mode: "enforce" },
+    aud: { upstreams: ["local"], mode: "audit" },
+    off: { upstreams: ["local"], mode: "off" },
+    exm: { upstreams: ["local"], mode: "enforce", exempt: ["exm/tools/*", "exm/vendor/**"] },
+    lax: { upstreams: ["local"], mode: "enforce", onLookupError: "allow" },
+    gated: { upstreams: ["local"], mode: "enforce", gateHead: true },
+    strict: { upstreams: ["local"], mode: "enforce", strictBlobs: true },
+    laxstrict: { upstreams: ["local"], mode: "enforce", strictBlobs: true, onLookupError: "allow" },
   },
 };
 
@@ -206,6 +206,17 @@ describe("modes", () => {
     expect(decisions().map((d) => d.outcome)).toEqual(["exempt", "exempt"]);
     expect((await app.request("/v2/exm/tools/a/b/manifests/v1")).status).toBe(403);
     expect((await app.request("/v2/exm/app/manifests/v1")).status).toBe(403);
+  });
+
+  it("a project reaches only its upstreams: its exemption does not admit the same names from another upstream", async () => {
+    pushImage(hub, "exm/tools/evil", "v1");
+    pushImage(hub, "off/app", "v1");
+    const res = await app.request("/v2/hub/exm/tools/evil/manifests/v1");
+    expect(res.status).toBe(403);
+    expect((await firstError(res)).detail).toMatchObject({ reason: "NO_SIGNATURE" });
+    // `off` is off on `local` only: on hub the project is under defaults (enforce).
+    expect((await app.request("/v2/hub/off/app/manifests/v1")).status).toBe(403);
+    expect(decisions().map((d) => d.outcome)).toEqual(["deny", "deny"]);
   });
 });
 

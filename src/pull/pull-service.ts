@@ -110,7 +110,7 @@ export class PullService {
     const { route, reference } = req;
     const ref = referenceToString(reference);
     const ctx = { clientAuthorization: req.clientAuthorization, signal: req.signal };
-    const policy = this.#opts.policies.forRepository(route.name);
+    const policy = this.#opts.policies.forRepository(route.name, route.upstream.name);
     const enforced = policy.mode !== "off" && !policy.isExempt(route.name);
     if (req.method === "HEAD" && !(enforced && policy.gateHead)) {
       const head = await this.#headManifest(req, ref, ctx);
@@ -210,7 +210,7 @@ export class PullService {
       referenceToString(req.reference),
       ctx,
     );
-    const policy = this.#opts.policies.forRepository(req.route.name);
+    const policy = this.#opts.policies.forRepository(req.route.name, req.route.upstream.name);
     if (policy.mode === "off") return { manifest: m, policy, decision: undefined, outcome: "off" };
     if (policy.isExempt(req.route.name))
       return { manifest: m, policy, decision: undefined, outcome: "exempt" };
@@ -401,7 +401,7 @@ export class PullService {
   async getBlob(
     req: RequestContext & { route: Route; digest: Digest; method: "GET" | "HEAD"; range: string | undefined },
   ): Promise<BlobResponse & { verified: boolean }> {
-    const policy = this.#opts.policies.forRepository(req.route.name);
+    const policy = this.#opts.policies.forRepository(req.route.name, req.route.upstream.name);
     if (policy.strictBlobs && policy.mode !== "off" && !policy.isExempt(req.route.name)) {
       const { admitted } = await this.#opts.enforcer.isBlobAdmitted(policy, req.digest);
       if (!admitted) {
@@ -471,7 +471,7 @@ export function rewriteTagsLink(link: string | undefined, route: Route): string 
   const query = new URLSearchParams();
   const n = target.searchParams.get("n");
   const last = target.searchParams.get("last");
-  if (n !== null && /^\d{1,6}$/.test(n)) query.set("n", n);
+  if (n !== null && /^\d{1,6}$/.test(n) && Number(n) <= MAX_TAGS_PAGE) query.set("n", n);
   if (last !== null) {
     try {
       query.set("last", parseTag(last));

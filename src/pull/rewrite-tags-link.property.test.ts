@@ -6,21 +6,37 @@ import { rewriteTagsLink } from "./pull-service.ts";
 
 const run = fc.string({ unit: fc.constantFrom(..."abz09"), minLength: 1, maxLength: 5 });
 const validName = fc
-  .array(fc.tuple(run, fc.option(fc.tuple(fc.constantFrom(".", "_", "__", "-"), run))), { minLength: 1, maxLength: 3 })
+  .array(fc.tuple(run, fc.option(fc.tuple(fc.constantFrom(".", "_", "__", "-"), run))), {
+    minLength: 1,
+    maxLength: 3,
+  })
   .map((parts) => parts.map(([a, r]) => (r === null ? a : a + r[0] + r[1])).join("/"));
 const validTag = fc
   .tuple(fc.constantFrom(..."aZ9_"), fc.string({ unit: fc.constantFrom(..."aZ9_.-"), maxLength: 12 }))
   .map(([a, b]) => a + b);
-const ns = fc.option(fc.constantFrom("docker.io", "ghcr.io", "127.0.0.1:5000", "Docker.IO"), { nil: undefined });
+const ns = fc.option(fc.constantFrom("docker.io", "ghcr.io", "127.0.0.1:5000", "Docker.IO"), {
+  nil: undefined,
+});
 const route = fc
   .record({ clientName: validName, ns })
   .map((r) => ({ ...r, name: `upstream/${r.clientName}` }) as unknown as Route);
 
 /** Characters and pieces an upstream (or whatever sits between) could put in a Link header. */
-const linkChar = fc.constantFrom(..."<>;=\"&?/#%:@ ,\t\\abnlstx019.-_", "\r", "\n", "é", "\u0000");
+const linkChar = fc.constantFrom(...'<>;="&?/#%:@ ,\t\\abnlstx019.-_', "\r", "\n", "é", "\u0000");
 const evilValue = fc.oneof(
   fc.string({ unit: linkChar, maxLength: 12 }),
-  fc.constantFrom("../../admin", "%2e%2e%2f", "a%0d%0aSet-Cookie:x", "<x>", '"', "1e3", "-1", "0x10", "１２", "9999999"),
+  fc.constantFrom(
+    "../../admin",
+    "%2e%2e%2f",
+    "a%0d%0aSet-Cookie:x",
+    "<x>",
+    '"',
+    "1e3",
+    "-1",
+    "0x10",
+    "１２",
+    "9999999",
+  ),
 );
 const nValue = fc.oneof(fc.integer({ min: 0, max: 1_000_000 }).map(String), evilValue);
 const lastValue = fc.oneof(validTag, evilValue);
@@ -48,7 +64,9 @@ const query = fc
   .map((parts) => (parts.length ? `?${parts.join("&")}` : ""));
 const rel = fc.constantFrom('rel="next"', "rel=next", 'REL="NEXT"', 'rel="prev"', 'rel="nextx"', "rel=", "");
 const link = fc.oneof(
-  fc.tuple(target, query, fc.constantFrom(";", " ; ", ";\t"), rel).map(([t, q, sep, r]) => `<${t}${q}>${sep}${r}`),
+  fc
+    .tuple(target, query, fc.constantFrom(";", " ; ", ";\t"), rel)
+    .map(([t, q, sep, r]) => `<${t}${q}>${sep}${r}`),
   fc
     .tuple(target, query, rel, target, query)
     .map(([t1, q1, r, t2, q2]) => `<${t1}${q1}>; ${r}, <${t2}${q2}>; rel="next"`),
@@ -88,8 +106,8 @@ describe("rewriteTagsLink (property)", () => {
       fc.property(fc.option(link, { nil: undefined }), route, (l, r) => {
         const out = rewriteTagsLink(l, r);
         if (out === undefined) return;
-        // n is only checked to be 1–6 digits here, while listTags refuses n > 10000 (see the report).
-        checkOutput(out, r, 999_999);
+        // n is kept only within what listTags accepts (at most 10 000).
+        checkOutput(out, r, 10_000);
       }),
       { numRuns: 3000 },
     );
@@ -119,10 +137,14 @@ describe("rewriteTagsLink (property)", () => {
 
   it("drops the whole link when the upstream's `last` is not a valid tag", () => {
     fc.assert(
-      fc.property(route, evilValue.filter((v) => !isValidTag(v)), (r, bad) => {
-        const q = new URLSearchParams({ n: "2", last: bad });
-        expect(rewriteTagsLink(`</v2/x/tags/list?${q}>; rel="next"`, r)).toBeUndefined();
-      }),
+      fc.property(
+        route,
+        evilValue.filter((v) => !isValidTag(v)),
+        (r, bad) => {
+          const q = new URLSearchParams({ n: "2", last: bad });
+          expect(rewriteTagsLink(`</v2/x/tags/list?${q}>; rel="next"`, r)).toBeUndefined();
+        },
+      ),
       { numRuns: 500 },
     );
   });

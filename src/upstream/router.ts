@@ -87,7 +87,8 @@ export class UpstreamRouter {
 }
 
 function normalizeRegistry(ns: string): string {
-  const lower = ns.toLowerCase();
+  // ASCII only before folding case: "registry.\u212a8s.io" (Kelvin sign) must not become registry.k8s.io.
+  const lower = /^[\x21-\x7e]*$/.test(ns) ? ns.toLowerCase() : "";
   if (!NS_RE.test(lower))
     throw new OciError("NAME_INVALID", "invalid ns parameter", { detail: { ns: ns.slice(0, 300) } });
   return REGISTRY_ALIASES[lower] ?? lower;
