@@ -142,6 +142,7 @@ function resolveConfig(
     onLookupError: d.onLookupError ?? "deny",
     gateHead: d.gateHead ?? false,
     strictBlobs: d.strictBlobs ?? false,
+    matchRepository: d.matchRepository ?? false,
     pull: d.pull ?? ["*"],
     upstreams: ["*"],
   };
@@ -157,6 +158,7 @@ function resolveConfig(
       onLookupError: p.onLookupError ?? defaults.onLookupError,
       gateHead: p.gateHead ?? defaults.gateHead,
       strictBlobs: p.strictBlobs ?? defaults.strictBlobs,
+      matchRepository: p.matchRepository ?? defaults.matchRepository,
       pull: p.pull ?? defaults.pull,
       upstreams: resolveReach(p.upstreams, `projects.${name}.upstreams`, upstreams, problems),
     };

@@ -102,6 +102,8 @@ const projectOptions = {
   gateHead: z.boolean().optional(),
   /** true: blobs are served only when a manifest allowed for this policy lists them. */
   strictBlobs: z.boolean().optional(),
+  /** true: a signature counts only if it names the repository pulled (simple-signing docker-reference). */
+  matchRepository: z.boolean().optional(),
   /** Who may pull (client authentication): principal names, `prefix*`, or `*` for any authenticated client. */
   pull: z.array(pullEntry).optional(),
 };

@@ -54,6 +54,8 @@ export interface ProjectConfig {
   onLookupError: LookupErrorAction;
   gateHead: boolean;
   strictBlobs: boolean;
+  /** A signature counts only if it names the repository pulled (containers/image's matchRepository). */
+  matchRepository: boolean;
   /** Upstream names this policy applies to; ["*"] for every upstream (always so for `defaults`). */
   upstreams: readonly string[];
   /** Who may pull the project's repositories (client authentication); not part of the signature policy. */

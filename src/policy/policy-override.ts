@@ -33,6 +33,7 @@ export const policyOverrideSchema = z.strictObject({
   onLookupError: z.enum(["deny", "allow"]).optional(),
   gateHead: z.boolean().optional(),
   strictBlobs: z.boolean().optional(),
+  matchRepository: z.boolean().optional(),
   /** Upstream names this project's policy applies to, or ["*"]. */
   upstreams: z
     .array(z.string().regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/, "an upstream name or *"))

@@ -23,6 +23,8 @@ export interface EffectivePolicy {
   onLookupError: LookupErrorAction;
   gateHead: boolean;
   strictBlobs: boolean;
+  /** A signature counts only if it names the repository pulled. */
+  matchRepository: boolean;
   /** Upstream names this policy applies to (["*"]: all); elsewhere the project gets `defaults`. */
   upstreams: readonly string[];
   /** Where the policy came from: a `projects.<name>` entry, `defaults`, or a runtime change on top. */
@@ -237,6 +239,7 @@ export class PolicyRegistry {
       onLookupError: override?.onLookupError ?? cfg.onLookupError,
       gateHead: override?.gateHead ?? cfg.gateHead,
       strictBlobs: override?.strictBlobs ?? cfg.strictBlobs,
+      matchRepository: override?.matchRepository ?? cfg.matchRepository,
       // An override stored before reach existed applies where its project's file entry does (or everywhere).
       upstreams: override?.upstreams ?? cfg.upstreams,
     };
@@ -285,6 +288,7 @@ function fingerprintOf(p: Omit<EffectivePolicy, "fingerprint" | "source" | "isEx
     signatureRepository: p.signatureRepository ?? null,
     onLookupError: p.onLookupError,
     strictBlobs: p.strictBlobs,
+    matchRepository: p.matchRepository,
     upstreams: [...p.upstreams].sort(),
   });
   return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
@@ -301,6 +305,7 @@ export function toPolicyView(p: EffectivePolicy): Record<string, unknown> {
     onLookupError: p.onLookupError,
     gateHead: p.gateHead,
     strictBlobs: p.strictBlobs,
+    matchRepository: p.matchRepository,
     upstreams: p.upstreams,
     source: p.source,
     fingerprint: p.fingerprint,

@@ -385,6 +385,22 @@ describe("decide", () => {
     });
   });
 
+  it("matchRepository: a signature counts only where its docker-reference names the pulled repository", async () => {
+    await policies.update("proj", { matchRepository: true });
+    const elsewhere = pushImage(registry, REPO);
+    signLegacy(registry, REPO, elsewhere.digest, trusted, { dockerReference: "registry.test/other/app" });
+    expect(await decide(elsewhere)).toMatchObject({ outcome: "deny", reason: "REPOSITORY_MISMATCH" });
+    const here = pushImage(registry, REPO);
+    signLegacy(registry, REPO, here.digest, trusted, { dockerReference: `up.test:5000/${REPO}:v1` });
+    expect(await decide(here)).toMatchObject({ outcome: "allow", via: "signature" });
+    // The allow holds for this repository only: the same digest from another repository looks again.
+    const copy = new UpstreamRouter([route.client]).route("proj/copy", undefined);
+    expect(await enforcer.decide({ ...input(here), route: copy })).toMatchObject({ outcome: "deny" });
+    // Off (the default, as in cosign): docker-reference is ignored.
+    await policies.update("proj", { matchRepository: false });
+    expect(await decide(elsewhere)).toMatchObject({ outcome: "allow" });
+  });
+
   it("caches a deny for denyTtlSeconds and an allow for allowTtlSeconds", async () => {
     const unsigned = pushImage(registry, REPO);
     const signed = signedImage();

@@ -13,6 +13,7 @@ import type { RequestContext, Route } from "../upstream/index.ts";
 import {
   type DenyReason,
   judgeSignatures,
+  type PulledRepository,
   parseTrustedKey,
   type SignatureReport,
   signatureArtifactClaim,
@@ -170,7 +171,7 @@ export class Enforcer {
 
   /** The verdict for this digest under this policy at this place: an allow anywhere, a deny here. */
   async #cached(input: Omit<DecideInput, "bytes" | "contentType">) {
-    const allow = await this.#opts.cache.get(input.policy.fingerprint, input.digest);
+    const allow = await this.#opts.cache.get(allowScope(input), input.digest);
     if (allow?.verdict.outcome === "allow") return allow;
     return this.#opts.cache.get(denyScope(input), input.digest);
   }
@@ -210,12 +211,7 @@ export class Enforcer {
               via: "signature-artifact",
               decidedAt: this.#now(),
             };
-            await this.#opts.cache.set(
-              input.policy.fingerprint,
-              input.digest,
-              verdict,
-              this.#opts.allowTtlSeconds,
-            );
+            await this.#opts.cache.set(allowScope(input), input.digest, verdict, this.#opts.allowTtlSeconds);
           }
           return { outcome: "allow", via: "signature-artifact", tier: "verified" };
         }
@@ -265,7 +261,12 @@ export class Enforcer {
           signal: deadline.signal,
         },
         (evidence) =>
-          judgeSignatures({ digest, keys: this.#keysFor(policy), evidence }).status === "verified",
+          judgeSignatures({
+            digest,
+            keys: this.#keysFor(policy),
+            evidence,
+            repository: pulledRepository(input),
+          }).status === "verified",
       );
     });
   }
@@ -278,7 +279,12 @@ export class Enforcer {
   ): Promise<Decision> {
     const { policy, digest } = input;
     this.lookupRequests += lookup.requests;
-    const verdict = judgeSignatures({ digest, keys: this.#keysFor(policy), evidence: lookup.evidence });
+    const verdict = judgeSignatures({
+      digest,
+      keys: this.#keysFor(policy),
+      evidence: lookup.evidence,
+      repository: pulledRepository(input),
+    });
     const decidedAt = this.#now();
     if (verdict.status === "verified") {
       if (store) {
@@ -289,11 +295,11 @@ export class Enforcer {
           keyFingerprint: verdict.keyFingerprint,
           decidedAt,
         };
-        await this.#opts.cache.set(policy.fingerprint, digest, allow, this.#opts.allowTtlSeconds);
+        await this.#opts.cache.set(allowScope(input), digest, allow, this.#opts.allowTtlSeconds);
         // A verified index admits the platform manifests it lists, for this policy (any replica).
         for (const child of childDigests(manifest, input.contentType)) {
           const viaIndex: CachedVerdict = { outcome: "allow", via: "index", indexDigest: digest, decidedAt };
-          await this.#opts.cache.set(policy.fingerprint, child, viaIndex, this.#opts.allowTtlSeconds);
+          await this.#opts.cache.set(allowScope(input), child, viaIndex, this.#opts.allowTtlSeconds);
         }
       }
       return {
@@ -350,6 +356,23 @@ export class Enforcer {
     }
     return keys;
   }
+}
+
+/**
+ * The cache scope of an allow: the policy, and with matchRepository also the repository it was
+ * pulled from (the signature named it; another repository needs its own).
+ */
+function allowScope(input: Omit<DecideInput, "bytes" | "contentType">): string {
+  const { policy, route } = input;
+  return policy.matchRepository
+    ? `${policy.fingerprint}/allow/${route.upstream.name}/${route.name}`
+    : policy.fingerprint;
+}
+
+function pulledRepository(input: Omit<DecideInput, "bytes" | "contentType">): PulledRepository | undefined {
+  return input.policy.matchRepository
+    ? { registry: input.route.upstream.registry, name: input.route.name }
+    : undefined;
 }
 
 function flightKey(input: Omit<DecideInput, "bytes" | "contentType">): string {

@@ -257,9 +257,9 @@ export function signLegacy(
   repository: string,
   digest: string,
   key: TestKey,
-  opts: { payloadDigest?: string } = {},
+  opts: { payloadDigest?: string; dockerReference?: string } = {},
 ): { payload: Buffer; payloadDigest: string; sigDigest: string; sigBytes: Buffer } {
-  const payload = simpleSigningPayload(opts.payloadDigest ?? digest);
+  const payload = simpleSigningPayload(opts.payloadDigest ?? digest, opts.dockerReference);
   const payloadDigest = registry.putBlob(repository, payload);
   const tag = `sha256-${hexOf(digest)}.sig`;
   const existing = registry.getManifest(repository, tag);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { ManifestCache } from "../cache/index.ts";
 import {
   ALL_MANIFEST_TYPES,
@@ -315,7 +316,13 @@ export class PullService {
   #tagKey(req: ManifestRequest, ctx: RequestContext): string | undefined {
     if (!this.#opts.tagTtlSeconds || req.reference.kind !== "tag" || ctx.clientAuthorization)
       return undefined;
-    return `${req.route.upstream.name}\u0000${req.route.name}\u0000${req.reference.tag}\u0000${req.accept ?? ""}`;
+    // The client's Accept (up to node's header limit) enters the key only as a short hash: 10 000
+    // entries stay a few megabytes whatever clients send.
+    const accept = createHash("sha256")
+      .update(req.accept ?? "")
+      .digest("base64url")
+      .slice(0, 22);
+    return `${req.route.upstream.name}\u0000${req.route.name}\u0000${req.reference.tag}\u0000${accept}`;
   }
 
   #rememberTag(req: ManifestRequest, ctx: RequestContext, m: ServedManifest): void {
@@ -508,6 +515,7 @@ function denied(
     NO_SIGNATURE: `${image} has no signature`,
     UNTRUSTED_SIGNATURE: `${image} has signatures, but none verifies with a key the project trusts`,
     DIGEST_MISMATCH: `${image} carries a valid signature by a trusted key, but for a different digest`,
+    REPOSITORY_MISMATCH: `${image} carries a valid signature by a trusted key for this digest, but naming another repository (the project requires matchRepository)`,
     AMBIGUOUS_MANIFEST: `${image} is ambiguous JSON that container clients could read differently from pullgate (${detail ?? "ambiguous"}); it is refused whatever signs it`,
   };
   return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}`, {

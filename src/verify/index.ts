@@ -37,3 +37,8 @@ export {
   verifyBundleWithTrustRoot,
 } from "./verify-bundle-with-trust-root.ts";
 export { verifySignatureBytes } from "./verify-signature-bytes.ts";
+export {
+  type PulledRepository,
+  sameRepository,
+  toSignedRepository,
+} from "./signed-repository.ts";

@@ -8,6 +8,7 @@ import {
 import { namesDigest, readStatement } from "./in-toto-statement.ts";
 import type { Judgement } from "./judge-legacy-layer.ts";
 import { quote } from "./quote.ts";
+import { type PulledRepository, subjectRepositoryProblem } from "./signed-repository.ts";
 import { orderKeysByHint } from "./trusted-key.ts";
 import type { BundleEvidence, DigestString, TrustedKey } from "./types.ts";
 import { verifySignatureBytes } from "./verify-signature-bytes.ts";
@@ -25,6 +26,7 @@ export function judgeBundle(
   evidence: BundleEvidence,
   digest: DigestString,
   keys: readonly TrustedKey[],
+  repository?: PulledRepository,
 ): Judgement {
   if (
     evidence.artifactType !== undefined &&
@@ -74,6 +76,10 @@ export function judgeBundle(
   }
   if (!namesDigest(statement.subjects, digest)) {
     return { result: "digest-mismatch", key, detail: "no statement subject names the digest" };
+  }
+  if (repository) {
+    const problem = subjectRepositoryProblem(statement.subjects, repository);
+    if (problem) return { result: "repository-mismatch", key, detail: problem };
   }
   return { result: "verified", key };
 }

@@ -6,6 +6,7 @@ import {
 import { decodeBase64 } from "./decode-base64.ts";
 import { field } from "./json-field.ts";
 import { quote } from "./quote.ts";
+import { type PulledRepository, payloadRepositoryProblem } from "./signed-repository.ts";
 import type { DigestString, LegacyLayerEvidence, SignatureResult, TrustedKey } from "./types.ts";
 import { verifySignatureBytes } from "./verify-signature-bytes.ts";
 
@@ -22,12 +23,14 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * One layer of a legacy `.sig` manifest (cosign-formats.md §1.2, §1.3, §1.5). The signature is checked
  * first, over the exact payload bytes; only a payload a trusted key signed is read: its
  * `critical.type` must be the simple-signing type and `critical.image["docker-manifest-digest"]` must
- * be exactly `digest`. `docker-reference` is ignored, as cosign does.
+ * be exactly `digest`. `docker-reference` is ignored, as cosign does, unless `repository` is given
+ * (the policy's matchRepository): then it must name that repository.
  */
 export function judgeLegacyLayer(
   layer: LegacyLayerEvidence,
   digest: DigestString,
   keys: readonly TrustedKey[],
+  repository?: PulledRepository,
 ): Judgement {
   if (layer.mediaType !== SIMPLESIGNING_MEDIA_TYPE) {
     return { result: "not-a-signature", detail: `layer media type ${quote(layer.mediaType)}` };
@@ -53,11 +56,15 @@ export function judgeLegacyLayer(
   if (claims.manifestDigest !== digest) {
     return { result: "digest-mismatch", key, detail: `payload names ${quote(claims.manifestDigest)}` };
   }
+  if (repository) {
+    const problem = payloadRepositoryProblem(claims.payload, repository);
+    if (problem) return { result: "repository-mismatch", key, detail: problem };
+  }
   return { result: "verified", key };
 }
 
 /** The signed claims, or why the payload is not a simple-signing payload. */
-function readClaims(payload: Uint8Array): { manifestDigest: string } | string {
+function readClaims(payload: Uint8Array): { manifestDigest: string; payload: unknown } | string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(utf8.decode(payload));
@@ -71,5 +78,5 @@ function readClaims(payload: Uint8Array): { manifestDigest: string } | string {
   }
   const manifestDigest = field(field(critical, "image"), "docker-manifest-digest");
   if (typeof manifestDigest !== "string") return "payload has no critical.image.docker-manifest-digest";
-  return { manifestDigest };
+  return { manifestDigest, payload: parsed };
 }

@@ -6,6 +6,7 @@ import {
 } from "./cosign-format.ts";
 import { judgeBundle } from "./judge-bundle.ts";
 import { type Judgement, judgeLegacyLayer } from "./judge-legacy-layer.ts";
+import type { PulledRepository } from "./signed-repository.ts";
 import type {
   DenyReason,
   DigestString,
@@ -28,6 +29,8 @@ export function judgeSignatures(input: {
   digest: DigestString;
   keys: readonly TrustedKey[];
   evidence: readonly SignatureEvidence[];
+  /** matchRepository: the signature must also name the repository the image is pulled from. */
+  repository?: PulledRepository | undefined;
 }): Verdict {
   const { digest, keys } = input;
   const reports: SignatureReport[] = [];
@@ -54,7 +57,7 @@ export function judgeSignatures(input: {
             }
             legacyLayers += 1;
             checks += perCandidate;
-            judgement = judgeLegacyLayer(layer, digest, keys);
+            judgement = judgeLegacyLayer(layer, digest, keys, input.repository);
             judged.set(memoKey, judgement);
           }
           reports.push(toReport("cosign-legacy", evidence.source, judgement, layer.digest));
@@ -76,7 +79,9 @@ export function judgeSignatures(input: {
         }
         bundles += 1;
         checks += perCandidate;
-        reports.push(toReport("sigstore-bundle", evidence.source, judgeBundle(evidence, digest, keys)));
+        reports.push(
+          toReport("sigstore-bundle", evidence.source, judgeBundle(evidence, digest, keys, input.repository)),
+        );
         break;
       }
       default:
@@ -126,6 +131,9 @@ function toVerdict(digest: DigestString, signatures: readonly SignatureReport[])
         };
       case "digest-mismatch":
         reason = "DIGEST_MISMATCH";
+        break;
+      case "repository-mismatch":
+        if (reason !== "DIGEST_MISMATCH") reason = "REPOSITORY_MISMATCH";
         break;
       case "untrusted":
       case "invalid":

@@ -59,7 +59,9 @@ export type DenyReason =
   | "UNTRUSTED_SIGNATURE"
   | "DIGEST_MISMATCH"
   /** The manifest's JSON can be read differently by Go clients and by pullgate (decided before any signature). */
-  | "AMBIGUOUS_MANIFEST";
+  | "AMBIGUOUS_MANIFEST"
+  /** matchRepository: a trusted key signed the digest, but for another repository. */
+  | "REPOSITORY_MISMATCH";
 
 /** What was concluded about one candidate signature (a legacy layer or a bundle). */
 export type SignatureResult =
@@ -67,6 +69,8 @@ export type SignatureResult =
   | "verified"
   /** valid signature by a trusted key, but the payload names another digest (or no matching subject) */
   | "digest-mismatch"
+  /** matchRepository: valid signature by a trusted key for this digest, but naming another repository */
+  | "repository-mismatch"
   /** a signature that no trusted key verifies (unknown key, bad signature bytes, tampered payload) */
   | "untrusted"
   /** shaped like a signature but malformed (bad base64, unparsable payload/bundle, wrong payload type) */
