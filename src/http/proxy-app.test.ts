@@ -287,7 +287,9 @@ describe("routing", () => {
     const res = await app.request(`/v2/nginx/manifests/latest?ns=${encodeURIComponent("\u212a.docker.io")}`);
     expect(res.status).toBe(400);
     expect(await errorCode(res)).toBe("NAME_INVALID");
-    const folded = await app.request(`/v2/nginx/manifests/latest?ns=${encodeURIComponent("docker.io\u212a")}`);
+    const folded = await app.request(
+      `/v2/nginx/manifests/latest?ns=${encodeURIComponent("docker.io\u212a")}`,
+    );
     expect(folded.status).toBe(400);
   });
 });

@@ -27,6 +27,11 @@ export {
   signatureArtifactClaim,
 } from "./signature-artifact.ts";
 export { legacySignatureTag, referrersTagSchemaTag } from "./signature-tags.ts";
+export {
+  type PulledRepository,
+  sameRepository,
+  toSignedRepository,
+} from "./signed-repository.ts";
 export { keyHint, parseTrustedKey } from "./trusted-key.ts";
 export * from "./types.ts";
 export {
@@ -37,8 +42,3 @@ export {
   verifyBundleWithTrustRoot,
 } from "./verify-bundle-with-trust-root.ts";
 export { verifySignatureBytes } from "./verify-signature-bytes.ts";
-export {
-  type PulledRepository,
-  sameRepository,
-  toSignedRepository,
-} from "./signed-repository.ts";
