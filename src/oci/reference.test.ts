@@ -1,7 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { computeDigest, digestMatches } from "./digest.ts";
 import { OciError } from "./errors.ts";
-import { isValidName, isValidTag, parseDigest, parseName, parseReference } from "./reference.ts";
+import {
+  digestAlgorithm,
+  isDigest,
+  isValidName,
+  isValidTag,
+  parseDigest,
+  parseImageReference,
+  parseName,
+  parseReference,
+  parseTag,
+  referenceToString,
+} from "./reference.ts";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -113,5 +124,125 @@ describe("image references", () => {
     });
     expect(codeOf(() => parseImageReference("Proj/App:v1"))).toBe("NAME_INVALID");
     expect(codeOf(() => parseImageReference("proj/app:-x"))).toBe("TAG_INVALID");
+  });
+});
+
+describe("reference edges", () => {
+  const d256 = `sha256:${"a".repeat(64)}` as const;
+  const d512 = `sha512:${"b".repeat(128)}` as const;
+  const errorOf = (fn: () => unknown): OciError => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof OciError) return err;
+    }
+    throw new Error("expected an OciError");
+  };
+
+  it.each([
+    `${d256}x`,
+    `x${d256}`,
+    `${d256}\n`,
+    ` ${d256}`,
+    `${d512}0`,
+    `0${d512}`,
+    `${d256}@${d256}`,
+    `sha256:${"a".repeat(128)}`,
+    `sha512:${"a".repeat(64)}`,
+  ])("a digest with anything around it is not a digest: %j", (value) => {
+    expect(isDigest(value)).toBe(false);
+    expect(codeOf(() => parseDigest(value))).toBe("DIGEST_INVALID");
+  });
+
+  it("accepts exact sha256 and sha512 digests and names their algorithm", () => {
+    expect(isDigest(d256)).toBe(true);
+    expect(isDigest(d512)).toBe(true);
+    expect(digestAlgorithm(d256)).toBe("sha256");
+    expect(digestAlgorithm(d512)).toBe("sha512");
+  });
+
+  it.each([
+    [`md5:${"a".repeat(32)}`, "unsupported digest algorithm"],
+    ["sha3.256:abc", "unsupported digest algorithm"],
+    ["sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564=", "unsupported digest algorithm"],
+    ["sha256:abc", "unsupported digest algorithm"],
+    ["a:b", "unsupported digest algorithm"],
+    ["SHA256:abc", "invalid digest"],
+    ["!md5:abc", "invalid digest"],
+    ["md5:abc!", "invalid digest"],
+    ["md5:", "invalid digest"],
+    [":abc", "invalid digest"],
+    ["sha3..256:abc", "invalid digest"],
+    ["sha3.:abc", "invalid digest"],
+    ["sha256:ab:cd", "invalid digest"],
+  ])("tells an unsupported algorithm from an invalid digest: %j", (value, message) => {
+    const err = errorOf(() => parseDigest(value));
+    expect(err.code).toBe("DIGEST_INVALID");
+    expect(err.message).toBe(message);
+    expect(err.detail).toEqual({ digest: value });
+  });
+
+  it("accepts names up to 255 characters", () => {
+    expect(isValidName("a".repeat(255))).toBe(true);
+    expect(isValidName(`${"a".repeat(127)}/${"b".repeat(127)}`)).toBe(true);
+    expect(isValidName(`${"a".repeat(128)}/${"b".repeat(127)}`)).toBe(false);
+  });
+
+  it("echoes the bad input in the error detail, truncated past 300 characters", () => {
+    const name = errorOf(() => parseName("Bad"));
+    expect(name.message).toBe("invalid repository name");
+    expect(name.detail).toEqual({ name: "Bad" });
+    const tag = errorOf(() => parseTag("-t"));
+    expect(tag.code).toBe("TAG_INVALID");
+    expect(tag.message).toBe("invalid tag");
+    expect(tag.detail).toEqual({ tag: "-t" });
+    expect(errorOf(() => parseName("A".repeat(300))).detail).toEqual({ name: "A".repeat(300) });
+    expect(errorOf(() => parseName("A".repeat(301))).detail).toEqual({ name: `${"A".repeat(300)}…` });
+    expect(errorOf(() => parseTag("-".repeat(1000))).detail).toEqual({ tag: `${"-".repeat(300)}…` });
+    expect(errorOf(() => parseDigest(`x${"a".repeat(400)}`)).detail).toEqual({
+      digest: `x${"a".repeat(299)}…`,
+    });
+  });
+
+  it("parseTag returns a valid tag", () => {
+    expect(parseTag("v1.2")).toBe("v1.2");
+  });
+
+  it("turns a reference back into its string", () => {
+    expect(referenceToString({ kind: "tag", tag: "v1" })).toBe("v1");
+    expect(referenceToString({ kind: "digest", digest: d256 })).toBe(d256);
+  });
+
+  it("parseImageReference: trims, detects registries, defaults to latest", () => {
+    expect(parseImageReference("  proj/app:v1\n")).toEqual({
+      registry: undefined,
+      name: "proj/app",
+      reference: { kind: "tag", tag: "v1" },
+    });
+    expect(parseImageReference("app.x:v1")).toEqual({
+      registry: undefined,
+      name: "app.x",
+      reference: { kind: "tag", tag: "v1" },
+    });
+    expect(parseImageReference("localhost/app")).toEqual({
+      registry: "localhost",
+      name: "app",
+      reference: { kind: "tag", tag: "latest" },
+    });
+    expect(parseImageReference("Registry.Example.COM/app")).toMatchObject({
+      registry: "registry.example.com",
+      name: "app",
+    });
+    expect(parseImageReference("proj/app/x")).toMatchObject({ registry: undefined, name: "proj/app/x" });
+    expect(parseImageReference("localhostx/app")).toMatchObject({
+      registry: undefined,
+      name: "localhostx/app",
+    });
+    expect(parseImageReference(`app@${d256}`)).toEqual({
+      registry: undefined,
+      name: "app",
+      reference: { kind: "digest", digest: d256 },
+    });
+    expect(codeOf(() => parseImageReference(`app@${d256}x`))).toBe("DIGEST_INVALID");
   });
 });

@@ -179,3 +179,21 @@ describe("projectOf", () => {
     expect(projectOf(repository)).toBe(project);
   });
 });
+
+describe("testCountingSteps counts exactly", () => {
+  it.each([
+    // glob, name, matches, steps: one step per token per character, plus one per leading star.
+    ["a*", "ab", true, 4],
+    ["*a", "xa", true, 5],
+    ["**", "a/b", true, 4],
+    ["a/*", "a/b/c", false, 12],
+    // No state alive after a character: it stops there.
+    ["a", "bcd", false, 1],
+    ["ab", "axyz", false, 4],
+    ["*/x", "a/yz", false, 10],
+    ["", "", true, 0],
+    ["", "a", false, 0],
+  ] as const)("%j on %j", (glob, name, matched, steps) => {
+    expect(compileRepositoryGlob(glob).testCountingSteps(name)).toEqual({ matches: matched, steps });
+  });
+});

@@ -112,3 +112,57 @@ describe("verifySignatureBytes: the real cosign signature (dir-img-cosign-valid)
     expect(verifySignatureBytes(vectorKey(`${FIXTURES}/cosign.pub`), flipped, signature)).toBe(false);
   });
 });
+
+describe("verifySignatureBytes: every algorithm refuses what it must", () => {
+  const other = Buffer.from("other data");
+
+  it.each(["P-256", "P-384", "P-521"])(
+    "ECDSA %s: a bad signature, another key's signature, other data",
+    (namedCurve) => {
+      const { privateKey, trusted } = pair("ec", { namedCurve });
+      const stranger = pair("ec", { namedCurve });
+      for (const hash of ["sha256", "sha384", "sha512"]) {
+        const good = sign(hash, data, privateKey);
+        const bad = Buffer.from(good);
+        bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 0x01;
+        expect(verifySignatureBytes(trusted, data, bad)).toBe(false);
+        expect(verifySignatureBytes(trusted, other, good)).toBe(false);
+        expect(verifySignatureBytes(trusted, data, sign(hash, data, stranger.privateKey))).toBe(false);
+      }
+    },
+  );
+
+  it("RSA: a bad signature, another key's signature, other data", () => {
+    const { privateKey, trusted } = pair("rsa");
+    const good = sign("sha256", data, privateKey);
+    const bad = Buffer.from(good);
+    bad[0] = (bad[0] as number) ^ 0x01;
+    expect(verifySignatureBytes(trusted, data, bad)).toBe(false);
+    expect(verifySignatureBytes(trusted, other, good)).toBe(false);
+    expect(verifySignatureBytes(trusted, data, sign("sha256", data, pair("rsa").privateKey))).toBe(false);
+  });
+
+  it("Ed25519: a bad signature, a wrong-length one, other data (pure and prehashed)", () => {
+    const { privateKey, trusted } = pair("ed25519");
+    const pure = sign(null, data, privateKey);
+    const seed = Buffer.from(privateKey.export({ format: "jwk" }).d as string, "base64url");
+    const ph = Buffer.from(ed25519ph.sign(data, seed));
+    for (const good of [pure, ph]) {
+      const bad = Buffer.from(good);
+      bad[5] = (bad[5] as number) ^ 0x01;
+      expect(verifySignatureBytes(trusted, data, bad)).toBe(false);
+      expect(verifySignatureBytes(trusted, other, good)).toBe(false);
+      expect(verifySignatureBytes(trusted, data, Buffer.concat([good, Buffer.from([0])]))).toBe(false);
+      expect(verifySignatureBytes(trusted, data, good.subarray(0, 63))).toBe(false);
+    }
+    // The raw key is cached per key object: a second verification with the same key still works.
+    expect(verifySignatureBytes(trusted, data, ph)).toBe(true);
+    expect(verifySignatureBytes(trusted, data, ph)).toBe(true);
+  });
+
+  it("an unknown algorithm is refused, not thrown", () => {
+    const { trusted } = pair("ec");
+    const weird = { ...trusted, algorithm: "dsa" } as unknown as TrustedKey;
+    expect(verifySignatureBytes(weird, data, new Uint8Array(64))).toBe(false);
+  });
+});
