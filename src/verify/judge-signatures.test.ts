@@ -642,6 +642,33 @@ describe("judgeSignatures: verdict assembly and caps", () => {
     expect(verdict.signatures.at(-1)?.detail).toMatch(/^2 layer/);
   });
 
+  it("matchRepository: a legacy signature counts only for the repository its docker-reference names", () => {
+    const layer = legacyLayer(signer, DIGEST); // docker-reference registry.test/app
+    const judgeFor = (repository?: { registry: string; name: string }) =>
+      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [legacy([layer])], repository });
+    expect(judgeFor()).toMatchObject({ status: "verified" });
+    expect(judgeFor({ registry: "registry.test", name: "app" })).toMatchObject({ status: "verified" });
+    const other = judgeFor({ registry: "registry.test", name: "other" });
+    expect(other).toMatchObject({ status: "denied", reason: "REPOSITORY_MISMATCH" });
+    expect(other.signatures[0]).toMatchObject({ result: "repository-mismatch", key: signer.trusted.name });
+    expect(judgeFor({ registry: "elsewhere.test", name: "app" })).toMatchObject({
+      reason: "REPOSITORY_MISMATCH",
+    });
+  });
+
+  it("matchRepository: a bundle whose statement names no repository does not count (cosign v3 names none)", () => {
+    const verdict = judgeSignatures({
+      digest: DIGEST,
+      keys: [signer.trusted],
+      evidence: [bundleEvidence(signer, DIGEST)],
+      repository: { registry: "registry.test", name: "app" },
+    });
+    expect(verdict).toMatchObject({ status: "denied", reason: "REPOSITORY_MISMATCH" });
+    expect(
+      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [bundleEvidence(signer, DIGEST)] }),
+    ).toMatchObject({ status: "verified" });
+  });
+
   it("judges identical layers once (a .sig repeating one layer costs one check), reporting each", () => {
     const bad = legacyLayer(makeSigner("other", "ec"), DIGEST);
     const good = legacyLayer(signer, DIGEST);
