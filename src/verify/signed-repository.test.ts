@@ -57,5 +57,8 @@ describe("signed repositories (matchRepository)", () => {
     expect(payloadRepositoryProblem(payload(7), expected)).toMatch(/no docker-reference/);
     expect(subjectRepositoryProblem([{ name: "r.example/proj/app", digest: {} }], expected)).toBeUndefined();
     expect(subjectRepositoryProblem([{ digest: {} }], expected)).toMatch(/names a repository/);
+    expect(subjectRepositoryProblem([{ name: "r.example/a" }, { name: "r.example/b" }], expected)).toBe(
+      'statement subjects name "r.example/a", "r.example/b", not r.example/proj/app',
+    );
   });
 });

@@ -73,5 +73,5 @@ export function subjectRepositoryProblem(
     const signed = toSignedRepository(n);
     if (signed && sameRepository(signed, expected)) return undefined;
   }
-  return `statement subjects name ${names.map(quote).join(", ")}, not ${expected.registry}/${expected.name}`;
+  return `statement subjects name ${names.map((n) => quote(n)).join(", ")}, not ${expected.registry}/${expected.name}`;
 }
