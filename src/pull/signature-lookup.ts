@@ -1,4 +1,11 @@
-import { computeDigest, type Digest, isDigest, MediaType, readManifest } from "../oci/index.ts";
+import {
+  computeDigest,
+  type Digest,
+  digestMatches,
+  isDigest,
+  MediaType,
+  readManifest,
+} from "../oci/index.ts";
 import type { RegistryClient, RequestContext } from "../upstream/index.ts";
 import {
   BUNDLE_PREDICATE_ANNOTATION,
@@ -222,8 +229,7 @@ async function lookupBundles(
 
 /** True unless the upstream claimed a digest (of a supported algorithm) that the bytes do not have. */
 function matchesClaim(bytes: Uint8Array, claimed: string | undefined): boolean {
-  if (claimed === undefined || !isDigest(claimed)) return true;
-  return computeDigest(bytes, claimed.startsWith("sha512:") ? "sha512" : "sha256") === claimed;
+  return claimed === undefined || !isDigest(claimed) || digestMatches(bytes, claimed);
 }
 
 function none(): Partial {

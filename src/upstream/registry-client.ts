@@ -442,7 +442,7 @@ export class RegistryClient {
         });
       } catch (err) {
         if (attempt === 0 && !opts.signal?.aborted && isRetryableConnectionError(err)) continue;
-        if ((err as { code?: string })?.code === "PULLGATE_INTERNAL_ADDRESS" || isInternalRefusal(err)) {
+        if (isInternalRefusal(err)) {
           throw new UpstreamError(
             "BAD_RESPONSE",
             this.config.name,
