@@ -1,4 +1,4 @@
-import { computeDigest, type Digest } from "../oci/index.ts";
+import { type Digest, digestMatches } from "../oci/index.ts";
 import type { RegistryClient, RequestContext } from "../upstream/index.ts";
 import { type Attempt, attempt } from "./upstream-attempt.ts";
 
@@ -68,7 +68,7 @@ export class BlobBudget {
     );
     if (!r.ok) return r;
     // A blob that does not hash to its digest is a broken answer, not an absent signature.
-    if (computeDigest(r.value) !== digest) {
+    if (!digestMatches(r.value, digest)) {
       return { ok: false, outcome: "unavailable", detail: "bytes do not match their digest" };
     }
     this.#bytes += r.value.length;

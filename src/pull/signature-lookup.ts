@@ -199,7 +199,7 @@ async function lookupBundles(
         return undefined;
       }
       const bytes = m.value.bytes as Buffer;
-      if (computeDigest(bytes) !== desc.digest) {
+      if (!digestMatches(bytes, desc.digest as Digest)) {
         unavailable = `${desc.digest}: bytes do not match their digest`;
         return undefined;
       }
