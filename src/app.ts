@@ -4,12 +4,7 @@ import { createAdminApp, createAdminAuthenticator } from "./admin/index.ts";
 import {
   createManifestCache,
   createMemoryVerdictCache,
-  createRedisConnection,
-  createRedisEntryMac,
-  createRedisVerdictCache,
   createTieredVerdictCache,
-  type RedisConnection,
-  type RedisEntryMac,
   type VerdictCache,
 } from "./cache/index.ts";
 import { type Config, ConfigError, clientAuthProblems, type UpstreamConfig } from "./config/index.ts";
@@ -22,13 +17,16 @@ import {
   type ProxyEnv,
   type PullPermissions,
 } from "./http/index.ts";
-import {
-  createMemoryPolicyStore,
-  createRedisPolicyStore,
-  PolicyRegistry,
-  type PolicyStore,
-} from "./policy/index.ts";
+import { createMemoryPolicyStore, PolicyRegistry, type PolicyStore } from "./policy/index.ts";
 import { Enforcer, PullService } from "./pull/index.ts";
+import {
+  createRedisConnection,
+  createRedisEntryMac,
+  createRedisPolicyStore,
+  createRedisVerdictCache,
+  type RedisConnection,
+  type RedisEntryMac,
+} from "./redis/index.ts";
 import {
   type AuditLog,
   createAuditLog,

@@ -29,6 +29,7 @@ export interface MemoryVerdictCacheOptions {
 interface Entry {
   digest: string;
   verdict: CachedVerdict;
+  expiresAt: number;
 }
 
 /** Map slots, the entry and verdict objects, and the digest index's share: a rough, fixed cost. */
@@ -61,14 +62,17 @@ export function createMemoryVerdictCache(opts: MemoryVerdictCacheOptions = {}): 
   return {
     async get(fingerprint, digest): Promise<CacheHit | undefined> {
       const entry = entries.get(toKey(fingerprint, digest));
-      return entry ? { verdict: { ...entry.verdict }, tier: "memory" } : undefined;
+      return entry
+        ? { verdict: { ...entry.verdict }, tier: "memory", ttlMs: Math.max(0, entry.expiresAt - now()) }
+        : undefined;
     },
 
     async set(fingerprint, digest, verdict, ttlSeconds) {
       if (!(ttlSeconds > 0)) return;
       const key = toKey(fingerprint, digest);
       // A copy: callers may not change what is cached.
-      if (!entries.set(key, { digest, verdict: { ...verdict } }, now() + ttlSeconds * 1000)) return;
+      const expiresAt = now() + ttlSeconds * 1000;
+      if (!entries.set(key, { digest, verdict: { ...verdict }, expiresAt }, expiresAt)) return;
       let keys = byDigest.get(digest);
       if (!keys) {
         keys = new Set();

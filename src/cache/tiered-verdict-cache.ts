@@ -1,9 +1,8 @@
-import type { MemoryVerdictCache } from "./memory-verdict-cache.ts";
-import type { RedisVerdictCache } from "./redis-verdict-cache.ts";
 import type { CacheHit, VerdictCache } from "./types.ts";
 
 /**
- * Memory in front of Redis: what pull/ uses when Redis is configured.
+ * Two VerdictCache ports, one in front of the other: memory in front of Redis is what pull/ uses
+ * when Redis is configured.
  *  - get: memory first; on a miss, Redis (GET + PTTL in one MULTI) and, on a hit, memory is filled for the
  *    verdict's REMAINING time to live, so no replica keeps a verdict longer than the replica that made it.
  *    The hit reports the tier that answered.
@@ -15,8 +14,10 @@ import type { CacheHit, VerdictCache } from "./types.ts";
  *    Other replicas' memory tiers keep their copy until it expires.
  */
 export interface TieredVerdictCacheOptions {
-  memory: MemoryVerdictCache;
-  redis: RedisVerdictCache;
+  /** The near tier (in process). */
+  memory: VerdictCache;
+  /** The shared tier (Redis): its hits report their remaining time to live. */
+  redis: VerdictCache;
 }
 
 export function createTieredVerdictCache(opts: TieredVerdictCacheOptions): VerdictCache {
@@ -25,10 +26,10 @@ export function createTieredVerdictCache(opts: TieredVerdictCacheOptions): Verdi
     async get(fingerprint, digest): Promise<CacheHit | undefined> {
       const local = await memory.get(fingerprint, digest);
       if (local) return local;
-      const shared = await redis.getWithTtl(fingerprint, digest);
+      const shared = await redis.get(fingerprint, digest);
       if (!shared) return undefined;
       await memory.set(fingerprint, digest, shared.verdict, shared.ttlMs / 1000);
-      return { verdict: shared.verdict, tier: "redis" };
+      return shared;
     },
 
     async set(fingerprint, digest, verdict, ttlSeconds) {

@@ -28,6 +28,8 @@ export type CacheTier = "memory" | "redis";
 export interface CacheHit {
   verdict: CachedVerdict;
   tier: CacheTier;
+  /** How long the verdict has left to live, in ms (a tier in front keeps it no longer than that). */
+  ttlMs: number;
 }
 
 export interface VerdictCache {

@@ -10,10 +10,12 @@ export {
   toPolicyView,
 } from "./policy-registry.ts";
 export {
+  checkProject,
+  createListeners,
   createMemoryPolicyStore,
-  createRedisPolicyStore,
-  type PolicyEntryMac,
   type PolicyStore,
+  RELOAD_ALL,
+  toJson,
 } from "./policy-store.ts";
 export { projectOf } from "./project.ts";
 export {

@@ -1,7 +1,7 @@
+import type { CachedVerdict, CacheHit, VerdictCache } from "../cache/index.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import type { RedisConnection } from "./redis-connection.ts";
-import type { RedisEntryMac } from "./redis-entry-mac.ts";
-import type { CachedVerdict, CacheHit, VerdictCache } from "./types.ts";
+import type { RedisConnection } from "./connection.ts";
+import type { RedisEntryMac } from "./entry-mac.ts";
 
 /**
  * Verdict cache shared by every replica, in Redis.
@@ -30,14 +30,6 @@ import type { CachedVerdict, CacheHit, VerdictCache } from "./types.ts";
  * The scripts touch keys they compute (standalone Redis or a single-shard deployment, not Redis Cluster).
  * close() does not close the connection: whoever created it does.
  */
-export interface RedisVerdictCache extends VerdictCache {
-  /** Like get(), plus the remaining time to live in ms, read in the same round trip (MULTI: GET + PTTL). */
-  getWithTtl(
-    fingerprint: string,
-    digest: string,
-  ): Promise<{ verdict: CachedVerdict; ttlMs: number } | undefined>;
-}
-
 export interface RedisVerdictCacheOptions {
   redis: RedisConnection;
   /** Seals what is stored, and checks what is read back (the HMAC key shared by the replicas). */
@@ -73,7 +65,7 @@ redis.call("DEL", KEYS[1])
 return dropped
 `;
 
-export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): RedisVerdictCache {
+export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): VerdictCache {
   const { redis, logger, mac } = opts;
   const now = opts.now ?? Date.now;
   const prefix = opts.keyPrefix ?? "pullgate:v1:";
@@ -112,21 +104,6 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): RedisVe
       }
       try {
         const key = verdictKey(fingerprint, digest);
-        const entry = decode(await redis.client.get(key), key, fingerprint);
-        return entry ? { verdict: entry.verdict, tier: "redis" } : undefined;
-      } catch (err) {
-        redis.reportFailure("verdict_get", err);
-        return undefined;
-      }
-    },
-
-    async getWithTtl(fingerprint, digest) {
-      if (!redis.isReady()) {
-        redis.reportFailure("verdict_get");
-        return undefined;
-      }
-      try {
-        const key = verdictKey(fingerprint, digest);
         const results = await redis.client.multi().get(key).pttl(key).exec();
         const [getResult, pttlResult] = results ?? [];
         if (!getResult || !pttlResult) throw new Error("MULTI was aborted");
@@ -138,7 +115,7 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): RedisVe
         // -1 (no expiry) cannot happen for keys we wrote: then the sealed expiry alone bounds it.
         const ttlMs = pttl > 0 ? Math.min(pttl, entry.remainingMs) : pttl === -1 ? entry.remainingMs : 0;
         if (ttlMs <= 0) return undefined;
-        return { verdict: entry.verdict, ttlMs };
+        return { verdict: entry.verdict, tier: "redis", ttlMs };
       } catch (err) {
         redis.reportFailure("verdict_get", err);
         return undefined;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Secret } from "../config/secret.ts";
 import { createMemoryLogger } from "../telemetry/logger.ts";
-import { createRedisEntryMac, RedisEntryLogEvents } from "./redis-entry-mac.ts";
+import { createRedisEntryMac, RedisEntryLogEvents } from "./entry-mac.ts";
 
 const KEY = randomBytes(32).toString("hex");
 

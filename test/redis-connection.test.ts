@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { freePort } from "../../test/support/ports.ts";
-import { type RedisServer, startRedis } from "../../test/support/redis.ts";
-import { Secret } from "../config/secret.ts";
-import { createMemoryLogger } from "../telemetry/logger.ts";
-import { createRedisConnection, type RedisConnection, RedisLogEvents } from "./redis-connection.ts";
+import { Secret } from "../src/config/secret.ts";
+import { createRedisConnection, type RedisConnection, RedisLogEvents } from "../src/redis/connection.ts";
+import { createMemoryLogger } from "../src/telemetry/logger.ts";
+import { freePort } from "./support/ports.ts";
+import { type RedisServer, startRedis } from "./support/redis.ts";
 
 const PASSWORD = "s3cret-Pa55word";
 

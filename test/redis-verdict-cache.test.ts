@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type RedisServer, startRedis } from "../../test/support/redis.ts";
-import { Secret } from "../config/secret.ts";
-import { createMemoryLogger, silentLogger } from "../telemetry/logger.ts";
-import { createRedisConnection, type RedisConnection } from "./redis-connection.ts";
-import { createRedisEntryMac, RedisEntryLogEvents, type RedisEntryMac } from "./redis-entry-mac.ts";
-import { createRedisVerdictCache, type RedisVerdictCache } from "./redis-verdict-cache.ts";
-import type { CachedVerdict } from "./types.ts";
+import type { CachedVerdict, VerdictCache } from "../src/cache/types.ts";
+import { Secret } from "../src/config/secret.ts";
+import { createRedisConnection, type RedisConnection } from "../src/redis/connection.ts";
+import { createRedisEntryMac, RedisEntryLogEvents, type RedisEntryMac } from "../src/redis/entry-mac.ts";
+import { createRedisVerdictCache } from "../src/redis/verdict-cache.ts";
+import { createMemoryLogger, silentLogger } from "../src/telemetry/logger.ts";
+import { type RedisServer, startRedis } from "./support/redis.ts";
 
 // What someone who can write Redis directly (but does not hold the HMAC key) can do to the verdict cache.
 
@@ -59,9 +59,9 @@ const freshPrefix = (): string => `attack-${++prefixes}:`;
 const keyOf = (prefix: string, fingerprint: string, digest: string) =>
   `${prefix}verdict:${fingerprint}:${digest}`;
 
-async function expectMiss(cache: RedisVerdictCache, fingerprint: string, digest: string): Promise<void> {
+async function expectMiss(cache: VerdictCache, fingerprint: string, digest: string): Promise<void> {
   expect(await cache.get(fingerprint, digest)).toBeUndefined();
-  expect(await cache.getWithTtl(fingerprint, digest)).toBeUndefined();
+  expect(await cache.get(fingerprint, digest)).toBeUndefined();
 }
 
 const rejectedVerdicts = (mac: RedisEntryMac) => mac.rejected().get("verdict") ?? 0;
@@ -131,12 +131,12 @@ describe("verdicts written to Redis by someone without the HMAC key", () => {
     expect(await attacker.pttl(key)).toBe(-1);
     // Still within its lifetime: served, for no longer than what is left of it.
     t += 20_000;
-    const hit = await cache.getWithTtl("fp", D1);
+    const hit = await cache.get("fp", D1);
     expect(hit?.verdict).toEqual(allow);
     expect(hit?.ttlMs).toBe(40_000);
     // A longer Redis TTL does not stretch it either.
     await attacker.pexpire(key, 3_600_000);
-    expect((await cache.getWithTtl("fp", D1))?.ttlMs).toBe(40_000);
+    expect((await cache.get("fp", D1))?.ttlMs).toBe(40_000);
     t += 40_000;
     await expectMiss(cache, "fp", D1);
     // An expired entry is a plain miss, not an attack.
@@ -151,8 +151,8 @@ describe("verdicts between replicas", () => {
     const b = replica(prefix);
     const stranger = replica(prefix, { key: randomBytes(32).toString("hex") });
     await a.cache.set("fp", D1, allow, 60);
-    expect(await b.cache.get("fp", D1)).toEqual({ verdict: allow, tier: "redis" });
-    expect((await b.cache.getWithTtl("fp", D1))?.verdict).toEqual(allow);
+    expect(await b.cache.get("fp", D1)).toMatchObject({ verdict: allow, tier: "redis" });
+    expect((await b.cache.get("fp", D1))?.verdict).toEqual(allow);
     expect(rejectedVerdicts(b.mac)).toBe(0);
     await expectMiss(stranger.cache, "fp", D1);
     expect(rejectedVerdicts(stranger.mac)).toBe(2);

@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type RedisServer, startRedis } from "../../test/support/redis.ts";
-import { Secret } from "../config/secret.ts";
-import { createMemoryLogger } from "../telemetry/logger.ts";
-import { createMemoryVerdictCache } from "./memory-verdict-cache.ts";
-import { createRedisConnection, type RedisConnection, RedisLogEvents } from "./redis-connection.ts";
-import { createRedisEntryMac } from "./redis-entry-mac.ts";
-import { createRedisVerdictCache } from "./redis-verdict-cache.ts";
-import { createTieredVerdictCache } from "./tiered-verdict-cache.ts";
-import type { CachedVerdict } from "./types.ts";
+import { createMemoryVerdictCache } from "../src/cache/memory-verdict-cache.ts";
+import { createTieredVerdictCache } from "../src/cache/tiered-verdict-cache.ts";
+import type { CachedVerdict } from "../src/cache/types.ts";
+import { Secret } from "../src/config/secret.ts";
+import { createRedisConnection, type RedisConnection, RedisLogEvents } from "../src/redis/connection.ts";
+import { createRedisEntryMac } from "../src/redis/entry-mac.ts";
+import { createRedisVerdictCache } from "../src/redis/verdict-cache.ts";
+import { createMemoryLogger } from "../src/telemetry/logger.ts";
+import { type RedisServer, startRedis } from "./support/redis.ts";
 
 const allow: CachedVerdict = { outcome: "allow", via: "signature", key: "k", decidedAt: 1 };
 const D = `sha256:${"d".repeat(64)}`;
@@ -42,8 +42,8 @@ describe("tiered verdict cache", () => {
     let t = 5_000_000;
     const memory = createMemoryVerdictCache({ now: () => t });
     const tiered = createTieredVerdictCache({ memory, redis });
-    expect(await tiered.get("fp", D)).toEqual({ verdict: allow, tier: "redis" });
-    expect(await tiered.get("fp", D)).toEqual({ verdict: allow, tier: "memory" });
+    expect(await tiered.get("fp", D)).toMatchObject({ verdict: allow, tier: "redis" });
+    expect(await tiered.get("fp", D)).toMatchObject({ verdict: allow, tier: "memory" });
     t += 1_300;
     expect(await memory.get("fp", D)).toBeDefined();
     t += 300;
@@ -57,9 +57,9 @@ describe("tiered verdict cache", () => {
     expect(await tiered.get("fp", D)).toBeUndefined();
     expect(memory.size()).toBe(0);
     await tiered.set("fp", D, allow, 60);
-    expect(await memory.get("fp", D)).toEqual({ verdict: allow, tier: "memory" });
-    expect(await redis.get("fp", D)).toEqual({ verdict: allow, tier: "redis" });
-    const ttl = await redis.getWithTtl("fp", D);
+    expect(await memory.get("fp", D)).toMatchObject({ verdict: allow, tier: "memory" });
+    expect(await redis.get("fp", D)).toMatchObject({ verdict: allow, tier: "redis" });
+    const ttl = await redis.get("fp", D);
     expect(ttl?.ttlMs).toBeGreaterThan(59_000);
     expect(ttl?.ttlMs).toBeLessThanOrEqual(60_000);
   });
@@ -73,9 +73,9 @@ describe("tiered verdict cache", () => {
     await connection.client.set(key, sealed(`${Date.now() + 60_000}.{"outcome":"maybe","decidedAt":1}`));
     expect(await redis.get("fp", D)).toBeUndefined();
     await connection.client.set(key, sealed(`${Date.now() + 60_000}.not json`), "PX", 60_000);
-    expect(await redis.getWithTtl("fp", D)).toBeUndefined();
+    expect(await redis.get("fp", D)).toBeUndefined();
     await connection.client.set(key, sealed(`soon.{"outcome":"allow","decidedAt":1}`), "PX", 60_000);
-    expect(await redis.getWithTtl("fp", D)).toBeUndefined();
+    expect(await redis.get("fp", D)).toBeUndefined();
     expect(logger.records.filter((r) => r.event === "verdict_cache_bad_value")).toHaveLength(3);
   });
 
@@ -92,12 +92,12 @@ describe("tiered verdict cache", () => {
 
     await server.halt();
     // Whether or not the client has noticed yet, every call resolves.
-    expect(await tiered.get("fp", "sha256:before")).toEqual({ verdict: allow, tier: "memory" });
+    expect(await tiered.get("fp", "sha256:before")).toMatchObject({ verdict: allow, tier: "memory" });
     expect(await tiered.get("fp", "sha256:unknown")).toBeUndefined();
     expect(await redis.get("fp", "sha256:before")).toBeUndefined();
     await expect(tiered.set("fp", "sha256:during", allow, 60)).resolves.toBeUndefined();
     await expect(redis.set("fp", "sha256:during2", allow, 60)).resolves.toBeUndefined();
-    expect(await tiered.get("fp", "sha256:during")).toEqual({ verdict: allow, tier: "memory" });
+    expect(await tiered.get("fp", "sha256:during")).toMatchObject({ verdict: allow, tier: "memory" });
     // An explicit delete says that it could not reach the shared cache.
     await expect(redis.deleteDigest("sha256:before")).rejects.toThrow();
 
@@ -116,7 +116,7 @@ describe("tiered verdict cache", () => {
     // Redis works again (the restarted server is empty: nothing persisted).
     await tiered.set("fp", "sha256:after", allow, 60);
     const fresh = createTieredVerdictCache({ memory: createMemoryVerdictCache(), redis });
-    expect(await fresh.get("fp", "sha256:after")).toEqual({ verdict: allow, tier: "redis" });
+    expect(await fresh.get("fp", "sha256:after")).toMatchObject({ verdict: allow, tier: "redis" });
     expect(await redis.deleteDigest("sha256:after")).toBe(1);
   });
 });
