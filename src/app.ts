@@ -25,15 +25,15 @@ import {
   createRedisPolicyStore,
   createRedisVerdictCache,
   type RedisConnection,
-  type RedisEntryMac,
 } from "./redis/index.ts";
 import {
   type AuditLog,
   createAuditLog,
   createLogger,
+  createPullgateMetrics,
   createTracer,
   type Logger,
-  Metrics,
+  type PullgateMetrics,
   type Tracer,
 } from "./telemetry/index.ts";
 import { RegistryClient, UpstreamRouter } from "./upstream/index.ts";
@@ -49,7 +49,8 @@ export interface Deps {
   policies: PolicyRegistry;
   enforcer: Enforcer;
   pull: PullService;
-  metrics: Metrics;
+  /** Every metric, declared in telemetry/pullgate-metrics.ts (GET /metrics renders it). */
+  metrics: PullgateMetrics;
   /** Client authentication and per-project pull lists; undefined when clients are not authenticated. */
   clientAuth: { authenticator: ClientAuthenticator; permissions: PullPermissions } | undefined;
   state: { draining: boolean };
@@ -80,11 +81,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     ? { authenticator, permissions: createPullPermissions(config) }
     : undefined;
   const tracer = overrides.tracer ?? createTracer();
+  const metrics = createPullgateMetrics();
   const audit = createAuditLog(logger);
   const router = new UpstreamRouter(
     config.upstreams.map((u) => {
       const dispatcher = overrides.dispatcherFor?.(u);
-      return new RegistryClient(u, dispatcher ? { tracer, dispatcher } : { tracer });
+      return new RegistryClient(u, dispatcher ? { tracer, dispatcher, metrics } : { tracer, metrics });
     }),
   );
   const connections: RedisConnection[] = [];
@@ -92,10 +94,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   let cache: VerdictCache = memory;
   let store: PolicyStore = createMemoryPolicyStore({ logger });
   // Everything stored in Redis is sealed with the replicas' shared HMAC key and checked when read back.
-  let redisMac: RedisEntryMac | undefined;
   if (config.redis) {
-    const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger });
-    redisMac = mac;
+    const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger, metrics });
     const redis = createRedisConnection(config.redis.url, { logger, name: "cache" });
     const subscriber = createRedisConnection(config.redis.url, { logger, name: "policy-subscriber" });
     connections.push(redis, subscriber);
@@ -134,52 +134,14 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     denyTtlSeconds: config.cache.denyTtlSeconds,
     lookupTimeoutMs: config.verification.lookupTimeoutMs,
     maxConcurrentLookups: config.verification.maxConcurrentLookups,
+    metrics,
   });
-  const metrics = new Metrics();
   const manifests = createManifestCache({ maxBytes: config.cache.manifestMaxBytes });
-  const decisions = metrics.counter("pullgate_decisions_total", "Manifest decisions by outcome.");
-  const verdictHits = metrics.counter(
-    "pullgate_verdict_cache_hits_total",
-    "Verdicts answered by a cache tier.",
-  );
-  const verdictMisses = metrics.counter(
-    "pullgate_verdict_cache_misses_total",
-    "Verdicts that needed a lookup.",
-  );
-  const manifestHits = metrics.counter(
-    "pullgate_manifest_cache_hits_total",
-    "Manifests by digest served from memory.",
-  );
-  metrics.collect("pullgate_signature_lookups_total", "Signature lookups made upstream.", "counter", () => [
-    { value: enforcer.lookups },
-  ]);
-  metrics.collect(
-    "pullgate_upstream_requests_total",
-    "Requests sent to upstream registries.",
-    "counter",
-    () => router.clients.map((c) => ({ labels: { upstream: c.config.name }, value: c.requestCount })),
-  );
-  metrics.collect("pullgate_upstream_connections_total", "Connections opened to upstreams.", "counter", () =>
-    router.clients.map((c) => ({ labels: { upstream: c.config.name }, value: c.connectionCount })),
-  );
-  metrics.collect(
-    "pullgate_redis_rejected_entries_total",
-    "Entries read from Redis and ignored because their MAC was missing or wrong, by kind (verdict, policy).",
-    "counter",
-    () => [...(redisMac?.rejected() ?? [])].map(([kind, value]) => ({ labels: { kind }, value })),
-  );
-  metrics.collect("pullgate_manifest_cache_bytes", "Bytes of manifests cached in memory.", "gauge", () => [
-    { value: manifests.bytes },
-  ]);
-  metrics.collect("pullgate_manifest_cache_entries", "Manifests cached in memory.", "gauge", () => [
-    { value: manifests.entries },
-  ]);
-  metrics.collect("pullgate_verdict_cache_entries", "Verdicts in the in-process tier.", "gauge", () => [
-    { value: memory.size() },
-  ]);
-  metrics.collect("process_resident_memory_bytes", "Resident set size of the process.", "gauge", () => [
-    { value: process.memoryUsage.rss() },
-  ]);
+  metrics.observe({
+    manifestCacheBytes: () => manifests.bytes,
+    manifestCacheEntries: () => manifests.entries,
+    verdictCacheEntries: () => memory.size(),
+  });
   const pull = new PullService({
     manifestMaxBytes: config.manifests.maxBytes,
     tagTtlSeconds: config.cache.tagTtlSeconds,
@@ -188,14 +150,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     enforcer,
     audit,
     logger,
-    metrics: {
-      manifestCacheHit: () => manifestHits(),
-      decision: (outcome, tier) => {
-        decisions({ outcome });
-        if (tier === "memory" || tier === "redis") verdictHits({ tier });
-        else if (tier === "verified") verdictMisses();
-      },
-    },
+    metrics,
   });
   const close = async () => {
     await policies.close();

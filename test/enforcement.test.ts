@@ -163,12 +163,12 @@ function denial(res: { body: Buffer }) {
 describe("signed images pass", () => {
   it("a legacy cosign signature by a trusted key admits the image by tag and by digest, then from the cache", async () => {
     const d = img.signed?.manifestDigest as string;
-    const lookups = pgA.deps.enforcer.lookups;
+    const lookups = pgA.deps.metrics.signatureLookups.value();
     const byTag = await get(pgA, "/v2/proj/signed/manifests/v1");
     expect(byTag.status).toBe(200);
     expect(byTag.headers["docker-content-digest"]).toBe(d);
     expect((await get(pgA, `/v2/proj/signed/manifests/${d}`)).status).toBe(200);
-    expect(pgA.deps.enforcer.lookups - lookups).toBe(1);
+    expect(pgA.deps.metrics.signatureLookups.value() - lookups).toBe(1);
     const audit = decisions(pgA, d);
     expect(audit[0]).toMatchObject({
       outcome: "allow",
@@ -229,7 +229,7 @@ describe("everything else is denied with a reason", () => {
 
   it("HEAD answers without a decision and verifies in the background; the GET that follows is denied with the message", async () => {
     const d = img.fresh0?.manifestDigest as string;
-    const lookups = pgA.deps.enforcer.lookups;
+    const lookups = pgA.deps.metrics.signatureLookups.value();
     const head = await get(pgA, "/v2/proj/fresh/manifests/v0", "HEAD");
     expect(head.status).toBe(200);
     expect(head.headers["docker-content-digest"]).toBe(d);
@@ -237,14 +237,14 @@ describe("everything else is denied with a reason", () => {
     expect(res.status).toBe(403);
     expect(denial(res)?.message).toContain("has no signature");
     // The background verification and the GET shared one signature lookup.
-    expect(pgA.deps.enforcer.lookups - lookups).toBe(1);
+    expect(pgA.deps.metrics.signatureLookups.value() - lookups).toBe(1);
   });
 
   it("concurrent first pulls of one digest cost one signature lookup", async () => {
-    const lookups = pgA.deps.enforcer.lookups;
+    const lookups = pgA.deps.metrics.signatureLookups.value();
     const all = await Promise.all(Array.from({ length: 20 }, () => get(pgA, "/v2/proj/fresh/manifests/v1")));
     expect(all.every((r) => r.status === 403)).toBe(true);
-    expect(pgA.deps.enforcer.lookups - lookups).toBe(1);
+    expect(pgA.deps.metrics.signatureLookups.value() - lookups).toBe(1);
   });
 });
 
@@ -286,12 +286,12 @@ describe("multi-arch", () => {
   });
 
   it("the admission is shared through Redis: another replica admits the children without a lookup", async () => {
-    const lookups = pgB.deps.enforcer.lookups;
+    const lookups = pgB.deps.metrics.signatureLookups.value();
     for (const child of multi.childDigests) {
       expect((await get(pgB, `/v2/proj/multi/manifests/${child}`)).status).toBe(200);
       expect(decisions(pgB, child).at(-1)).toMatchObject({ outcome: "allow", via: "index", tier: "redis" });
     }
-    expect(pgB.deps.enforcer.lookups - lookups).toBe(0);
+    expect(pgB.deps.metrics.signatureLookups.value() - lookups).toBe(0);
   });
 
   it("a manifest no verified index lists needs its own signature", async () => {
@@ -432,9 +432,9 @@ describe("admin API", () => {
     const res = await fetch(`${pgA.adminUrl}/admin/v1/cache/${d}`, { method: "DELETE", headers: ADMIN });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { deleted: number }).deleted).toBeGreaterThanOrEqual(1);
-    const lookups = pgA.deps.enforcer.lookups;
+    const lookups = pgA.deps.metrics.signatureLookups.value();
     expect((await get(pgA, `/v2/proj/signed/manifests/${d}`)).status).toBe(200);
-    expect(pgA.deps.enforcer.lookups - lookups).toBe(1);
+    expect(pgA.deps.metrics.signatureLookups.value() - lookups).toBe(1);
   });
 });
 

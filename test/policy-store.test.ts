@@ -10,7 +10,12 @@ import {
   createRedisPolicyStore,
   type RedisConnection,
 } from "../src/redis/index.ts";
-import { createMemoryLogger, silentLogger } from "../src/telemetry/logger.ts";
+import {
+  createMemoryLogger,
+  createPullgateMetrics,
+  type PullgateMetrics,
+  silentLogger,
+} from "../src/telemetry/index.ts";
 import { type RedisServer, startRedis } from "./support/redis.ts";
 
 let server: RedisServer;
@@ -118,7 +123,8 @@ describe("redis policy store: overrides written by someone without the HMAC key"
   /** A store with its own MAC (own counters) under `key`, on `keyPrefix`. */
   async function storeWith(keyPrefix: string, key: string) {
     const logger = createMemoryLogger();
-    const own = createRedisEntryMac({ key: new Secret(key), logger });
+    const metrics = createPullgateMetrics();
+    const own = createRedisEntryMac({ key: new Secret(key), logger, metrics });
     const store = createRedisPolicyStore({
       redis: connect("policy"),
       subscriber: connect("policy-subscriber"),
@@ -127,13 +133,13 @@ describe("redis policy store: overrides written by someone without the HMAC key"
       logger,
     });
     await nextChange(store, (p) => p === RELOAD_ALL);
-    return { store, mac: own, logger };
+    return { store, metrics, logger };
   }
-  const rejected = (m: { rejected(): ReadonlyMap<string, number> }) => m.rejected().get("policy") ?? 0;
+  const rejected = (m: PullgateMetrics) => m.redisRejectedEntries.value({ kind: "policy" });
 
   test("an override planted with HSET ({mode: off}) is left out of load, counted and logged", async () => {
     const keyPrefix = freshPrefix();
-    const { store, mac: own, logger } = await storeWith(keyPrefix, KEY);
+    const { store, metrics: own, logger } = await storeWith(keyPrefix, KEY);
     await store.put("team-a", { mode: "enforce" });
     await attacker.hset(`${keyPrefix}policy`, "team-b", JSON.stringify({ mode: "off" }));
     await attacker.hset(`${keyPrefix}policy`, "team-c", `v1.${"A".repeat(43)}.{"mode":"off"}`);
@@ -148,7 +154,7 @@ describe("redis policy store: overrides written by someone without the HMAC key"
   test("a stored override tampered with, or replayed under another project or prefix, is left out", async () => {
     const keyPrefix = freshPrefix();
     const otherPrefix = freshPrefix();
-    const { store, mac: own } = await storeWith(keyPrefix, KEY);
+    const { store, metrics: own } = await storeWith(keyPrefix, KEY);
     const { store: other } = await storeWith(otherPrefix, KEY);
     await store.put("loose", { mode: "off" });
     await store.put("strict", { mode: "enforce" });
@@ -168,8 +174,11 @@ describe("redis policy store: overrides written by someone without the HMAC key"
   test("another replica with the same key reads the overrides; one with another key reads none", async () => {
     const keyPrefix = freshPrefix();
     const { store: a } = await storeWith(keyPrefix, KEY);
-    const { store: b, mac: macB } = await storeWith(keyPrefix, KEY);
-    const { store: stranger, mac: strangerMac } = await storeWith(keyPrefix, randomBytes(32).toString("hex"));
+    const { store: b, metrics: macB } = await storeWith(keyPrefix, KEY);
+    const { store: stranger, metrics: strangerMac } = await storeWith(
+      keyPrefix,
+      randomBytes(32).toString("hex"),
+    );
     await a.put("team-a", { mode: "enforce" });
     expect(await b.load()).toEqual({ "team-a": { mode: "enforce" } });
     expect(rejected(macB)).toBe(0);

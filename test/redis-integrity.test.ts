@@ -90,7 +90,7 @@ const verdictKey = (pg: TestPullgate, name: string) =>
   `${PREFIX}verdict:${pg.deps.policies.forProject("proj").fingerprint}:${img[name]?.manifestDigest}`;
 
 const rejected = (pg: TestPullgate, kind: "verdict" | "policy") =>
-  pg.deps.metrics.value("pullgate_redis_rejected_entries_total", { kind });
+  pg.deps.metrics.redisRejectedEntries.value({ kind });
 
 function lastDecision(pg: TestPullgate, name: string) {
   return pg.logs
@@ -134,10 +134,10 @@ describe("verdicts", () => {
     const key = verdictKey(pgB, "planted");
     const allow = { outcome: "allow", via: "signature", key: "release", decidedAt: Date.now() };
     await attacker.set(key, JSON.stringify(allow), "EX", 3600);
-    const lookups = pgB.deps.enforcer.lookups;
+    const lookups = pgB.deps.metrics.signatureLookups.value();
     const res = await get(pgB, "planted");
     expect(res.status).toBe(403);
-    expect(pgB.deps.enforcer.lookups - lookups).toBe(1);
+    expect(pgB.deps.metrics.signatureLookups.value() - lookups).toBe(1);
     expect(lastDecision(pgB, "planted")).toMatchObject({ outcome: "deny", tier: "verified" });
     expect(rejected(pgB, "verdict")).toBeGreaterThanOrEqual(1);
     expect(pgB.logs.find((r) => r.event === "redis_entry_rejected")).toMatchObject({
@@ -157,9 +157,9 @@ describe("verdicts", () => {
     const key = verdictKey(pgA, "tampered");
     await attacker.set(key, stored.replace('"outcome":"deny"', '"outcome":"allow"'), "KEEPTTL");
     const before = rejected(pgB, "verdict");
-    const lookups = pgB.deps.enforcer.lookups;
+    const lookups = pgB.deps.metrics.signatureLookups.value();
     expect((await get(pgB, "tampered")).status).toBe(403);
-    expect(pgB.deps.enforcer.lookups - lookups).toBe(1);
+    expect(pgB.deps.metrics.signatureLookups.value() - lookups).toBe(1);
     expect(rejected(pgB, "verdict")).toBeGreaterThan(before);
   });
 
@@ -177,17 +177,17 @@ describe("verdicts", () => {
   it("a verdict another replica stored with the same key is used; a replica with another key verifies itself", async () => {
     expect((await get(pgA, "stranger")).status).toBe(200);
     await storedVerdict(pgA, "stranger");
-    const lookupsB = pgB.deps.enforcer.lookups;
+    const lookupsB = pgB.deps.metrics.signatureLookups.value();
     const before = rejected(pgB, "verdict");
     expect((await get(pgB, "stranger")).status).toBe(200);
     expect(lastDecision(pgB, "stranger")).toMatchObject({ outcome: "allow", tier: "redis" });
-    expect(pgB.deps.enforcer.lookups - lookupsB).toBe(0);
+    expect(pgB.deps.metrics.signatureLookups.value() - lookupsB).toBe(0);
     expect(rejected(pgB, "verdict")).toBe(before);
 
-    const lookupsC = pgC.deps.enforcer.lookups;
+    const lookupsC = pgC.deps.metrics.signatureLookups.value();
     expect((await get(pgC, "stranger")).status).toBe(200);
     expect(lastDecision(pgC, "stranger")).toMatchObject({ outcome: "allow", tier: "verified" });
-    expect(pgC.deps.enforcer.lookups - lookupsC).toBe(1);
+    expect(pgC.deps.metrics.signatureLookups.value() - lookupsC).toBe(1);
     expect(rejected(pgC, "verdict")).toBeGreaterThanOrEqual(1);
   });
 });

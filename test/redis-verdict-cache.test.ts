@@ -4,9 +4,14 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { CachedVerdict, VerdictCache } from "../src/cache/types.ts";
 import { Secret } from "../src/config/secret.ts";
 import { createRedisConnection, type RedisConnection } from "../src/redis/connection.ts";
-import { createRedisEntryMac, RedisEntryLogEvents, type RedisEntryMac } from "../src/redis/entry-mac.ts";
+import { createRedisEntryMac, RedisEntryLogEvents } from "../src/redis/entry-mac.ts";
 import { createRedisVerdictCache } from "../src/redis/verdict-cache.ts";
-import { createMemoryLogger, silentLogger } from "../src/telemetry/logger.ts";
+import {
+  createMemoryLogger,
+  createPullgateMetrics,
+  type PullgateMetrics,
+  silentLogger,
+} from "../src/telemetry/index.ts";
 import { type RedisServer, startRedis } from "./support/redis.ts";
 
 // What someone who can write Redis directly (but does not hold the HMAC key) can do to the verdict cache.
@@ -44,7 +49,8 @@ afterAll(async () => {
 /** A replica: its own MAC instance (own counters and log) with the given key, on a shared prefix. */
 function replica(keyPrefix: string, opts: { key?: string; now?: () => number } = {}) {
   const logger = createMemoryLogger();
-  const mac = createRedisEntryMac({ key: new Secret(opts.key ?? KEY), logger });
+  const metrics = createPullgateMetrics();
+  const mac = createRedisEntryMac({ key: new Secret(opts.key ?? KEY), logger, metrics });
   const cache = createRedisVerdictCache({
     redis: connection,
     mac,
@@ -52,7 +58,7 @@ function replica(keyPrefix: string, opts: { key?: string; now?: () => number } =
     logger,
     ...(opts.now ? { now: opts.now } : {}),
   });
-  return { cache, mac, logger };
+  return { cache, mac, metrics, logger };
 }
 
 const freshPrefix = (): string => `attack-${++prefixes}:`;
@@ -64,12 +70,12 @@ async function expectMiss(cache: VerdictCache, fingerprint: string, digest: stri
   expect(await cache.get(fingerprint, digest)).toBeUndefined();
 }
 
-const rejectedVerdicts = (mac: RedisEntryMac) => mac.rejected().get("verdict") ?? 0;
+const rejectedVerdicts = (m: PullgateMetrics) => m.redisRejectedEntries.value({ kind: "verdict" });
 
 describe("verdicts written to Redis by someone without the HMAC key", () => {
   test("an allow verdict planted with a Redis client is not used, and is counted and logged", async () => {
     const prefix = freshPrefix();
-    const { cache, mac, logger } = replica(prefix);
+    const { cache, metrics, logger } = replica(prefix);
     // The format pullgate used before entries were sealed, and a guess at the sealed one.
     await attacker.set(keyOf(prefix, "fp", D1), JSON.stringify(allow), "EX", 3600);
     await attacker.set(
@@ -80,7 +86,7 @@ describe("verdicts written to Redis by someone without the HMAC key", () => {
     );
     await expectMiss(cache, "fp", D1);
     await expectMiss(cache, "fp", D2);
-    expect(rejectedVerdicts(mac)).toBe(4);
+    expect(rejectedVerdicts(metrics)).toBe(4);
     expect(logger.records.filter((r) => r.event === RedisEntryLogEvents.rejected)).toEqual([
       expect.objectContaining({ level: "warn", kind: "verdict", reason: "unsealed" }),
     ]);
@@ -89,7 +95,7 @@ describe("verdicts written to Redis by someone without the HMAC key", () => {
 
   test("a stored deny changed into an allow (MAC kept) is not used", async () => {
     const prefix = freshPrefix();
-    const { cache, mac } = replica(prefix);
+    const { cache, metrics } = replica(prefix);
     await cache.set("fp", D1, deny, 60);
     const key = keyOf(prefix, "fp", D1);
     const stored = (await attacker.get(key)) as string;
@@ -104,19 +110,19 @@ describe("verdicts written to Redis by someone without the HMAC key", () => {
       "KEEPTTL",
     );
     await expectMiss(cache, "fp", D1);
-    expect(rejectedVerdicts(mac)).toBe(4);
+    expect(rejectedVerdicts(metrics)).toBe(4);
   });
 
   test("an authentic allow replayed under another digest or another policy fingerprint is not used", async () => {
     const prefix = freshPrefix();
-    const { cache, mac } = replica(prefix);
+    const { cache, metrics } = replica(prefix);
     await cache.set("fp-strict", D1, allow, 60);
     const stored = (await attacker.get(keyOf(prefix, "fp-strict", D1))) as string;
     await attacker.set(keyOf(prefix, "fp-strict", D2), stored, "EX", 60);
     await attacker.set(keyOf(prefix, "fp-other", D1), stored, "EX", 60);
     await expectMiss(cache, "fp-strict", D2);
     await expectMiss(cache, "fp-other", D1);
-    expect(rejectedVerdicts(mac)).toBe(4);
+    expect(rejectedVerdicts(metrics)).toBe(4);
     // The original is still good.
     expect((await cache.get("fp-strict", D1))?.verdict).toEqual(allow);
   });
@@ -124,7 +130,7 @@ describe("verdicts written to Redis by someone without the HMAC key", () => {
   test("an authentic verdict does not outlive its sealed expiry, even re-SET without a TTL", async () => {
     const prefix = freshPrefix();
     let t = Date.now();
-    const { cache, mac } = replica(prefix, { now: () => t });
+    const { cache, metrics } = replica(prefix, { now: () => t });
     await cache.set("fp", D1, allow, 60);
     const key = keyOf(prefix, "fp", D1);
     await attacker.persist(key);
@@ -140,7 +146,7 @@ describe("verdicts written to Redis by someone without the HMAC key", () => {
     t += 40_000;
     await expectMiss(cache, "fp", D1);
     // An expired entry is a plain miss, not an attack.
-    expect(rejectedVerdicts(mac)).toBe(0);
+    expect(rejectedVerdicts(metrics)).toBe(0);
   });
 });
 
@@ -153,8 +159,8 @@ describe("verdicts between replicas", () => {
     await a.cache.set("fp", D1, allow, 60);
     expect(await b.cache.get("fp", D1)).toMatchObject({ verdict: allow, tier: "redis" });
     expect((await b.cache.get("fp", D1))?.verdict).toEqual(allow);
-    expect(rejectedVerdicts(b.mac)).toBe(0);
+    expect(rejectedVerdicts(b.metrics)).toBe(0);
     await expectMiss(stranger.cache, "fp", D1);
-    expect(rejectedVerdicts(stranger.mac)).toBe(2);
+    expect(rejectedVerdicts(stranger.metrics)).toBe(2);
   });
 });

@@ -225,7 +225,7 @@ describe("verdict cache", () => {
     const image = pushImage(registry, "team/app", "v1");
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(403);
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(403);
-    expect(deps.enforcer.lookups).toBe(1);
+    expect(deps.metrics.signatureLookups.value()).toBe(1);
     const res = await admin(`/admin/v1/cache/${image.digest}`, { method: "DELETE" });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ digest: image.digest, deleted: 1 });
@@ -239,7 +239,7 @@ describe("verdict cache", () => {
     ]);
     signLegacy(registry, "team/app", image.digest, trusted);
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(200);
-    expect(deps.enforcer.lookups).toBe(2);
+    expect(deps.metrics.signatureLookups.value()).toBe(2);
   });
 
   it.each(["sha256:xyz", "md5:0123", `sha256:${"A".repeat(64)}`, "latest"])(
@@ -350,7 +350,7 @@ describe("admin roles", () => {
     expect((await firstError(drop)).code).toBe("DENIED");
     expect(deps.policies.forProject("team").mode).toBe("enforce");
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(403);
-    expect(deps.enforcer.lookups).toBe(1);
+    expect(deps.metrics.signatureLookups.value()).toBe(1);
     expect(changes()).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import type { VerdictCache } from "../cache/index.ts";
 import { isDigest, OciError, parseImageReference, parseName } from "../oci/index.ts";
 import { type PolicyRegistry, PolicyValidationError, toPolicyView } from "../policy/index.ts";
 import type { PullService } from "../pull/index.ts";
-import type { AuditLog, Logger, Metrics } from "../telemetry/index.ts";
+import type { AuditLog, Logger, PullgateMetrics } from "../telemetry/index.ts";
 import type { UpstreamRouter } from "../upstream/index.ts";
 import {
   type AdminAuthenticator,
@@ -16,7 +16,7 @@ import {
 export interface AdminAppDeps {
   router: UpstreamRouter;
   /** Prometheus text on GET /metrics (unauthenticated, like the probes: keep the admin port internal). */
-  metrics?: Metrics;
+  metrics?: Pick<PullgateMetrics, "render">;
   /** True once SIGTERM arrived: readiness fails so load balancers stop sending new pulls. */
   isDraining: () => boolean;
   /** The policy API; without it only the health endpoints exist (unit tests of health). */

@@ -150,7 +150,7 @@ describe("without credentials", () => {
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toBe('Basic realm="pullgate"');
     expect((await errorOf(res)).code).toBe("UNAUTHORIZED");
-    expect(deps.router.clients[0]?.requestCount).toBe(0);
+    expect(deps.metrics.upstreamRequests.value({ upstream: deps.config.upstreams[0]?.name ?? "" })).toBe(0);
   });
 
   it("a manifest, a blob or a HEAD answer 401 with the challenge too", async () => {
@@ -165,7 +165,7 @@ describe("without credentials", () => {
       expect(res.status, `${method} ${path}`).toBe(401);
       expect(res.headers.get("www-authenticate")).toBe('Basic realm="corp registry"');
     }
-    expect(deps.router.clients[0]?.requestCount).toBe(0);
+    expect(deps.metrics.upstreamRequests.value({ upstream: deps.config.upstreams[0]?.name ?? "" })).toBe(0);
   });
 });
 

@@ -71,7 +71,7 @@ describe("GET /v2/", () => {
     expect(res.headers.get("docker-distribution-api-version")).toBe("registry/2.0");
     expect(await res.text()).toBe("{}");
     expect((await app.request("/v2/")).status).toBe(200);
-    expect(deps.router.clients[0]?.requestCount).toBe(1);
+    expect(deps.metrics.upstreamRequests.value({ upstream: deps.config.upstreams[0]?.name ?? "" })).toBe(1);
   });
 
   it("relays the upstream's challenge when pullgate cannot get in itself, so ping-first clients send credentials", async () => {
@@ -225,7 +225,9 @@ describe("validation before upstream", () => {
     const res = await app.request(path);
     expect(res.status).toBe(400);
     expect(await errorCode(res)).toBe(code);
-    expect(deps.router.clients.every((c) => c.requestCount === 0)).toBe(true);
+    expect(
+      deps.config.upstreams.every((u) => deps.metrics.upstreamRequests.value({ upstream: u.name }) === 0),
+    ).toBe(true);
   });
 
   it("reads the raw node request target, so dot segments cannot be normalized away", async () => {
@@ -271,16 +273,15 @@ describe("routing", () => {
       .times(2);
     expect((await app.request("/v2/nginx/manifests/latest?ns=docker.io")).status).toBe(200);
     expect((await app.request("/v2/hub/nginx/manifests/latest")).status).toBe(200);
-    const [localClient, hubClient] = deps.router.clients;
-    expect(hubClient?.requestCount).toBe(2);
-    expect(localClient?.requestCount).toBe(0);
+    expect(deps.metrics.upstreamRequests.value({ upstream: "hub" })).toBe(2);
+    expect(deps.metrics.upstreamRequests.value({ upstream: "local" })).toBe(0);
   });
 
   it("refuses an ns with no upstream instead of asking the default", async () => {
     const res = await app.request("/v2/proj/app/manifests/v1?ns=ghcr.io");
     expect(res.status).toBe(404);
     expect(await errorCode(res)).toBe("NAME_UNKNOWN");
-    expect(deps.router.clients[0]?.requestCount).toBe(0);
+    expect(deps.metrics.upstreamRequests.value({ upstream: deps.config.upstreams[0]?.name ?? "" })).toBe(0);
   });
 
   it("refuses an ns that only case folding would turn into a configured registry (Kelvin sign)", async () => {

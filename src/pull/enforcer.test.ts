@@ -5,7 +5,12 @@ import { createMemoryVerdictCache, type MemoryVerdictCache } from "../cache/inde
 import { parseConfig } from "../config/index.ts";
 import type { Digest } from "../oci/index.ts";
 import { createMemoryPolicyStore, type EffectivePolicy, PolicyRegistry } from "../policy/index.ts";
-import { createTracer, silentLogger } from "../telemetry/index.ts";
+import {
+  createPullgateMetrics,
+  createTracer,
+  type PullgateMetrics,
+  silentLogger,
+} from "../telemetry/index.ts";
 import { RegistryClient, type Route, UpstreamRouter } from "../upstream/index.ts";
 import { parseTrustedKey } from "../verify/index.ts";
 import { Enforcer } from "./enforcer.ts";
@@ -33,6 +38,7 @@ let cache: MemoryVerdictCache;
 let enforcer: Enforcer;
 let route: Route;
 let t: number;
+let metrics: PullgateMetrics;
 
 beforeEach(async () => {
   agent = new MockAgent();
@@ -58,7 +64,9 @@ beforeEach(async () => {
   await policies.start();
   t = 1_000_000;
   cache = createMemoryVerdictCache({ now: () => t });
+  metrics = createPullgateMetrics();
   enforcer = new Enforcer({
+    metrics,
     cache,
     limits: {
       maxManifestBytes: 64 * 1024,
@@ -140,7 +148,7 @@ describe("decide", () => {
     const fetched = registry.requests.slice(before);
     expect(fetched.every((r) => r.includes("/blobs/"))).toBe(true);
     expect(fetched).toHaveLength(3);
-    expect(enforcer.lookups).toBe(0);
+    expect(metrics.signatureLookups.value()).toBe(0);
     // A referrers index is not a verified index: what it lists is not admitted through it.
     expect(await cache.get(policy().fingerprint, bundle.referrerDigest)).toMatchObject({
       verdict: { via: "signature-artifact" },
@@ -244,7 +252,7 @@ describe("decide", () => {
     expect(d).toMatchObject({ outcome: "deny", reason: "AMBIGUOUS_MANIFEST", tier: "content" });
     expect(d.outcome === "deny" && d.detail).toMatch(/"Manifests".*Go clients read as "manifests"/);
     expect(await decide(child)).toMatchObject({ outcome: "deny", reason: "NO_SIGNATURE" });
-    expect(enforcer.lookups).toBe(1);
+    expect(metrics.signatureLookups.value()).toBe(1);
   });
 
   it("allows a signed image after one lookup, then answers from the cache without looking again", async () => {
@@ -256,11 +264,11 @@ describe("decide", () => {
     );
     const requests = registry.requests.length;
     expect(requests).toBe(3); // .sig, payload, referrers
-    expect(enforcer.lookupRequests).toBe(3);
+    expect(metrics.signatureLookupRequests.value()).toBe(3);
     const second = await decide(image);
     expect(second).toMatchObject({ outcome: "allow", via: "signature", tier: "memory", key: "trusted" });
     expect(registry.requests.length).toBe(requests);
-    expect(enforcer.lookups).toBe(1);
+    expect(metrics.signatureLookups.value()).toBe(1);
   });
 
   it("allows an image signed with a Sigstore bundle", async () => {
@@ -295,7 +303,7 @@ describe("decide", () => {
     const image = signedImage();
     const decisions = await Promise.all(Array.from({ length: 8 }, () => decide(image)));
     expect(decisions.every((d) => d.outcome === "allow")).toBe(true);
-    expect(enforcer.lookups).toBe(1);
+    expect(metrics.signatureLookups.value()).toBe(1);
     expect(registry.requests).toHaveLength(3);
     expect(enforcer.inflight).toBe(0);
   });
@@ -309,7 +317,7 @@ describe("decide", () => {
       reason: "UNTRUSTED_SIGNATURE",
       tier: "verified",
     });
-    expect(enforcer.lookups).toBe(2);
+    expect(metrics.signatureLookups.value()).toBe(2);
   });
 
   it("looks for signatures in the policy's signatureRepository", async () => {
@@ -340,7 +348,7 @@ describe("decide", () => {
       tier: "memory",
     });
     expect(registry.requests.length).toBe(requests);
-    expect(enforcer.lookups).toBe(1);
+    expect(metrics.signatureLookups.value()).toBe(1);
     // Under another policy the child is judged on its own.
     await policies.update("proj", { exempt: ["proj/other"] });
     expect(await decide(arm)).toMatchObject({ outcome: "deny", reason: "NO_SIGNATURE" });
@@ -359,7 +367,7 @@ describe("decide", () => {
     expect(await decide(image)).toMatchObject({ outcome: "unavailable", tier: "verified" });
     expect(await cache.get(policy().fingerprint, image.digest)).toBeUndefined();
     expect(await decide(image)).toMatchObject({ outcome: "allow", tier: "verified" });
-    expect(enforcer.lookups).toBe(2);
+    expect(metrics.signatureLookups.value()).toBe(2);
   });
 
   it("'unavailable' wins over a deny, but not over a verified signature", async () => {
@@ -420,18 +428,18 @@ describe("decide", () => {
 
     t = start + (DENY_TTL - 1) * 1000;
     expect(await decide(unsigned)).toMatchObject({ outcome: "deny", tier: "memory" });
-    expect(enforcer.lookups).toBe(2);
+    expect(metrics.signatureLookups.value()).toBe(2);
 
     t = start + DENY_TTL * 1000;
     expect(await decide(unsigned)).toMatchObject({ outcome: "deny", tier: "verified" });
     expect(await decide(signed)).toMatchObject({ outcome: "allow", tier: "memory" });
-    expect(enforcer.lookups).toBe(3);
+    expect(metrics.signatureLookups.value()).toBe(3);
 
     t = start + (ALLOW_TTL - 1) * 1000;
     expect(await decide(signed)).toMatchObject({ outcome: "allow", tier: "memory" });
     t = start + ALLOW_TTL * 1000;
     expect(await decide(signed)).toMatchObject({ outcome: "allow", tier: "verified" });
-    expect(enforcer.lookups).toBe(4);
+    expect(metrics.signatureLookups.value()).toBe(4);
   });
 });
 
@@ -454,7 +462,7 @@ describe("evaluate (dry run)", () => {
     expect((await enforcer.evaluate(input(unsigned))).outcome).toBe("deny");
     expect(cache.size()).toBe(0);
     expect((await enforcer.evaluate(input(index))).outcome).toBe("allow");
-    expect(enforcer.lookups).toBe(3);
+    expect(metrics.signatureLookups.value()).toBe(3);
   });
 
   it("reports the signatures it considered", async () => {

@@ -9,6 +9,7 @@ import {
   readManifest,
 } from "../oci/index.ts";
 import type { EffectivePolicy } from "../policy/index.ts";
+import type { PullgateMetrics } from "../telemetry/index.ts";
 import type { RequestContext, Route } from "../upstream/index.ts";
 import {
   type DenyReason,
@@ -57,6 +58,8 @@ export interface EnforcerOptions {
   /** Lookups in flight at once (distinct digests); more wait, within their deadline. */
   maxConcurrentLookups?: number;
   now?: () => number;
+  /** Counts the lookups made and the upstream requests they needed. */
+  metrics: Pick<PullgateMetrics, "signatureLookups" | "signatureLookupRequests">;
 }
 
 export interface DecideInput {
@@ -90,10 +93,6 @@ export class Enforcer {
   readonly #timeoutMs: number;
   /** Parsed keys per policy fingerprint (a policy change makes a new fingerprint). */
   readonly #keys = new Map<string, TrustedKey[]>();
-  /** Signature lookups made (tests and the bench count them). */
-  lookups = 0;
-  /** Upstream requests those lookups made. */
-  lookupRequests = 0;
 
   constructor(opts: EnforcerOptions) {
     this.#opts = opts;
@@ -250,7 +249,7 @@ export class Enforcer {
     // Shared by every request in the flight: not tied to the first client's connection (its
     // disconnect must not fail the others), but bounded by the flight's own deadline.
     return this.#withSlot(deadline, () => {
-      this.lookups++;
+      this.#opts.metrics.signatureLookups.inc();
       return lookupSignatures(
         route.client,
         policy.signatureRepository ?? route.name,
@@ -278,7 +277,7 @@ export class Enforcer {
     lookup: SignatureLookup,
   ): Promise<Decision> {
     const { policy, digest } = input;
-    this.lookupRequests += lookup.requests;
+    this.#opts.metrics.signatureLookupRequests.inc(undefined, lookup.requests);
     const verdict = judgeSignatures({
       digest,
       keys: this.#keysFor(policy),

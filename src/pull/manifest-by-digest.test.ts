@@ -40,7 +40,8 @@ function upstreamServes(path: string, times: number) {
     .times(times);
 }
 
-const upstreamRequests = () => deps.router.clients[0]?.requestCount ?? 0;
+const upstreamRequests = () =>
+  deps.metrics.upstreamRequests.value({ upstream: deps.config.upstreams[0]?.name ?? "" });
 
 describe("manifests by digest from memory", () => {
   it("a repeat GET by digest and a HEAD by digest go nowhere; a GET by tag is always asked upstream", async () => {
@@ -60,7 +61,7 @@ describe("manifests by digest from memory", () => {
     expect(upstreamRequests()).toBe(1);
     expect((await app.proxy.request("/v2/proj/app/manifests/v1", { headers: ACCEPT })).status).toBe(200);
     expect(upstreamRequests()).toBe(2);
-    expect(deps.metrics.value("pullgate_manifest_cache_hits_total")).toBe(2);
+    expect(deps.metrics.manifestCacheHits.value()).toBe(2);
   });
 
   it("a client with its own Authorization always goes upstream, and its answers are not cached", async () => {

@@ -139,7 +139,7 @@ describe("enforce", () => {
     const res = await app.request(`/v2/enf/multi/manifests/${arm.digest}`);
     expect(res.status).toBe(200);
     expect(decisions()[1]).toMatchObject({ outcome: "allow", via: "index", digest: arm.digest });
-    expect(deps.enforcer.lookups).toBe(1);
+    expect(deps.metrics.signatureLookups.value()).toBe(1);
   });
 
   it("passes a signature artifact by content, but checks a runnable image pushed under a .sig tag", async () => {
@@ -149,7 +149,7 @@ describe("enforce", () => {
     const sig = await app.request(`/v2/enf/app/manifests/${sigTag}`);
     expect(sig.status).toBe(200);
     expect(decisions()[0]).toMatchObject({ outcome: "allow", via: "signature-artifact", tier: "verified" });
-    expect(deps.enforcer.lookups).toBe(0);
+    expect(deps.metrics.signatureLookups.value()).toBe(0);
 
     const disguised = pushImage(registry, "enf/app");
     registry.putManifest("enf/app", `sha256-${"c".repeat(64)}.sig`, disguised.bytes, OCI_MANIFEST);
@@ -191,7 +191,7 @@ describe("modes", () => {
     expect((await app.request("/v2/off/app/manifests/v1", { method: "HEAD" })).status).toBe(200);
     expect(registry.count(SIGNATURE_PATH)).toBe(0);
     expect(registry.requests).toEqual(["GET /v2/off/app/manifests/v1", "HEAD /v2/off/app/manifests/v1"]);
-    expect(deps.enforcer.lookups).toBe(0);
+    expect(deps.metrics.signatureLookups.value()).toBe(0);
     expect(decisions()).toEqual([expect.objectContaining({ mode: "off", outcome: "off" })]);
   });
 
@@ -237,7 +237,7 @@ describe("signature lookup errors", () => {
     expect(decisions()[0]).toMatchObject({ outcome: "deny", reason: "SIGNATURE_UNAVAILABLE" });
     // The upstream recovered: the next pull looks again and is allowed.
     expect((await app.request("/v2/enf/app/manifests/v1")).status).toBe(200);
-    expect(deps.enforcer.lookups).toBe(2);
+    expect(deps.metrics.signatureLookups.value()).toBe(2);
   });
 
   it.each([429, 500, 401])("a %i on the referrers API fails closed too", async (status) => {
@@ -271,14 +271,14 @@ describe("HEAD", () => {
     expect(head.status).toBe(200);
     expect(head.headers.get("docker-content-digest")).toBe(image.digest);
     await vi.waitFor(() => {
-      expect(deps.enforcer.lookups).toBe(1);
+      expect(deps.metrics.signatureLookups.value()).toBe(1);
       expect(deps.enforcer.inflight).toBe(0);
     });
     expect(registry.count(new RegExp(`^GET /v2/enf/app/manifests/${image.digest}$`))).toBe(1);
     const signatureRequests = registry.count(SIGNATURE_PATH);
     const res = await app.request("/v2/enf/app/manifests/v1");
     expect(res.status).toBe(403);
-    expect(deps.enforcer.lookups).toBe(1);
+    expect(deps.metrics.signatureLookups.value()).toBe(1);
     expect(registry.count(SIGNATURE_PATH)).toBe(signatureRequests);
     expect(decisions()).toEqual([expect.objectContaining({ outcome: "deny", tier: "memory" })]);
   });

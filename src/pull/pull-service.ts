@@ -13,7 +13,13 @@ import {
   referenceToString,
 } from "../oci/index.ts";
 import type { EffectivePolicy, PolicyRegistry } from "../policy/index.ts";
-import type { AuditLog, AuditOutcome, Logger, ManifestDecisionRecord } from "../telemetry/index.ts";
+import type {
+  AuditLog,
+  AuditOutcome,
+  Logger,
+  ManifestDecisionRecord,
+  PullgateMetrics,
+} from "../telemetry/index.ts";
 import {
   type BlobResponse,
   header,
@@ -48,7 +54,10 @@ export interface PullServiceOptions {
   /** > 0: a tag's digest is remembered this long (requests without their own Authorization only). */
   tagTtlSeconds?: number;
   manifests: ManifestCache;
-  metrics?: { manifestCacheHit(): void; decision(outcome: string, tier: string | undefined): void };
+  metrics?: Pick<
+    PullgateMetrics,
+    "decisions" | "verdictCacheHits" | "verdictCacheMisses" | "manifestCacheHits"
+  >;
   policies: PolicyRegistry;
   enforcer: Enforcer;
   audit: AuditLog;
@@ -121,7 +130,13 @@ export class PullService {
     }
     const m = await this.#fetchManifest(req, ref, ctx);
     const audit = (outcome: AuditOutcome, extra: Partial<ManifestDecisionRecord> = {}) => {
-      this.#opts.metrics?.decision(outcome, extra.tier);
+      const metrics = this.#opts.metrics;
+      if (metrics) {
+        metrics.decisions.inc({ outcome });
+        if (extra.tier === "memory" || extra.tier === "redis")
+          metrics.verdictCacheHits.inc({ tier: extra.tier });
+        else if (extra.tier === "verified") metrics.verdictCacheMisses.inc();
+      }
       this.#opts.audit.decision({
         project: policy.project,
         repository: route.name,
@@ -304,7 +319,7 @@ export class PullService {
     if (reference.kind !== "digest" || ctx.clientAuthorization) return undefined;
     const hit = this.#opts.manifests.get(route.upstream.name, route.name, reference.digest);
     if (!hit || !accepts(req.accept, hit.contentType)) return undefined;
-    this.#opts.metrics?.manifestCacheHit();
+    this.#opts.metrics?.manifestCacheHits.inc();
     return {
       contentType: hit.contentType,
       digest: reference.digest,

@@ -46,6 +46,6 @@ it("a client that disconnects during the shared lookup does not fail the other r
   const res = await b;
   await a;
   expect(res.status).toBe(403);
-  expect(deps.enforcer.lookups).toBe(1);
+  expect(deps.metrics.signatureLookups.value()).toBe(1);
   await deps.close(); // also closes the MockAgent (the upstream pool)
 });

@@ -1,36 +1,39 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Secret } from "../config/secret.ts";
-import { createMemoryLogger } from "../telemetry/logger.ts";
+import { createMemoryLogger, createPullgateMetrics } from "../telemetry/index.ts";
 import { createRedisEntryMac, RedisEntryLogEvents } from "./entry-mac.ts";
 
 const KEY = randomBytes(32).toString("hex");
 
 function create(opts: { key?: string; now?: () => number } = {}) {
   const logger = createMemoryLogger();
+  const metrics = createPullgateMetrics();
   const mac = createRedisEntryMac({
     key: new Secret(opts.key ?? KEY),
     logger,
+    metrics,
     ...(opts.now ? { now: opts.now } : {}),
   });
-  return { mac, logger };
+  const rejected = (kind: string) => metrics.redisRejectedEntries.value({ kind });
+  return { mac, logger, rejected };
 }
 
 describe("redis entry MAC", () => {
   it("opens what it sealed, and what another replica with the same key sealed", () => {
     const { mac } = create();
-    const { mac: replica } = create();
+    const { mac: replica, rejected: replicaRejected } = create();
     const sealed = mac.seal("verdict", ["pullgate:v1:verdict:fp:sha256:1"], '123.{"outcome":"allow"}');
     expect(sealed).toMatch(/^v1\.[A-Za-z0-9_-]{43}\.123\.\{"outcome":"allow"\}$/);
     expect(replica.open("verdict", ["pullgate:v1:verdict:fp:sha256:1"], sealed)).toBe(
       '123.{"outcome":"allow"}',
     );
     expect(replica.open("policy", ["h", "p"], replica.seal("policy", ["h", "p"], ""))).toBe("");
-    expect(replica.rejected().size).toBe(0);
+    expect(replicaRejected("verdict") + replicaRejected("policy")).toBe(0);
   });
 
   it("rejects a changed payload, another key name, another kind, another HMAC key, and unsealed values", () => {
-    const { mac, logger } = create();
+    const { mac, logger, rejected } = create();
     const { mac: stranger } = create({ key: randomBytes(32).toString("hex") });
     const context = ["pullgate:v1:verdict:fp:sha256:1"];
     const sealed = mac.seal("verdict", context, '123.{"outcome":"deny"}');
@@ -52,7 +55,10 @@ describe("redis entry MAC", () => {
       ],
     ];
     for (const [kind, ctx, stored] of attempts) expect(mac.open(kind, ctx, stored), stored).toBeUndefined();
-    expect(Object.fromEntries(mac.rejected())).toEqual({ verdict: attempts.length - 1, policy: 1 });
+    expect({ verdict: rejected("verdict"), policy: rejected("policy") }).toEqual({
+      verdict: attempts.length - 1,
+      policy: 1,
+    });
     // The key and the MACs never reach the log.
     const logged = JSON.stringify(logger.records);
     expect(logged).not.toContain(KEY);
@@ -69,7 +75,7 @@ describe("redis entry MAC", () => {
 
   it("logs rejections at warn, at most once per interval and kind, with the count since the previous line", () => {
     let t = 1_000_000;
-    const { mac, logger } = create({ now: () => t });
+    const { mac, logger, rejected } = create({ now: () => t });
     const lines = () => logger.records.filter((r) => r.event === RedisEntryLogEvents.rejected);
     for (let i = 0; i < 5; i++) mac.open("verdict", ["k"], "forged");
     mac.open("policy", ["h", "p"], "v1.forged");
@@ -92,7 +98,7 @@ describe("redis entry MAC", () => {
       reason: "bad_mac",
       rejected: 5,
     });
-    expect(mac.rejected().get("verdict")).toBe(6);
+    expect(rejected("verdict")).toBe(6);
   });
 
   it("refuses a key shorter than 32 bytes", () => {

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { MIN_REDIS_HMAC_KEY_BYTES } from "../config/load-config.ts";
 import type { Secret } from "../config/secret.ts";
-import type { Logger } from "../telemetry/logger.ts";
+import { createPullgateMetrics, type Logger, type PullgateMetrics } from "../telemetry/index.ts";
 
 /**
  * Authenticates what pullgate stores in Redis, so that Redis contents are not trusted because they are there.
@@ -18,7 +18,7 @@ import type { Logger } from "../telemetry/logger.ts";
  * Stored form: `v1.<MAC, 43 characters of base64url>.<payload>`.
  *
  * `open` returns the payload of an authentic entry, or undefined when the MAC is missing (an unsealed value) or
- * wrong; such an entry is counted (`rejected()`, the metric pullgate_redis_rejected_entries_total) and logged at
+ * wrong; such an entry is counted (the metric pullgate_redis_rejected_entries_total) and logged at
  * warn, at most one line per `logIntervalMs` per kind, with the count since the previous line. The key is never
  * logged, nor a MAC.
  *
@@ -31,8 +31,6 @@ export interface RedisEntryMac {
   seal(kind: string, context: readonly string[], payload: string): string;
   /** The payload when `stored` is an authentic seal for `kind` at `context`; undefined (counted, logged) if not. */
   open(kind: string, context: readonly string[], stored: string): string | undefined;
-  /** Entries rejected since creation, by kind. */
-  rejected(): ReadonlyMap<string, number>;
 }
 
 export interface RedisEntryMacOptions {
@@ -41,6 +39,8 @@ export interface RedisEntryMacOptions {
   /** Minimum interval between two "redis_entry_rejected" lines of one kind. Default 10 s. */
   logIntervalMs?: number;
   now?: () => number;
+  /** Counts rejected entries by kind (pullgate_redis_rejected_entries_total). */
+  metrics?: Pick<PullgateMetrics, "redisRejectedEntries">;
 }
 
 const VERSION = "v1";
@@ -57,7 +57,7 @@ export function createRedisEntryMac(opts: RedisEntryMacOptions): RedisEntryMac {
   const { logger } = opts;
   const now = opts.now ?? Date.now;
   const logIntervalMs = opts.logIntervalMs ?? 10_000;
-  const counts = new Map<string, number>();
+  const rejected = (opts.metrics ?? createPullgateMetrics()).redisRejectedEntries;
   const logState = new Map<string, { lastLog: number; sinceLog: number }>();
 
   const mac = (kind: string, context: readonly string[], payload: string): Buffer => {
@@ -71,7 +71,7 @@ export function createRedisEntryMac(opts: RedisEntryMacOptions): RedisEntryMac {
   };
 
   const reject = (kind: string, reason: "unsealed" | "bad_mac"): undefined => {
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    rejected.inc({ kind });
     const state = logState.get(kind) ?? { lastLog: Number.NEGATIVE_INFINITY, sinceLog: 0 };
     logState.set(kind, state);
     state.sinceLog++;
@@ -105,6 +105,5 @@ export function createRedisEntryMac(opts: RedisEntryMacOptions): RedisEntryMac {
       }
       return payload;
     },
-    rejected: () => counts,
   };
 }

@@ -13,5 +13,11 @@ export {
   type LogSink,
   silentLogger,
 } from "./logger.ts";
-export { Metrics } from "./metrics.ts";
+export { type Labels, Metrics } from "./metrics.ts";
+export {
+  type Counter,
+  createPullgateMetrics,
+  type GaugeSources,
+  type PullgateMetrics,
+} from "./pullgate-metrics.ts";
 export { createTracer, type Span, TRACER_NAME, type Tracer, withClientSpan } from "./tracer.ts";

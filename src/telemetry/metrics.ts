@@ -2,7 +2,7 @@
  * A small Prometheus text-format registry (the admin listener's GET /metrics). Labels must have low
  * cardinality: project, kind, outcome, reason, tier, upstream — never digests or repositories.
  */
-type Labels = Readonly<Record<string, string>>;
+export type Labels = Readonly<Record<string, string>>;
 
 interface Family {
   help: string;

@@ -10,6 +10,7 @@ export {
   pullScope,
   RegistryClient,
   type RequestContext,
+  type UpstreamMetrics,
   USER_AGENT,
 } from "./registry-client.ts";
 export { type Route, UpstreamRouter } from "./router.ts";

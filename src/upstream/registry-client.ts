@@ -2,7 +2,12 @@ import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import type { UpstreamConfig } from "../config/index.ts";
 import type { Digest } from "../oci/index.ts";
-import { type Tracer, withClientSpan } from "../telemetry/index.ts";
+import {
+  createPullgateMetrics,
+  type PullgateMetrics,
+  type Tracer,
+  withClientSpan,
+} from "../telemetry/index.ts";
 import { addressLiteral, isInternalAddress, publicOnlyLookup } from "./address-guard.ts";
 import { UpstreamAuth } from "./auth.ts";
 import { isRetryableConnectionError, toUpstreamError, UpstreamError } from "./errors.ts";
@@ -61,6 +66,9 @@ interface SendOptions extends RequestContext {
  * origins blobs redirect to), token auth, timeouts, and one retry of idempotent requests on
  * connection errors. Methods return raw upstream data; pull/ decides what to serve.
  */
+/** What a client counts: requests to the registry's own origin, and new connections to any origin. */
+export type UpstreamMetrics = Pick<PullgateMetrics, "upstreamRequests" | "upstreamConnections">;
+
 export class RegistryClient {
   readonly config: UpstreamConfig;
   readonly auth: UpstreamAuth;
@@ -73,12 +81,13 @@ export class RegistryClient {
   readonly #tracer: Tracer;
   /** The total-deadline signal of each response whose body is still to be read. */
   readonly #deadlines = new WeakMap<object, AbortSignal>();
-  /** Requests sent to the upstream registry's origin (tests count round trips with it). */
-  requestCount = 0;
-  /** New connections opened to any origin (keep-alive reuse is visible here). */
-  connectionCount = 0;
+  readonly #metrics: UpstreamMetrics;
 
-  constructor(config: UpstreamConfig, deps: { tracer: Tracer; dispatcher?: Dispatcher }) {
+  constructor(
+    config: UpstreamConfig,
+    deps: { tracer: Tracer; dispatcher?: Dispatcher; metrics?: UpstreamMetrics | undefined },
+  ) {
+    this.#metrics = deps.metrics ?? createPullgateMetrics();
     this.config = config;
     this.#tracer = deps.tracer;
     const agent = (connections: number, extra: object = {}) =>
@@ -94,7 +103,7 @@ export class RegistryClient {
     this.#external = deps.dispatcher ?? agent(config.connections, { lookup: publicOnlyLookup });
     for (const d of new Set([this.#api, this.#blobs, this.#external])) {
       d.on("connect", () => {
-        this.connectionCount++;
+        this.#metrics.upstreamConnections.inc({ upstream: config.name });
       });
     }
     this.auth = new UpstreamAuth({
@@ -428,7 +437,7 @@ export class RegistryClient {
   ): Promise<Dispatcher.ResponseData> {
     const isRegistry = url.origin === this.config.url;
     for (let attempt = 0; ; attempt++) {
-      if (isRegistry) this.requestCount++;
+      if (isRegistry) this.#metrics.upstreamRequests.inc({ upstream: this.config.name });
       try {
         return await dispatcher.request({
           origin: url.origin,
