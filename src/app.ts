@@ -18,7 +18,7 @@ import {
   type PullPermissions,
 } from "./http/index.ts";
 import { createMemoryPolicyStore, PolicyRegistry, type PolicyStore } from "./policy/index.ts";
-import { Enforcer, PullService } from "./pull/index.ts";
+import { Enforcer, PullService, type ReadinessOptions } from "./pull/index.ts";
 import {
   createRedisConnection,
   createRedisEntryMac,
@@ -65,6 +65,8 @@ export interface DepsOverrides {
   dispatcherFor?: (upstream: UpstreamConfig) => Dispatcher;
   /** Unit tests: limits and the bcrypt comparison of client authentication. */
   clientAuth?: ClientAuthOptions;
+  /** Unit tests: the readiness check's clock and cache. */
+  readiness?: ReadinessOptions;
 }
 
 /**
@@ -143,6 +145,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     verdictCacheEntries: () => memory.size(),
   });
   const pull = new PullService({
+    router,
+    clientsAuthenticate: clientAuth !== undefined,
+    ...(overrides.readiness ? { readiness: overrides.readiness } : {}),
     manifestMaxBytes: config.manifests.maxBytes,
     tagTtlSeconds: config.cache.tagTtlSeconds,
     manifests,
@@ -186,7 +191,6 @@ export function createApps(deps: Deps): Apps {
   return {
     proxy: createProxyApp({
       pull: deps.pull,
-      router: deps.router,
       logger: deps.logger,
       accessLog: deps.config.log.access,
       clientAuth: deps.clientAuth,
@@ -194,12 +198,11 @@ export function createApps(deps: Deps): Apps {
       clientIdleMs: deps.config.limits.clientIdleMs,
     }),
     admin: createAdminApp({
-      router: deps.router,
+      pull: deps.pull,
       metrics: deps.metrics,
       isDraining: () => deps.state.draining,
       api: {
         policies: deps.policies,
-        pull: deps.pull,
         cache: deps.cache,
         auth: createAdminAuthenticator({ token: deps.config.admin.token, jwt: deps.config.admin.jwt }),
         audit: deps.audit,

@@ -197,11 +197,10 @@ describe("changing policies", () => {
       logger,
     });
     const app = createAdminApp({
-      router: deps.router,
+      pull: deps.pull,
       isDraining: () => false,
       api: {
         policies,
-        pull: deps.pull,
         cache: deps.cache,
         auth: createAdminAuthenticator({ token: deps.config.admin.token, jwt: undefined }),
         audit: deps.audit,
@@ -296,11 +295,10 @@ describe("admin roles", () => {
   /** The admin app with an authenticator that lets everyone in as `roles` (JWT checks: admin-auth.test.ts). */
   function appWithRoles(roles: AdminRole[]) {
     return createAdminApp({
-      router: deps.router,
+      pull: deps.pull,
       isDraining: () => false,
       api: {
         policies: deps.policies,
-        pull: deps.pull,
         cache: deps.cache,
         auth: { authenticate: async () => ({ ok: true, actor: "jwt:ci", roles }) },
         audit: deps.audit,

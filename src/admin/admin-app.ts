@@ -1,10 +1,9 @@
 import { type Context, Hono } from "hono";
 import type { VerdictCache } from "../cache/index.ts";
-import { isDigest, OciError, parseImageReference, parseName } from "../oci/index.ts";
-import { type PolicyRegistry, PolicyValidationError, toPolicyView } from "../policy/index.ts";
+import { isDigest, OciError, parseName, renderError, toOciError } from "../oci/index.ts";
+import { type PolicyRegistry, toPolicyView } from "../policy/index.ts";
 import type { PullService } from "../pull/index.ts";
 import type { AuditLog, Logger, PullgateMetrics } from "../telemetry/index.ts";
-import type { UpstreamRouter } from "../upstream/index.ts";
 import {
   type AdminAuthenticator,
   type AdminPermission,
@@ -14,7 +13,8 @@ import {
 } from "./admin-auth.ts";
 
 export interface AdminAppDeps {
-  router: UpstreamRouter;
+  /** Readiness, and the dry run's routing and decision: the upstream is reached through pull/ only. */
+  pull: Pick<PullService, "ready" | "resolveImage" | "dryRun">;
   /** Prometheus text on GET /metrics (unauthenticated, like the probes: keep the admin port internal). */
   metrics?: Pick<PullgateMetrics, "render">;
   /** True once SIGTERM arrived: readiness fails so load balancers stop sending new pulls. */
@@ -22,16 +22,11 @@ export interface AdminAppDeps {
   /** The policy API; without it only the health endpoints exist (unit tests of health). */
   api?: {
     policies: PolicyRegistry;
-    pull: PullService;
     cache: VerdictCache;
     auth: AdminAuthenticator;
     audit: AuditLog;
     logger: Logger;
   };
-  readinessTimeoutMs?: number;
-  /** How long a readiness answer is reused, so probes cannot hammer the upstream. */
-  readinessCacheMs?: number;
-  now?: () => number;
 }
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -46,28 +41,6 @@ type AdminEnv = { Variables: { principal: AdminPrincipal } };
  */
 export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
-  const now = deps.now ?? Date.now;
-  const cacheMs = deps.readinessCacheMs ?? 1_000;
-  let cached: { at: number; result: { ok: boolean; upstream: string; reason?: string } } | undefined;
-  let pending: Promise<{ ok: boolean; upstream: string; reason?: string }> | undefined;
-
-  const checkUpstream = async () => {
-    const client = deps.router.defaultClient ?? deps.router.clients[0];
-    if (!client) return { ok: false, upstream: "", reason: "no upstream" };
-    const signal = AbortSignal.timeout(deps.readinessTimeoutMs ?? 2_000);
-    try {
-      const { status } = await client.ping({ signal });
-      // 200 or 401 both prove a registry is answering.
-      const ok = status === 200 || status === 401;
-      return ok
-        ? { ok, upstream: client.config.name }
-        : { ok, upstream: client.config.name, reason: `upstream answered ${status}` };
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      return { ok: false, upstream: client.config.name, reason: typeof code === "string" ? code : "error" };
-    }
-  };
-
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   if (deps.metrics) {
     const metrics = deps.metrics;
@@ -77,13 +50,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
   }
   app.get("/readyz", async (c) => {
     if (deps.isDraining()) return c.json({ status: "draining" }, 503);
-    if (!cached || now() - cached.at > cacheMs) {
-      pending ??= checkUpstream().finally(() => {
-        pending = undefined;
-      });
-      cached = { at: now(), result: await pending };
-    }
-    const r = cached.result;
+    const r = await deps.pull.ready();
     return c.json(
       {
         status: r.ok ? "ready" : "not ready",
@@ -99,12 +66,12 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
     app.use("/admin/v1/*", async (c, next) => {
       const r = await api.auth.authenticate(c.req.header("authorization"));
       if (!r.ok) {
-        return r.status === 403
-          ? c.json({ errors: [{ code: "DENIED", message: r.message }] }, 403, {
-              "www-authenticate": 'Bearer realm="pullgate-admin", error="insufficient_scope"',
+        throw r.status === 403
+          ? new OciError("DENIED", r.message, {
+              headers: { "www-authenticate": 'Bearer realm="pullgate-admin", error="insufficient_scope"' },
             })
-          : c.json({ errors: [{ code: "UNAUTHORIZED", message: r.message }] }, 401, {
-              "www-authenticate": 'Bearer realm="pullgate-admin"',
+          : new OciError("UNAUTHORIZED", r.message, {
+              headers: { "www-authenticate": 'Bearer realm="pullgate-admin"' },
             });
       }
       c.set("principal", { actor: r.actor, roles: r.roles });
@@ -160,24 +127,16 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
       authorize(c, { action: "read" });
       const body = (await readJson(c)) as { reference?: unknown; upstream?: unknown };
       if (typeof body?.reference !== "string") throw badRequest('body must be {"reference": "proj/app:v1"}');
-      const ref = parseImageReference(body.reference);
-      const route =
-        typeof body.upstream === "string"
-          ? deps.router.routeVia(body.upstream, ref.name)
-          : deps.router.route(ref.name, ref.registry);
-      const r = await api.pull.dryRun({
-        route,
-        reference: ref.reference,
-        method: "GET",
-        accept: undefined,
-        clientAuthorization: undefined,
-        signal: c.req.raw.signal,
-      });
+      const { target, reference } = deps.pull.resolveImage(
+        body.reference,
+        typeof body.upstream === "string" ? body.upstream : undefined,
+      );
+      const r = await deps.pull.dryRun({ target, reference, signal: c.req.raw.signal });
       const d = r.decision;
       return c.json({
         reference: body.reference,
-        upstream: route.upstream.name,
-        repository: route.name,
+        upstream: target.upstream,
+        repository: target.repository,
         project: r.policy.project,
         mode: r.policy.mode,
         digest: r.manifest.digest,
@@ -212,46 +171,20 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
     });
   }
 
-  app.notFound((c) => c.json({ errors: [{ code: "UNSUPPORTED", message: "not found" }] }, 404));
+  app.notFound(() => renderError(new OciError("UNSUPPORTED", "not found", { status: 404 })));
   app.onError((err, c) => {
-    if (err instanceof PolicyValidationError) {
-      return c.json(
-        { errors: [{ code: "POLICY_INVALID", message: err.message, detail: { problems: err.problems } }] },
-        400,
-      );
-    }
-    if (err instanceof OciError) {
-      return c.json(
-        { errors: [{ code: err.code, message: err.message, detail: err.detail }] },
-        err.status as 400,
-      );
-    }
-    const code = (err as { code?: unknown }).code;
-    if (code === "STATUS" && (err as { status?: number }).status === 404) {
-      return c.json(
-        { errors: [{ code: "MANIFEST_UNKNOWN", message: "the upstream has no such manifest" }] },
-        404,
-      );
-    }
-    if (
-      typeof code === "string" &&
-      /^(STATUS|TIMEOUT|UNREACHABLE|BAD_RESPONSE|TOO_LARGE|DIGEST_MISMATCH|AUTH_FAILED)$/.test(code)
-    ) {
-      return c.json({ errors: [{ code: "UNAVAILABLE", message: `upstream error: ${code}` }] }, 502);
-    }
+    if (err instanceof OciError) return renderError(err);
     if (c.req.path.startsWith("/admin/v1/") && c.req.method !== "GET") {
       // A write that could not be stored (Redis down) must say so, not pretend it worked.
+      const code = (err as { code?: unknown }).code;
       deps.api?.logger.log("warn", "admin change failed", {
         path: c.req.path,
         code: typeof code === "string" ? code : "error",
       });
-      return c.json(
-        { errors: [{ code: "UNAVAILABLE", message: "the change could not be stored; try again" }] },
-        503,
-      );
+      return renderError(new OciError("UNAVAILABLE", "the change could not be stored; try again"));
     }
     deps.api?.logger.log("error", "admin request failed", { path: c.req.path, stack: (err as Error).stack });
-    return c.json({ errors: [{ code: "UNAVAILABLE", message: "internal error" }] }, 500);
+    return renderError(toOciError(err));
   });
   return app;
 }

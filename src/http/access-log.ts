@@ -18,6 +18,8 @@ export interface AccessRecord {
 }
 
 export type AccessEnv = { Variables: { access: AccessRecord }; Bindings: Partial<HttpBindings> };
+/** The Hono environment of the proxy app: node's bindings and the request's access record. */
+export type ProxyEnv = AccessEnv;
 
 /**
  * One JSON line per request: method, kind, repository, upstream, principal, status, bytes, durationMs.

@@ -1,20 +1,16 @@
-import type { HttpBindings } from "@hono/node-server";
 import { type Context, Hono } from "hono";
-import { OciError } from "../oci/index.ts";
-import type { PullService } from "../pull/index.ts";
+import { API_VERSION_HEADER, OciError, renderError, toOciError } from "../oci/index.ts";
+import type { ClientContext, PullService, PullTarget } from "../pull/index.ts";
 import type { Logger } from "../telemetry/index.ts";
-import { type Headers, header, UpstreamError, type UpstreamRouter } from "../upstream/index.ts";
-import { type AccessEnv, type AccessRecord, accessLog } from "./access-log.ts";
+import { accessLog, type ProxyEnv } from "./access-log.ts";
 import type { ClientAuthenticator } from "./client-auth.ts";
 import { ClientStreamLimit } from "./client-stream-limit.ts";
 import { parseRegistryPath, type RegistryPath, splitTarget } from "./parse-request.ts";
 import type { PullPermissions } from "./pull-permission.ts";
-import { API_VERSION_HEADER, renderError, toOciError } from "./render-error.ts";
 import { streamResponse } from "./stream-response.ts";
 
 export interface ProxyAppDeps {
   pull: PullService;
-  router: UpstreamRouter;
   logger: Logger;
   accessLog: boolean;
   /**
@@ -27,8 +23,6 @@ export interface ProxyAppDeps {
   /** A blob download whose client stopped reading is cut after this long without progress. */
   clientIdleMs?: number;
 }
-
-export type ProxyEnv = AccessEnv & { Bindings: Partial<HttpBindings> };
 
 /**
  * Headers of an upstream blob response that a client may see; everything else is dropped. The
@@ -78,11 +72,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     access.kind = target.kind;
     // With client authentication, the client's Authorization is for pullgate: never forwarded upstream.
     const clientAuthorization = auth ? undefined : c.req.header("authorization");
-    const ctx = { clientAuthorization, signal: c.req.raw.signal };
+    const ctx: ClientContext = { clientAuthorization, signal: c.req.raw.signal };
     if (target.kind === "base") {
-      // An authenticated client only asks whether it may talk to pullgate; pullgate's own upstream
-      // access is not its business (and an upstream challenge would send it to the wrong realm).
-      if (!auth) await deps.pull.checkBase(deps.router.defaultClient, ctx);
+      await deps.pull.checkBase(ctx);
       access.bytes = method === "HEAD" ? 0 : 2;
       return new Response(method === "HEAD" ? null : "{}", {
         status: 200,
@@ -90,25 +82,22 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
       });
     }
     const params = new URLSearchParams(query);
-    const route = deps.router.route(target.name, params.get("ns") ?? undefined);
-    access.repository = route.name;
-    access.upstream = route.upstream.name;
-    if (auth && principal !== undefined) auth.permissions.check(principal, route.name, route.upstream.name);
-    return handle(c, deps, target, { route, params, ctx, method, streams });
+    const to = deps.pull.resolve(target.name, params.get("ns") ?? undefined);
+    access.repository = to.repository;
+    access.upstream = to.upstream;
+    if (auth && principal !== undefined) auth.permissions.check(principal, to.repository, to.upstream);
+    return handle(c, deps, target, { to, params, ctx, method, streams });
   });
 
   app.onError((err, c) => {
-    const oci = deps.clientAuth
-      ? upstreamRefusalToDenied(err, c.get("access"))
-      : toOciError(err, notFoundCodeFor(c.get("access")?.kind));
+    const oci = toOciError(err);
     if (oci.status >= 500) {
-      const e = err as { code?: unknown; name?: string };
-      // Errors no module coded keep their stack in the server log only.
-      const coded = err instanceof OciError || err instanceof UpstreamError;
-      const internal = coded ? {} : { stack: (err as Error).stack };
+      // The cause: an upstream failure's own code; errors no module coded keep their stack in the server log only.
+      const cause = (err instanceof OciError ? (err.cause ?? err) : err) as { code?: unknown; name?: string };
+      const internal = err instanceof OciError ? {} : { stack: (err as Error).stack };
       deps.logger.log("warn", "request failed", {
         status: oci.status,
-        code: typeof e.code === "string" ? e.code : e.name,
+        code: typeof cause.code === "string" ? cause.code : cause.name,
         upstream: c.get("access")?.upstream,
         repository: c.get("access")?.repository,
         ...internal,
@@ -121,21 +110,21 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
 
 type Ctx = Context<ProxyEnv>;
 interface Handling {
-  route: ReturnType<UpstreamRouter["route"]>;
+  to: PullTarget;
   params: URLSearchParams;
-  ctx: { clientAuthorization: string | undefined; signal: AbortSignal };
+  ctx: ClientContext;
   method: string;
   streams: ClientStreamLimit;
 }
 
 async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handling): Promise<Response> {
-  const { route, params, ctx, streams } = h;
+  const { to, params, ctx, streams } = h;
   const method = h.method === "HEAD" ? "HEAD" : "GET";
   switch (target.kind) {
     case "manifest": {
       const m = await deps.pull.getManifest({
         ...ctx,
-        route,
+        target: to,
         reference: target.reference,
         method,
         accept: c.req.header("accept"),
@@ -161,17 +150,17 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
       try {
         const res = await deps.pull.getBlob({
           ...ctx,
-          route,
+          target: to,
           digest: target.digest,
           method,
           range: range && RANGE_RE.test(range) ? range : undefined,
         });
         const headers: Record<string, string> = { ...API_VERSION_HEADER, ...pick(res.headers, BLOB_HEADERS) };
-        const location = header(res.headers, "location");
+        const location = res.headers.location;
         if (res.status >= 300 && res.status < 400 && location) headers.location = location;
         // Only bytes that are checked against the digest as they stream carry it as a label.
         if (res.verified) headers["docker-content-digest"] = target.digest;
-        if (res.body) {
+        if (res.body !== undefined) {
           const response = streamResponse(c, res.status, headers, res.body, deps.clientIdleMs);
           const streamed = c.get("access").streamed;
           if (streamed) streamed.finally(release);
@@ -188,13 +177,13 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
     case "tags": {
       const res = await deps.pull.listTags({
         ...ctx,
-        route,
+        target: to,
         n: params.get("n") ?? undefined,
         last: params.get("last") ?? undefined,
       });
       const headers: Record<string, string> = {
         ...API_VERSION_HEADER,
-        "content-type": header(res.headers, "content-type") ?? "application/json",
+        "content-type": res.headers["content-type"] ?? "application/json",
         "content-length": String(res.bytes.length),
       };
       if (res.link) headers.link = res.link;
@@ -204,16 +193,16 @@ async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handl
     case "referrers": {
       const res = await deps.pull.getReferrers({
         ...ctx,
-        route,
+        target: to,
         digest: target.digest,
         artifactType: params.get("artifactType") ?? undefined,
       });
       const headers: Record<string, string> = {
         ...API_VERSION_HEADER,
-        "content-type": header(res.headers, "content-type") ?? "application/vnd.oci.image.index.v1+json",
+        "content-type": res.headers["content-type"] ?? "application/vnd.oci.image.index.v1+json",
         "content-length": String(res.bytes.length),
       };
-      const filters = header(res.headers, "oci-filters-applied");
+      const filters = res.headers["oci-filters-applied"];
       if (filters) headers["oci-filters-applied"] = filters;
       c.get("access").bytes = method === "HEAD" ? 0 : res.bytes.length;
       return new Response(method === "HEAD" ? null : new Uint8Array(res.bytes), { status: 200, headers });
@@ -231,32 +220,10 @@ function rawTarget(c: Ctx): string {
   return `${url.pathname}${url.search}`;
 }
 
-/**
- * With client authentication on, an upstream 401 means pullgate's own login does not reach the
- * repository: the client is already authenticated, and relaying the upstream's challenge would send it
- * to the upstream's token service for credentials pullgate would refuse. It becomes 403 DENIED.
- */
-function upstreamRefusalToDenied(err: unknown, access: AccessRecord | undefined): OciError {
-  if (err instanceof UpstreamError && err.code === "STATUS" && err.status === 401) {
-    return new OciError(
-      "DENIED",
-      `the upstream registry refused pullgate's access to ${access?.repository ?? "this repository"}`,
-      { detail: { upstream: err.upstream } },
-    );
-  }
-  return toOciError(err, notFoundCodeFor(access?.kind));
-}
-
-function notFoundCodeFor(kind: string | undefined): OciError["code"] {
-  if (kind === "manifest") return "MANIFEST_UNKNOWN";
-  if (kind === "blob") return "BLOB_UNKNOWN";
-  return "NAME_UNKNOWN";
-}
-
-function pick(headers: Headers, names: readonly string[]): Record<string, string> {
+function pick(headers: Readonly<Record<string, string>>, names: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of names) {
-    const v = header(headers, name);
+    const v = headers[name];
     if (v !== undefined) out[name] = v;
   }
   return out;

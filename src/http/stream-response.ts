@@ -2,9 +2,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
-import { discardBody } from "../upstream/index.ts";
-import type { AccessEnv } from "./access-log.ts";
-import type { ProxyEnv } from "./proxy-app.ts";
+import type { ProxyEnv } from "./access-log.ts";
 
 /**
  * Streams an upstream body to the client with backpressure and without buffering.
@@ -15,7 +13,7 @@ import type { ProxyEnv } from "./proxy-app.ts";
  * request. Under app.request() (unit tests) there is no node response, so a web stream is used.
  */
 export function streamResponse(
-  c: Context<ProxyEnv & AccessEnv>,
+  c: Context<ProxyEnv>,
   status: number,
   headers: Record<string, string>,
   body: Readable,
@@ -48,7 +46,9 @@ export function streamResponse(
     .then(
       () => ({ bytes, aborted: false }),
       () => {
-        discardBody(body);
+        // The upstream body is released (its connection aborted), and a late error is not unhandled.
+        body.on("error", () => {});
+        body.destroy();
         return { bytes, aborted: true };
       },
     )

@@ -1,7 +1,8 @@
 /**
- * The one table of OCI error codes pullgate answers with (distribution-spec v1.1 "Error Codes",
- * plus distribution's TAG_INVALID and UNAVAILABLE). Every error a client sees is rendered from an
- * OciError by http/render-error.ts; modules throw their own coded errors and one function maps them.
+ * The one table of error codes pullgate answers with (distribution-spec v1.1 "Error Codes", plus
+ * distribution's TAG_INVALID and UNAVAILABLE, plus the admin API's POLICY_INVALID). Every error a
+ * client or an admin sees is rendered from an OciError by render-error.ts; modules throw their own
+ * coded errors and are mapped where they leave their layer (upstream errors by upstream/to-oci-error.ts).
  */
 export const OCI_ERROR_STATUS = {
   BLOB_UNKNOWN: 404,
@@ -20,6 +21,8 @@ export const OCI_ERROR_STATUS = {
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
   UNAVAILABLE: 503,
+  /** Admin API: a policy change that does not validate (the detail lists the problems). */
+  POLICY_INVALID: 400,
 } as const;
 
 export type OciErrorCode = keyof typeof OCI_ERROR_STATUS;
@@ -54,9 +57,11 @@ export class OciError extends Error {
       detail?: unknown;
       entries?: readonly OciErrorEntry[];
       headers?: Record<string, string>;
+      /** What it was mapped from (kept for the server log, never rendered). */
+      cause?: unknown;
     } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "OciError";
     this.code = code;
     this.status = options.status ?? OCI_ERROR_STATUS[code];

@@ -35,4 +35,5 @@ export {
   type Reference,
   referenceToString,
 } from "./reference.ts";
+export { API_VERSION_HEADER, renderError, toOciError } from "./render-error.ts";
 export { type JsonObject, type JsonValue, parseStrictJson, type StrictJsonResult } from "./strict-json.ts";

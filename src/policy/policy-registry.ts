@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Config, LookupErrorAction, ProjectConfig, ProjectMode } from "../config/index.ts";
+import { OciError } from "../oci/index.ts";
 import type { Logger } from "../telemetry/index.ts";
 import { type PolicyOverride, parsePolicyOverride } from "./policy-override.ts";
 import type { PolicyStore } from "./policy-store.ts";
@@ -43,11 +44,11 @@ export interface PolicyRegistryDeps {
   logger: Logger;
 }
 
-export class PolicyValidationError extends Error {
-  readonly code = "POLICY_INVALID";
+/** A policy change that does not validate: 400 POLICY_INVALID, the problems in the detail. */
+export class PolicyValidationError extends OciError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(`invalid policy: ${problems.join("; ")}`);
+    super("POLICY_INVALID", `invalid policy: ${problems.join("; ")}`, { detail: { problems } });
     this.problems = problems;
   }
 }

@@ -7,11 +7,13 @@ export {
   type EnforcerOptions,
 } from "./enforcer.ts";
 export {
-  type ManifestRequest,
+  type ClientContext,
+  type ManifestPull,
   PullService,
   type PullServiceOptions,
-  rewriteTagsLink,
-  type ServedManifest,
+  type RelayedBlob,
+  type RelayedListing,
 } from "./pull-service.ts";
-export { type LookupLimits, lookupSignatures, type SignatureLookup } from "./signature-lookup.ts";
-export { SingleFlight } from "./single-flight.ts";
+export type { PullTarget } from "./pull-target.ts";
+export type { ServedManifest } from "./pull-types.ts";
+export type { ReadinessOptions, ReadinessResult } from "./readiness.ts";

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isValidName, isValidTag } from "../oci/index.ts";
-import type { Route } from "../upstream/index.ts";
-import { rewriteTagsLink } from "./pull-service.ts";
+import type { PullTarget } from "./pull-target.ts";
+import { rewriteTagsLink } from "./tag-listing.ts";
 
 const run = fc.string({ unit: fc.constantFrom(..."abz09"), minLength: 1, maxLength: 5 });
 const validName = fc
@@ -19,7 +19,7 @@ const ns = fc.option(fc.constantFrom("docker.io", "ghcr.io", "127.0.0.1:5000", "
 });
 const route = fc
   .record({ clientName: validName, ns })
-  .map((r) => ({ ...r, name: `upstream/${r.clientName}` }) as unknown as Route);
+  .map((r) => ({ ...r, name: `upstream/${r.clientName}` }) as unknown as PullTarget);
 
 /** Characters and pieces an upstream (or whatever sits between) could put in a Link header. */
 const linkChar = fc.constantFrom(...'<>;="&?/#%:@ ,\t\\abnlstx019.-_', "\r", "\n", "é", "\u0000");
@@ -76,7 +76,7 @@ const link = fc.oneof(
 );
 
 /** What a rewritten link must be: pullgate's own tags/list for the client's name, with only n/last/ns. */
-function checkOutput(out: string, r: Route, maxN: number): URLSearchParams {
+function checkOutput(out: string, r: PullTarget, maxN: number): URLSearchParams {
   const m = /^<([^<>\s]*)>; rel="next"$/.exec(out);
   expect(m, out).not.toBeNull();
   const url = (m as RegExpExecArray)[1] as string;

@@ -14,3 +14,4 @@ export {
   USER_AGENT,
 } from "./registry-client.ts";
 export { type Route, UpstreamRouter } from "./router.ts";
+export { upstreamToOciError } from "./to-oci-error.ts";

@@ -1,0 +1,41 @@
+import type { Digest } from "../oci/index.ts";
+import { OciError } from "../oci/index.ts";
+import type { DenyReason } from "../verify/index.ts";
+
+// The OCI errors of pullgate's own refusals, in words an operator can act on.
+
+export function denied(
+  project: string,
+  repository: string,
+  digest: Digest,
+  reason: DenyReason,
+  detail: string | undefined,
+): OciError {
+  const image = `${repository}@${digest}`;
+  const why: Record<DenyReason, string> = {
+    NO_SIGNATURE: `${image} has no signature`,
+    UNTRUSTED_SIGNATURE: `${image} has signatures, but none verifies with a key the project trusts`,
+    DIGEST_MISMATCH: `${image} carries a valid signature by a trusted key, but for a different digest`,
+    REPOSITORY_MISMATCH: `${image} carries a valid signature by a trusted key for this digest, but naming another repository (the project requires matchRepository)`,
+    AMBIGUOUS_MANIFEST: `${image} is ambiguous JSON that container clients could read differently from pullgate (${detail ?? "ambiguous"}); it is refused whatever signs it`,
+  };
+  return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}`, {
+    detail: { project, repository, digest, reason },
+  });
+}
+
+export function blobNotAdmitted(project: string, repository: string, digest: Digest): OciError {
+  return new OciError(
+    "DENIED",
+    `project "${project}" serves only blobs of images it admitted: ${repository} blob ${digest} is not listed by an admitted manifest (pull the image's manifest through pullgate first)`,
+    { detail: { project, repository, digest, reason: "BLOB_NOT_ADMITTED" } },
+  );
+}
+
+export function signatureUnavailable(project: string, repository: string, digest: Digest): OciError {
+  return new OciError(
+    "UNAVAILABLE",
+    `project "${project}" admits only signed images, and the signatures of ${repository}@${digest} could not be looked up (upstream error); try again`,
+    { detail: { project, repository, digest, reason: "SIGNATURE_UNAVAILABLE" } },
+  );
+}
