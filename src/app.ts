@@ -37,7 +37,6 @@ import {
   type Tracer,
 } from "./telemetry/index.ts";
 import { RegistryClient, UpstreamRouter } from "./upstream/index.ts";
-import { parseTrustedKey } from "./verify/index.ts";
 
 export interface Deps {
   config: Config;
@@ -104,16 +103,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     cache = createTieredVerdictCache({ memory, redis: createRedisVerdictCache({ redis, mac, logger }) });
     store = createRedisPolicyStore({ redis, subscriber, mac, logger });
   }
-  const policies = new PolicyRegistry(config, {
-    store,
-    fingerprintKey: (k) => parseTrustedKey(k).fingerprint,
-    logger,
-  });
-  const keyProblems = policies.checkConfiguredKeys();
-  if (keyProblems.length > 0) {
-    await Promise.all(connections.map((c) => c.close()));
-    throw new ConfigError(config.source, keyProblems);
-  }
+  // Keys were parsed, and unacceptable ones reported, when the config was loaded.
+  const policies = new PolicyRegistry(config, { store, logger });
   // Runtime policy changes live in Redis: give it a moment at startup so a new replica does not
   // start on the file config while a stricter runtime policy is in force (bounded; the store's
   // subscription reloads as soon as Redis is back if it is down now).

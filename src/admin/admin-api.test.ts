@@ -4,7 +4,7 @@ import { generateTestKey } from "../../test/support/signer.ts";
 import { createApps, createDeps, type Deps } from "../app.ts";
 import { parseConfig } from "../config/index.ts";
 import { createMemoryPolicyStore, PolicyRegistry } from "../policy/index.ts";
-import { FakeRegistry, pushImage, signLegacy } from "../pull/fake-registry.test-helpers.ts";
+import { FakeRegistry, fakeLegacySignature, pushImage } from "../pull/fake-registry.test-helpers.ts";
 import { createMemoryLogger } from "../telemetry/index.ts";
 import { parseTrustedKey } from "../verify/index.ts";
 import { createAdminApp } from "./admin-app.ts";
@@ -126,7 +126,7 @@ describe("changing policies", () => {
 
   it("PUT with new keys takes effect at once (no stale cached allow)", async () => {
     const image = pushImage(registry, "team/app", "v1");
-    signLegacy(registry, "team/app", image.digest, trusted);
+    fakeLegacySignature(registry, "team/app", image.digest, trusted);
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(200);
     expect((await put("team", { keys: [{ name: "other", pem: other.publicKeyPem }] })).status).toBe(200);
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(403);
@@ -193,7 +193,6 @@ describe("changing policies", () => {
     store.put = () => Promise.reject(Object.assign(new Error("redis down"), { code: "ECONNREFUSED" }));
     const policies = new PolicyRegistry(deps.config, {
       store,
-      fingerprintKey: (k) => parseTrustedKey(k).fingerprint,
       logger,
     });
     const app = createAdminApp({
@@ -236,7 +235,7 @@ describe("verdict cache", () => {
         after: { deleted: 1 },
       }),
     ]);
-    signLegacy(registry, "team/app", image.digest, trusted);
+    fakeLegacySignature(registry, "team/app", image.digest, trusted);
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(200);
     expect(deps.metrics.signatureLookups.value()).toBe(2);
   });
@@ -255,7 +254,7 @@ describe("verdict cache", () => {
 describe("dry-run verify", () => {
   it("reports the decision and the signatures without reading or writing the verdict cache", async () => {
     const image = pushImage(registry, "team/app", "v1");
-    signLegacy(registry, "team/app", image.digest, trusted);
+    fakeLegacySignature(registry, "team/app", image.digest, trusted);
     const res = await admin("/admin/v1/verify", {
       method: "POST",
       body: JSON.stringify({ reference: "team/app:v1" }),

@@ -7,7 +7,7 @@ export {
   parseConfig,
   parseListen,
 } from "./load-config.ts";
-export { EMBEDDED_DEFAULT_CONFIG, lookupErrorActions, type ProjectMode, projectModes } from "./schema.ts";
+export { EMBEDDED_DEFAULT_CONFIG } from "./schema.ts";
 export { Secret } from "./secret.ts";
 export type {
   AdminJwtConfig,
@@ -15,10 +15,7 @@ export type {
   ClientJwtConfig,
   Config,
   ListenAddress,
-  LookupErrorAction,
-  ProjectConfig,
   TlsConfig,
-  TrustedKey,
   UpstreamConfig,
   UpstreamCredentials,
 } from "./types.ts";

@@ -163,7 +163,7 @@ projects:
         expect.stringMatching(/^upstreams: duplicate name "a"/),
         expect.stringMatching(/^upstreams: only one upstream can be the default/),
         expect.stringMatching(/^projects\.ok\.keys\[0\]\.path: cannot read/),
-        expect.stringMatching(/^projects\.ok\.keys\[1\]: not a PEM public key/),
+        expect.stringMatching(/^projects\.ok\.keys\[1\]: key bad: expected exactly one PEM block/),
       ]),
     );
   });

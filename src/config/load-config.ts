@@ -1,9 +1,10 @@
-import { createPublicKey } from "node:crypto";
+import { KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
+import { applyOptions, OPTION_DEFAULTS, type ProjectOptions, reachProblems } from "../policy/index.ts";
 import { parseHtpasswd } from "./htpasswd.ts";
 import { EMBEDDED_DEFAULT_CONFIG, type RawConfig, rawConfigSchema } from "./schema.ts";
 import { Secret } from "./secret.ts";
@@ -12,9 +13,7 @@ import type {
   ClientAuthConfig,
   Config,
   ListenAddress,
-  ProjectConfig,
   TlsConfig,
-  TrustedKey,
   UpstreamConfig,
   UpstreamCredentials,
 } from "./types.ts";
@@ -133,35 +132,18 @@ function resolveConfig(
   const first = upstreams[0];
   if (upstreams.length === 1 && first && !first.default) first.default = true;
 
-  const d = raw.defaults;
-  const defaults: ProjectConfig = {
-    mode: d.mode ?? "off",
-    keys: (d.keys ?? []).map((k, i) => resolveKey(k, `defaults.keys[${i}]`, ctx.baseDir, problems)),
-    exempt: d.exempt ?? [],
-    signatureRepository: d.signatureRepository,
-    onLookupError: d.onLookupError ?? "deny",
-    gateHead: d.gateHead ?? false,
-    strictBlobs: d.strictBlobs ?? false,
-    matchRepository: d.matchRepository ?? false,
-    pull: d.pull ?? ["*"],
+  // Project options: policy/'s one schema and resolution; key files are read here, relative to the config.
+  const readKeyFile = (path: string) => readFileSync(resolve(ctx.baseDir, path), "utf8");
+  const upstreamNames = upstreams.map((u) => u.name);
+  const defaults: ProjectOptions = {
+    ...applyOptions(OPTION_DEFAULTS, raw.defaults, "defaults.", problems, readKeyFile),
     upstreams: ["*"],
   };
-  const projects: Record<string, ProjectConfig> = {};
+  const projects: Record<string, ProjectOptions> = {};
   for (const [name, p] of Object.entries(raw.projects)) {
-    projects[name] = {
-      mode: p.mode ?? defaults.mode,
-      keys: p.keys
-        ? p.keys.map((k, i) => resolveKey(k, `projects.${name}.keys[${i}]`, ctx.baseDir, problems))
-        : defaults.keys,
-      exempt: p.exempt ?? defaults.exempt,
-      signatureRepository: p.signatureRepository ?? defaults.signatureRepository,
-      onLookupError: p.onLookupError ?? defaults.onLookupError,
-      gateHead: p.gateHead ?? defaults.gateHead,
-      strictBlobs: p.strictBlobs ?? defaults.strictBlobs,
-      matchRepository: p.matchRepository ?? defaults.matchRepository,
-      pull: p.pull ?? defaults.pull,
-      upstreams: resolveReach(p.upstreams, `projects.${name}.upstreams`, upstreams, problems),
-    };
+    const where = `projects.${name}.`;
+    problems.push(...reachProblems(p.upstreams, `${where}upstreams`, upstreamNames));
+    projects[name] = applyOptions({ ...defaults, upstreams: ["*"] }, p, where, problems, readKeyFile);
   }
   let jwt: AdminJwtConfig | undefined;
   if (raw.admin.jwt) {
@@ -414,34 +396,6 @@ function resolveUpstream(
   };
 }
 
-/**
- * Where a project's policy applies. A project name is a namespace per registry (`proj` on one
- * registry is not `proj` on another), so with several upstreams the reach must be said: an
- * exemption written for one registry must not admit the same names pulled from another.
- */
-function resolveReach(
-  raw: readonly string[] | undefined,
-  path: string,
-  upstreams: readonly UpstreamConfig[],
-  problems: string[],
-): readonly string[] {
-  if (raw === undefined) {
-    if (upstreams.length > 1) {
-      problems.push(
-        `${path}: required when several upstreams are configured: list the upstreams whose repositories this project governs (its exemptions included), or ["*"] for all`,
-      );
-    }
-    return ["*"];
-  }
-  const names = new Set(upstreams.map((u) => u.name));
-  for (const [i, n] of raw.entries()) {
-    if (n !== "*" && !names.has(n))
-      problems.push(`${path}[${i}]: no upstream is called ${JSON.stringify(n)}`);
-  }
-  if (raw.includes("*") && raw.length > 1) problems.push(`${path}: "*" stands alone`);
-  return [...raw];
-}
-
 /** An origin as configured ("https://host[:port]"), normalized; a problem when it is anything else. */
 function toOrigin(value: string, path: string, problems: string[]): string {
   try {
@@ -528,31 +482,6 @@ function fromEnv(
   return value;
 }
 
-function resolveKey(
-  raw: { name: string; path?: string | undefined; pem?: string | undefined },
-  path: string,
-  baseDir: string,
-  problems: string[],
-): TrustedKey {
-  let pem = raw.pem ?? "";
-  if (raw.path !== undefined) {
-    try {
-      pem = readFileSync(resolve(baseDir, raw.path), "utf8");
-    } catch (err) {
-      problems.push(
-        `${path}.path: cannot read ${raw.path} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
-      );
-      return { name: raw.name, pem };
-    }
-  }
-  try {
-    createPublicKey(pem);
-  } catch {
-    problems.push(`${path}: not a PEM public key`);
-  }
-  return { name: raw.name, pem };
-}
-
 function checkUnique<T>(
   items: readonly T[],
   key: (item: T) => string | undefined,
@@ -569,7 +498,14 @@ function checkUnique<T>(
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === "object" && !(value instanceof Secret) && !Object.isFrozen(value)) {
+  // Secrets and parsed keys (KeyObject) are objects of their own, not data: left as they are.
+  if (
+    value &&
+    typeof value === "object" &&
+    !(value instanceof Secret) &&
+    !(value instanceof KeyObject) &&
+    !Object.isFrozen(value)
+  ) {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);
   }

@@ -1,12 +1,11 @@
 import { z } from "zod";
+import { NAME_COMPONENT_RE, NAME_RE } from "../oci/index.ts";
+import { fileDefaultsSchema, fileProjectSchema } from "../policy/index.ts";
 
 /**
  * The shape of pullgate.yaml as written by people. Parsing it gives a RawConfig; load-config.ts then
  * resolves files, env and cross-field rules into the frozen Config. Every default lives here.
  */
-
-const NAME_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
-const PATH_PREFIX = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 
 export const DEFAULT_LISTEN = "127.0.0.1:5050";
 export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:5051";
@@ -34,10 +33,7 @@ const upstream = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "letters, digits, '.', '_' or '-'"),
   url: z.string().min(1),
   registry: z.string().min(1).optional(),
-  pathPrefix: z
-    .string()
-    .regex(PATH_PREFIX, "must be a repository path like 'hub' or 'mirrors/hub'")
-    .optional(),
+  pathPrefix: z.string().regex(NAME_RE, "must be a repository path like 'hub' or 'mirrors/hub'").optional(),
   default: z.boolean().default(false),
   credentials: credentials.optional(),
   /** follow: pullgate fetches redirected blobs itself; pass: the client gets the 307. */
@@ -61,59 +57,6 @@ const upstream = z.strictObject({
       blobTotalMs: positiveMs.default(3_600_000),
     })
     .prefault({}),
-});
-
-const key = z
-  .strictObject({
-    name: z.string().min(1),
-    path: z.string().min(1).optional(),
-    pem: z.string().min(1).optional(),
-  })
-  .refine((k) => (k.path === undefined) !== (k.pem === undefined), {
-    message: "give exactly one of path or pem",
-  });
-
-export const projectModes = ["off", "audit", "enforce"] as const;
-export type ProjectMode = (typeof projectModes)[number];
-
-export const lookupErrorActions = ["deny", "allow"] as const;
-
-/** A repository glob: name characters plus `*` (within one path segment) and `**` (across segments). */
-const repositoryGlob = z
-  .string()
-  .regex(/^[a-z0-9._*/-]{1,255}$/, "a repository glob like 'proj/tools/*' or 'proj/**'");
-
-/** A principal allowed to pull: an exact name, a `prefix*`, or `*` alone (any authenticated client). */
-const pullEntry = z
-  .string()
-  .regex(/^(?:\*|[^\s*]{1,256}\*?)$/, "a principal name, 'prefix*', or '*' (no spaces; '*' only at the end)");
-
-/** Every option a project can set; `defaults` takes the same options and fills what a project leaves out. */
-const projectOptions = {
-  mode: z.enum(projectModes).optional(),
-  keys: z.array(key).optional(),
-  /** Repositories served without a signature check (logged as exempt). */
-  exempt: z.array(repositoryGlob).optional(),
-  /** Where signatures live when not beside the image (cosign's COSIGN_REPOSITORY), on the same upstream. */
-  signatureRepository: z.string().regex(PATH_PREFIX, "a repository name like 'proj/signatures'").optional(),
-  /** When signatures could not be looked up (upstream 429/5xx/timeout): deny (503) or allow. */
-  onLookupError: z.enum(lookupErrorActions).optional(),
-  /** true: a manifest HEAD gets the decision a GET would; false: HEAD answers and verification starts in the background. */
-  gateHead: z.boolean().optional(),
-  /** true: blobs are served only when a manifest allowed for this policy lists them. */
-  strictBlobs: z.boolean().optional(),
-  /** true: a signature counts only if it names the repository pulled (simple-signing docker-reference). */
-  matchRepository: z.boolean().optional(),
-  /** Who may pull (client authentication): principal names, `prefix*`, or `*` for any authenticated client. */
-  pull: z.array(pullEntry).optional(),
-};
-/**
- * A project entry also says where it applies: the upstreams (by name) whose repositories it governs,
- * or ["*"] for every upstream. Required when several upstreams are configured; elsewhere `defaults`.
- */
-const project = z.strictObject({
-  ...projectOptions,
-  upstreams: z.array(z.string().min(1)).min(1).max(100).optional(),
 });
 
 export const rawConfigSchema = z.strictObject({
@@ -208,9 +151,13 @@ export const rawConfigSchema = z.strictObject({
     })
     .prefault({}),
   projects: z
-    .record(z.string().regex(NAME_COMPONENT, "project names follow the repository name grammar"), project)
+    .record(
+      z.string().regex(NAME_COMPONENT_RE, "project names follow the repository name grammar"),
+      fileProjectSchema,
+    )
     .default({}),
-  defaults: z.strictObject(projectOptions).prefault({}),
+  /** Every project option (policy/project-options.ts), for the projects not listed in `projects`. */
+  defaults: fileDefaultsSchema.prefault({}),
   cache: z
     .strictObject({
       allowTtlSeconds: z.number().int().positive().default(86_400),

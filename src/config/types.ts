@@ -1,7 +1,4 @@
-import type { ProjectMode } from "./schema.ts";
-
-export type LookupErrorAction = "deny" | "allow";
-
+import type { ProjectOptions } from "../policy/index.ts";
 import type { HtpasswdEntry } from "./htpasswd.ts";
 import type { Secret } from "./secret.ts";
 
@@ -38,28 +35,6 @@ export interface UpstreamConfig {
     totalMs: number;
     blobTotalMs: number;
   };
-}
-
-export interface TrustedKey {
-  name: string;
-  pem: string;
-}
-
-/** A project's policy as configured (file), every option resolved against `defaults`. */
-export interface ProjectConfig {
-  mode: ProjectMode;
-  keys: readonly TrustedKey[];
-  exempt: readonly string[];
-  signatureRepository: string | undefined;
-  onLookupError: LookupErrorAction;
-  gateHead: boolean;
-  strictBlobs: boolean;
-  /** A signature counts only if it names the repository pulled (containers/image's matchRepository). */
-  matchRepository: boolean;
-  /** Upstream names this policy applies to; ["*"] for every upstream (always so for `defaults`). */
-  upstreams: readonly string[];
-  /** Who may pull the project's repositories (client authentication); not part of the signature policy. */
-  pull: readonly string[];
 }
 
 export interface AdminJwtConfig {
@@ -113,9 +88,10 @@ export interface Config {
   clientAuth: ClientAuthConfig;
   upstreams: readonly UpstreamConfig[];
   manifests: { maxBytes: number };
-  projects: Readonly<Record<string, ProjectConfig>>;
-  /** The policy of every project not listed in `projects`. */
-  defaults: ProjectConfig;
+  /** Each project's policy options (policy/project-options.ts), resolved against `defaults`, keys parsed. */
+  projects: Readonly<Record<string, ProjectOptions>>;
+  /** The policy of every project not listed in `projects` (its `upstreams` is always ["*"]). */
+  defaults: ProjectOptions;
   cache: {
     allowTtlSeconds: number;
     denyTtlSeconds: number;

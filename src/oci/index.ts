@@ -19,6 +19,7 @@ export {
 } from "./manifest.ts";
 export { ALL_MANIFEST_TYPES, EMPTY_JSON_DIGEST, isValidMediaType, MediaType } from "./media-types.ts";
 export {
+  DIGEST_RE,
   type Digest,
   type DigestAlgorithm,
   digestAlgorithm,
@@ -27,6 +28,8 @@ export {
   isValidName,
   isValidTag,
   MAX_NAME_LENGTH,
+  NAME_COMPONENT_RE,
+  NAME_RE,
   parseDigest,
   parseImageReference,
   parseName,

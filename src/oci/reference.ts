@@ -7,9 +7,13 @@ import { OciError } from "./errors.ts";
  * algorithms we can check (sha256, sha512), with their exact lowercase-hex lengths.
  */
 const NAME_COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
-const NAME_RE = new RegExp(`^${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
+/** One path component of a repository name (distribution's grammar): also a project name. */
+export const NAME_COMPONENT_RE = new RegExp(`^${NAME_COMPONENT}$`);
+/** A repository name: components joined by "/" (length checked separately, MAX_NAME_LENGTH). */
+export const NAME_RE = new RegExp(`^${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
 const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+/** A digest pullgate accepts: sha256 or sha512, lowercase hex. */
+export const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 /** The spec's general digest grammar: anything shaped like a digest but not sha256/sha512 is "unsupported". */
 const DIGEST_SHAPE_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 

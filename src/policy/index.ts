@@ -1,9 +1,8 @@
-export { type PolicyOverride, parsePolicyOverride, policyOverrideSchema } from "./policy-override.ts";
+export { policyFingerprint } from "./policy-fingerprint.ts";
+export { parsePolicyOverride } from "./policy-override.ts";
 export {
-  configuredKeyProblems,
+  type ConfiguredPolicies,
   type EffectivePolicy,
-  type KeyFingerprinter,
-  type PolicyKey,
   PolicyRegistry,
   type PolicyRegistryDeps,
   PolicyValidationError,
@@ -18,6 +17,27 @@ export {
   toJson,
 } from "./policy-store.ts";
 export { projectOf } from "./project.ts";
+export {
+  applyOptions,
+  fileDefaultsSchema,
+  fileProjectSchema,
+  type KeyFileReader,
+  type LookupErrorAction,
+  lookupErrorActions,
+  NOT_IN_FINGERPRINT,
+  OPTION_DEFAULTS,
+  type PolicyKey,
+  type PolicyOverride,
+  PROJECT_OPTION_NAMES,
+  type ProjectMode,
+  type ProjectOptionName,
+  type ProjectOptions,
+  policyOverrideSchema,
+  projectModes,
+  projectOptionSchemas,
+  type RawProjectOptions,
+  reachProblems,
+} from "./project-options.ts";
 export {
   compileRepositoryGlob,
   type GlobMatch,

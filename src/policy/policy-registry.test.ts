@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
 import { generateTestKey } from "../../test/support/signer.ts";
-import { parseConfig } from "../config/index.ts";
+import { ConfigError, parseConfig } from "../config/index.ts";
 import { createMemoryLogger } from "../telemetry/index.ts";
 import { parseTrustedKey } from "../verify/index.ts";
 import { PolicyRegistry, PolicyValidationError } from "./policy-registry.ts";
@@ -43,7 +43,6 @@ function setup(raw: object = BASE, store: PolicyStore = createMemoryPolicyStore(
   const logger = createMemoryLogger();
   const registry = new PolicyRegistry(config, {
     store,
-    fingerprintKey: (k) => parseTrustedKey(k).fingerprint,
     logger,
   });
   return { config, store, registry, logger };
@@ -122,7 +121,7 @@ describe("update", () => {
       gateHead: true,
       strictBlobs: true,
     });
-    expect(after.keys).toEqual([{ name: "only", pem: k1, fingerprint: fingerprintOf(k1) }]);
+    expect(after.keys.map((k) => [k.name, k.fingerprint])).toEqual([["only", fingerprintOf(k1)]]);
   });
 
   it("signatureRepository: null clears the configured one, and stays cleared across later patches", async () => {
@@ -136,9 +135,9 @@ describe("update", () => {
   it.each([
     ["a bad mode", { mode: "block" }, /^mode:/],
     ["an unknown field", { mode: "enforce", extra: true }, /^\(body\):/],
-    ["a key that is not PEM", { keys: [{ name: "bad", pem: "not a key" }] }, /^keys: bad:/],
-    ["an RSA-1024 key", { keys: [{ name: "weak", pem: rsa1024 }] }, /^keys: weak:/],
-    ["an unsupported curve", { keys: [{ name: "k256", pem: secp256k1 }] }, /^keys: k256:/],
+    ["a key that is not PEM", { keys: [{ name: "bad", pem: "not a key" }] }, /^keys\[0\]: key bad:/],
+    ["an RSA-1024 key", { keys: [{ name: "weak", pem: rsa1024 }] }, /^keys\[0\]: key weak:/],
+    ["an unsupported curve", { keys: [{ name: "k256", pem: secp256k1 }] }, /^keys\[0\]: key k256:/],
     ["an exempt pattern with regex syntax", { exempt: ["team/(a|b)"] }, /^exempt\.0:/],
     ["an invalid signatureRepository", { signatureRepository: "Team/Sigs" }, /^signatureRepository:/],
     ["a body that is not an object", ["enforce"], /^\(body\):/],
@@ -312,29 +311,39 @@ describe("store changes (another replica)", () => {
   });
 });
 
-describe("checkConfiguredKeys", () => {
-  it("reports every unacceptable configured key by its config path", () => {
-    const { registry } = setup({
-      upstreams: [{ name: "up", url: "http://up.test" }],
-      defaults: { keys: [{ name: "curve", pem: secp256k1 }] },
-      projects: {
-        good: { keys: [{ name: "ok", pem: k1 }] },
-        bad: {
-          keys: [
-            { name: "ok", pem: k1 },
-            { name: "weak", pem: rsa1024 },
-          ],
-        },
-      },
-    });
-    const problems = registry.checkConfiguredKeys();
+describe("configured keys", () => {
+  it("are checked when the config is loaded: every unacceptable key is reported by its config path", () => {
+    const err = (() => {
+      try {
+        setup({
+          upstreams: [{ name: "up", url: "http://up.test" }],
+          defaults: { keys: [{ name: "curve", pem: secp256k1 }] },
+          projects: {
+            good: { keys: [{ name: "ok", pem: k1 }] },
+            bad: {
+              keys: [
+                { name: "ok", pem: k1 },
+                { name: "weak", pem: rsa1024 },
+              ],
+            },
+          },
+        });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
     expect(problems).toHaveLength(2);
-    expect(problems[0]).toMatch(/^defaults\.keys\[0\]: /);
-    expect(problems[1]).toMatch(/^projects\.bad\.keys\[1\]: /);
+    expect(problems[0]).toMatch(/^defaults\.keys\[0\]: key curve: /);
+    expect(problems[1]).toMatch(/^projects\.bad\.keys\[1\]: key weak: /);
   });
 
-  it("reports nothing for acceptable keys", () => {
-    expect(setup().registry.checkConfiguredKeys()).toEqual([]);
+  it("reach the policy parsed, once: the registry hands out verify/'s keys", () => {
+    const { registry, config } = setup();
+    expect(registry.forProject("team").keys[0]).toBe(config.projects.team?.keys[0]);
+    expect(registry.forProject("team").keys[0]?.key.type).toBe("public");
   });
 });
 

@@ -1,33 +1,24 @@
-import { createHash } from "node:crypto";
-import type { Config, LookupErrorAction, ProjectConfig, ProjectMode } from "../config/index.ts";
 import { OciError } from "../oci/index.ts";
 import type { Logger } from "../telemetry/index.ts";
-import { type PolicyOverride, parsePolicyOverride } from "./policy-override.ts";
+import { policyFingerprint } from "./policy-fingerprint.ts";
+import { parsePolicyOverride } from "./policy-override.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import { projectOf } from "./project.ts";
+import {
+  applyOptions,
+  type PolicyOverride,
+  PROJECT_OPTION_NAMES,
+  type ProjectOptions,
+  reachProblems,
+} from "./project-options.ts";
 import { compileRepositoryGlob, matchesAnyGlob } from "./repository-glob.ts";
 
-export interface PolicyKey {
-  name: string;
-  pem: string;
-  /** "sha256:<hex>" of the key's DER SubjectPublicKeyInfo. */
-  fingerprint: string;
-}
-
-/** The policy a request is judged under: file config (or defaults) with the runtime override applied. */
-export interface EffectivePolicy {
+/**
+ * The policy a request is judged under: file config (or defaults) with the runtime override applied.
+ * Its keys are parsed (verify/), once, when it is built.
+ */
+export interface EffectivePolicy extends ProjectOptions {
   project: string;
-  mode: ProjectMode;
-  keys: readonly PolicyKey[];
-  exempt: readonly string[];
-  signatureRepository: string | undefined;
-  onLookupError: LookupErrorAction;
-  gateHead: boolean;
-  strictBlobs: boolean;
-  /** A signature counts only if it names the repository pulled. */
-  matchRepository: boolean;
-  /** Upstream names this policy applies to (["*"]: all); elsewhere the project gets `defaults`. */
-  upstreams: readonly string[];
   /** Where the policy came from: a `projects.<name>` entry, `defaults`, or a runtime change on top. */
   source: "config" | "defaults" | "runtime";
   /** Changes whenever anything above that can change a verdict changes; part of every cache key. */
@@ -35,12 +26,16 @@ export interface EffectivePolicy {
   isExempt(repository: string): boolean;
 }
 
-/** Returns a key's fingerprint; throws (with a message fit for an admin) when the key is not acceptable. */
-export type KeyFingerprinter = (key: { name: string; pem: string }) => string;
+/** The configured policies (the config file, resolved): what runtime overrides apply on top of. */
+export interface ConfiguredPolicies {
+  projects: Readonly<Record<string, ProjectOptions>>;
+  /** The policy of every project not listed in `projects`. */
+  defaults: ProjectOptions;
+  upstreams: readonly { name: string }[];
+}
 
 export interface PolicyRegistryDeps {
   store: PolicyStore;
-  fingerprintKey: KeyFingerprinter;
   logger: Logger;
 }
 
@@ -58,19 +53,19 @@ export class PolicyValidationError extends OciError {
  * reports a change (from this replica or another one sharing the Redis).
  */
 export class PolicyRegistry {
-  readonly #config: Config;
+  readonly #config: ConfiguredPolicies;
   readonly #deps: PolicyRegistryDeps;
   #overrides: Record<string, PolicyOverride> = {};
   readonly #cache = new Map<string, EffectivePolicy>();
   #unsubscribe: (() => void) | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(config: Config, deps: PolicyRegistryDeps) {
+  constructor(config: ConfiguredPolicies, deps: PolicyRegistryDeps) {
     this.#config = config;
     this.#deps = deps;
   }
 
-  /** Checks every configured key (startup problems, as config paths) and loads the stored overrides. */
+  /** Subscribes to the store's changes and loads the stored overrides. */
   async start(): Promise<void> {
     this.#unsubscribe = this.#deps.store.subscribe(() => {
       this.reload().catch((err: unknown) => {
@@ -85,11 +80,6 @@ export class PolicyRegistry {
         code: (err as { code?: string }).code ?? "error",
       });
     });
-  }
-
-  /** Problems with the configured keys, as config paths (reported at startup, exit 2). */
-  checkConfiguredKeys(): string[] {
-    return configuredKeyProblems(this.#config, this.#deps.fingerprintKey);
   }
 
   async reload(): Promise<void> {
@@ -198,57 +188,26 @@ export class PolicyRegistry {
 
   /** An override must say where it applies when the file does not and several upstreams exist. */
   #checkReach(project: string, override: PolicyOverride): void {
-    const names = new Set(this.#config.upstreams.map((u) => u.name));
-    const problems: string[] = [];
-    for (const n of override.upstreams ?? []) {
-      if (n !== "*" && !names.has(n)) problems.push(`upstreams: no upstream is called ${JSON.stringify(n)}`);
-    }
-    if (override.upstreams?.includes("*") && override.upstreams.length > 1)
-      problems.push('upstreams: "*" stands alone');
-    const base = ownValue(this.#config.projects, project);
-    if (!override.upstreams && !base && names.size > 1) {
-      problems.push('upstreams: required when several upstreams are configured (or ["*"] for all)');
-    }
+    const names = this.#config.upstreams.map((u) => u.name);
+    const configured = ownValue(this.#config.projects, project) !== undefined;
+    // An override stored before reach existed applies where its project's file entry does (or everywhere).
+    if (override.upstreams === undefined && configured) return;
+    const problems = reachProblems(override.upstreams, "upstreams", names);
     if (problems.length > 0) throw new PolicyValidationError(problems);
   }
 
   #build(project: string, override: PolicyOverride | undefined, defaultsOnly = false): EffectivePolicy {
     const base = defaultsOnly ? undefined : ownValue(this.#config.projects, project);
-    const cfg = base ?? this.#config.defaults;
-    const keysIn = override?.keys ?? cfg.keys;
     const problems: string[] = [];
-    const keys: PolicyKey[] = [];
-    for (const k of keysIn) {
-      try {
-        keys.push({ name: k.name, pem: k.pem, fingerprint: this.#deps.fingerprintKey(k) });
-      } catch (err) {
-        problems.push(`keys: ${k.name}: ${(err as Error).message}`);
-      }
-    }
+    const options = applyOptions(base ?? this.#config.defaults, override, "", problems);
     // A stored override whose key became unacceptable must not silently drop the key: refuse to build.
     if (problems.length > 0) throw new PolicyValidationError(problems);
-    const signatureRepository =
-      override?.signatureRepository === null
-        ? undefined
-        : (override?.signatureRepository ?? cfg.signatureRepository);
-    const fields = {
-      project,
-      mode: override?.mode ?? cfg.mode,
-      keys,
-      exempt: override?.exempt ?? cfg.exempt,
-      signatureRepository,
-      onLookupError: override?.onLookupError ?? cfg.onLookupError,
-      gateHead: override?.gateHead ?? cfg.gateHead,
-      strictBlobs: override?.strictBlobs ?? cfg.strictBlobs,
-      matchRepository: override?.matchRepository ?? cfg.matchRepository,
-      // An override stored before reach existed applies where its project's file entry does (or everywhere).
-      upstreams: override?.upstreams ?? cfg.upstreams,
-    };
-    const globs = fields.exempt.map(compileRepositoryGlob);
+    const globs = options.exempt.map(compileRepositoryGlob);
     return {
-      ...fields,
+      ...options,
+      project,
       source: override ? "runtime" : base ? "config" : "defaults",
-      fingerprint: fingerprintOf(fields),
+      fingerprint: policyFingerprint(project, options),
       isExempt: (repository) => matchesAnyGlob(globs, repository),
     };
   }
@@ -263,52 +222,15 @@ function ownValue<T>(record: Readonly<Record<string, T>>, key: string): T | unde
   return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
-/** Every key in the config file through `fingerprintKey`'s acceptance rules, as config paths. */
-export function configuredKeyProblems(config: Config, fingerprintKey: KeyFingerprinter): string[] {
-  const problems: string[] = [];
-  const check = (keys: ProjectConfig["keys"], path: string) =>
-    keys.forEach((k, i) => {
-      try {
-        fingerprintKey(k);
-      } catch (err) {
-        problems.push(`${path}[${i}]: ${(err as Error).message}`);
-      }
-    });
-  check(config.defaults.keys, "defaults.keys");
-  for (const [name, p] of Object.entries(config.projects)) check(p.keys, `projects.${name}.keys`);
-  return problems;
-}
-
-function fingerprintOf(p: Omit<EffectivePolicy, "fingerprint" | "source" | "isExempt">): string {
-  const canonical = JSON.stringify({
-    v: 1,
-    project: p.project,
-    mode: p.mode,
-    keys: p.keys.map((k) => k.fingerprint).sort(),
-    exempt: [...p.exempt].sort(),
-    signatureRepository: p.signatureRepository ?? null,
-    onLookupError: p.onLookupError,
-    strictBlobs: p.strictBlobs,
-    matchRepository: p.matchRepository,
-    upstreams: [...p.upstreams].sort(),
-  });
-  return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
-}
-
 /** The JSON view of a policy for the admin API: keys by name and fingerprint only. */
 export function toPolicyView(p: EffectivePolicy): Record<string, unknown> {
-  return {
-    project: p.project,
-    mode: p.mode,
-    keys: p.keys.map((k) => ({ name: k.name, fingerprint: k.fingerprint })),
-    exempt: p.exempt,
-    signatureRepository: p.signatureRepository ?? null,
-    onLookupError: p.onLookupError,
-    gateHead: p.gateHead,
-    strictBlobs: p.strictBlobs,
-    matchRepository: p.matchRepository,
-    upstreams: p.upstreams,
-    source: p.source,
-    fingerprint: p.fingerprint,
-  };
+  const view: Record<string, unknown> = { project: p.project };
+  for (const name of PROJECT_OPTION_NAMES) {
+    if (name === "pull") continue; // not a signature policy, not in the admin API
+    if (name === "keys") view.keys = p.keys.map((k) => ({ name: k.name, fingerprint: k.fingerprint }));
+    else view[name] = p[name] ?? null;
+  }
+  view.source = p.source;
+  view.fingerprint = p.fingerprint;
+  return view;
 }

@@ -15,13 +15,13 @@ import { RegistryClient, type Route, UpstreamRouter } from "../upstream/index.ts
 import { parseTrustedKey } from "../verify/index.ts";
 import { Enforcer } from "./enforcer.ts";
 import {
-  attachBundle,
   FakeRegistry,
+  fakeBundleReferrer,
+  fakeLegacySignature,
   hexOf,
   type PushedImage,
   pushImage,
   pushIndex,
-  signLegacy,
 } from "./fake-registry.test-helpers.ts";
 
 const UP = "http://up.test:5000";
@@ -58,7 +58,6 @@ beforeEach(async () => {
   route = new UpstreamRouter([client]).route(REPO, undefined);
   policies = new PolicyRegistry(config, {
     store: createMemoryPolicyStore(),
-    fingerprintKey: (k) => parseTrustedKey(k).fingerprint,
     logger: silentLogger,
   });
   await policies.start();
@@ -117,15 +116,15 @@ function tarHeader(name: string): Buffer {
 
 function signedImage(): PushedImage {
   const image = pushImage(registry, REPO);
-  signLegacy(registry, REPO, image.digest, trusted);
+  fakeLegacySignature(registry, REPO, image.digest, trusted);
   return image;
 }
 
 describe("decide", () => {
   it("admits a signature artifact once its blobs prove it inert, with no signature lookup", async () => {
     const image = pushImage(registry, REPO);
-    const sig = signLegacy(registry, REPO, image.digest, trusted);
-    const bundle = attachBundle(registry, REPO, image.digest, trusted, { tagSchema: true });
+    const sig = fakeLegacySignature(registry, REPO, image.digest, trusted);
+    const bundle = fakeBundleReferrer(registry, REPO, image.digest, trusted, { tagSchema: true });
     const referrersIndex = registry.getManifest(REPO, `sha256-${hexOf(image.digest)}`) as Buffer;
     const before = registry.requests.length;
     for (const artifact of [
@@ -247,7 +246,7 @@ describe("decide", () => {
     };
     const bytes = Buffer.from(JSON.stringify(index));
     const digest = registry.putManifest(REPO, "amb", bytes, "application/vnd.oci.image.index.v1+json");
-    signLegacy(registry, REPO, digest, trusted);
+    fakeLegacySignature(registry, REPO, digest, trusted);
     const d = await decide({ digest, bytes });
     expect(d).toMatchObject({ outcome: "deny", reason: "AMBIGUOUS_MANIFEST", tier: "content" });
     expect(d.outcome === "deny" && d.detail).toMatch(/"Manifests".*Go clients read as "manifests"/);
@@ -273,7 +272,7 @@ describe("decide", () => {
 
   it("allows an image signed with a Sigstore bundle", async () => {
     const image = pushImage(registry, REPO);
-    attachBundle(registry, REPO, image.digest, trusted);
+    fakeBundleReferrer(registry, REPO, image.digest, trusted);
     expect(await decide(image)).toMatchObject({ outcome: "allow", via: "signature", key: "trusted" });
   });
 
@@ -283,7 +282,7 @@ describe("decide", () => {
       "UNTRUSTED_SIGNATURE",
       () => {
         const image = pushImage(registry, REPO);
-        signLegacy(registry, REPO, image.digest, stranger);
+        fakeLegacySignature(registry, REPO, image.digest, stranger);
         return image;
       },
     ],
@@ -291,7 +290,9 @@ describe("decide", () => {
       "DIGEST_MISMATCH",
       () => {
         const image = pushImage(registry, REPO);
-        signLegacy(registry, REPO, image.digest, trusted, { payloadDigest: `sha256:${"e".repeat(64)}` });
+        fakeLegacySignature(registry, REPO, image.digest, trusted, {
+          payloadDigest: `sha256:${"e".repeat(64)}`,
+        });
         return image;
       },
     ],
@@ -322,7 +323,7 @@ describe("decide", () => {
 
   it("looks for signatures in the policy's signatureRepository", async () => {
     const image = pushImage(registry, REPO);
-    signLegacy(registry, "proj/signatures", image.digest, trusted);
+    fakeLegacySignature(registry, "proj/signatures", image.digest, trusted);
     await policies.update("proj", { signatureRepository: "proj/signatures" });
     expect((await decide(image)).outcome).toBe("allow");
     expect(registry.count(new RegExp(`/v2/${REPO}/`))).toBe(0);
@@ -333,7 +334,7 @@ describe("decide", () => {
     const amd = pushImage(registry, REPO);
     const arm = pushImage(registry, REPO);
     const index = pushIndex(registry, REPO, "v1", [amd, arm]);
-    signLegacy(registry, REPO, index.digest, trusted);
+    fakeLegacySignature(registry, REPO, index.digest, trusted);
     expect(await decide(index)).toMatchObject({ outcome: "allow", via: "signature", tier: "verified" });
     const fp = policy().fingerprint;
     for (const child of [amd, arm]) {
@@ -382,7 +383,7 @@ describe("decide", () => {
     const image = pushImage(registry, REPO);
     const elsewhere = new UpstreamRouter([route.client]).route("proj/copy", undefined);
     registry.putManifest("proj/copy", "v1", image.bytes, "application/vnd.oci.image.manifest.v1+json");
-    signLegacy(registry, REPO, image.digest, trusted);
+    fakeLegacySignature(registry, REPO, image.digest, trusted);
     // The same bytes, unsigned in proj/copy: denied there, and the deny is cached for that place only.
     expect(await enforcer.decide({ ...input(image), route: elsewhere })).toMatchObject({ outcome: "deny" });
     expect(await decide(image)).toMatchObject({ outcome: "allow", tier: "verified" });
@@ -396,10 +397,12 @@ describe("decide", () => {
   it("matchRepository: a signature counts only where its docker-reference names the pulled repository", async () => {
     await policies.update("proj", { matchRepository: true });
     const elsewhere = pushImage(registry, REPO);
-    signLegacy(registry, REPO, elsewhere.digest, trusted, { dockerReference: "registry.test/other/app" });
+    fakeLegacySignature(registry, REPO, elsewhere.digest, trusted, {
+      dockerReference: "registry.test/other/app",
+    });
     expect(await decide(elsewhere)).toMatchObject({ outcome: "deny", reason: "REPOSITORY_MISMATCH" });
     const here = pushImage(registry, REPO);
-    signLegacy(registry, REPO, here.digest, trusted, { dockerReference: `up.test:5000/${REPO}:v1` });
+    fakeLegacySignature(registry, REPO, here.digest, trusted, { dockerReference: `up.test:5000/${REPO}:v1` });
     expect(await decide(here)).toMatchObject({ outcome: "allow", via: "signature" });
     // The allow holds for this repository only: the same digest from another repository looks again.
     const copy = new UpstreamRouter([route.client]).route("proj/copy", undefined);
@@ -456,7 +459,7 @@ describe("evaluate (dry run)", () => {
   it("writes no verdict, neither for the image nor for the children of an index", async () => {
     const child = pushImage(registry, REPO);
     const index = pushIndex(registry, REPO, undefined, [child]);
-    signLegacy(registry, REPO, index.digest, trusted);
+    fakeLegacySignature(registry, REPO, index.digest, trusted);
     const unsigned = pushImage(registry, REPO);
     expect((await enforcer.evaluate(input(index))).outcome).toBe("allow");
     expect((await enforcer.evaluate(input(unsigned))).outcome).toBe("deny");
@@ -467,7 +470,7 @@ describe("evaluate (dry run)", () => {
 
   it("reports the signatures it considered", async () => {
     const image = pushImage(registry, REPO);
-    signLegacy(registry, REPO, image.digest, stranger);
+    fakeLegacySignature(registry, REPO, image.digest, stranger);
     const d = await enforcer.evaluate(input(image));
     expect(d.signatures?.map((s) => s.result)).toEqual(["untrusted"]);
   });

@@ -15,10 +15,8 @@ import {
   type DenyReason,
   judgeSignatures,
   type PulledRepository,
-  parseTrustedKey,
   type SignatureReport,
   signatureArtifactClaim,
-  type TrustedKey,
 } from "../verify/index.ts";
 import { proveSignatureArtifact } from "./artifact-proof.ts";
 import { Deadline, DeadlineExceeded } from "./deadline.ts";
@@ -91,8 +89,6 @@ export class Enforcer {
   readonly #flights = new SingleFlight<Decision>();
   readonly #lookupSlots: Semaphore;
   readonly #timeoutMs: number;
-  /** Parsed keys per policy fingerprint (a policy change makes a new fingerprint). */
-  readonly #keys = new Map<string, TrustedKey[]>();
 
   constructor(opts: EnforcerOptions) {
     this.#opts = opts;
@@ -262,7 +258,7 @@ export class Enforcer {
         (evidence) =>
           judgeSignatures({
             digest,
-            keys: this.#keysFor(policy),
+            keys: policy.keys,
             evidence,
             repository: pulledRepository(input),
           }).status === "verified",
@@ -280,7 +276,7 @@ export class Enforcer {
     this.#opts.metrics.signatureLookupRequests.inc(undefined, lookup.requests);
     const verdict = judgeSignatures({
       digest,
-      keys: this.#keysFor(policy),
+      keys: policy.keys,
       evidence: lookup.evidence,
       repository: pulledRepository(input),
     });
@@ -344,16 +340,6 @@ export class Enforcer {
         ttl,
       );
     }
-  }
-
-  #keysFor(policy: EffectivePolicy): TrustedKey[] {
-    let keys = this.#keys.get(policy.fingerprint);
-    if (!keys) {
-      keys = policy.keys.map((k) => parseTrustedKey({ name: k.name, pem: k.pem }));
-      if (this.#keys.size > 1000) this.#keys.clear();
-      this.#keys.set(policy.fingerprint, keys);
-    }
-    return keys;
   }
 }
 

@@ -2,14 +2,15 @@ import { createHash, randomUUID } from "node:crypto";
 import type { MockAgent } from "undici";
 import {
   bundleReferrerManifest,
-  legacySignatureConfig,
-  legacySignatureLayer,
-  legacySignatureManifest,
+  createLegacySignature,
   makeBundle,
+  ociImageManifest,
   referrersIndexWith,
-  simpleSigningPayload,
-  type TestKey,
-} from "../../test/support/signer.ts";
+  type SigningKey,
+  signatureLayersOf,
+} from "../local/index.ts";
+import { parseDigest } from "../oci/index.ts";
+import { legacySignatureTag } from "../verify/index.ts";
 
 /**
  * A distribution-like registry behind an undici MockAgent, for unit tests of pull/ and admin/: it
@@ -210,19 +211,10 @@ export function pushImage(registry: FakeRegistry, repository: string, tag?: stri
   const layer = Buffer.from(`layer ${randomUUID()}`);
   const configDigest = registry.putBlob(repository, config);
   const layerDigest = registry.putBlob(repository, layer);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: {
-      mediaType: "application/vnd.oci.image.config.v1+json",
-      size: config.length,
-      digest: configDigest,
-    },
-    layers: [
-      { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", size: layer.length, digest: layerDigest },
-    ],
-  };
-  const bytes = Buffer.from(JSON.stringify(manifest));
+  const bytes = ociImageManifest(
+    { mediaType: "application/vnd.oci.image.config.v1+json", size: config.length, digest: configDigest },
+    [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", size: layer.length, digest: layerDigest }],
+  );
   const digest = registry.putManifest(repository, tag, bytes, OCI_MANIFEST);
   return { digest, bytes, size: bytes.length, configDigest, layerDigest };
 }
@@ -249,37 +241,42 @@ export function pushIndex(
 }
 
 /**
- * cosign's legacy layout: a simplesigning payload naming `payloadDigest ?? digest`, signed by `key`,
- * as a layer of `<repository>:sha256-<hex>.sig` (appended when the tag exists).
+ * cosign's legacy layout in the fake registry: a simplesigning payload naming `payloadDigest ?? digest`,
+ * signed by `key`, as a layer of `<repository>:sha256-<hex>.sig` (appended when the tag exists).
  */
-export function signLegacy(
+export function fakeLegacySignature(
   registry: FakeRegistry,
   repository: string,
   digest: string,
-  key: TestKey,
+  key: SigningKey,
   opts: { payloadDigest?: string; dockerReference?: string } = {},
 ): { payload: Buffer; payloadDigest: string; sigDigest: string; sigBytes: Buffer } {
-  const payload = simpleSigningPayload(opts.payloadDigest ?? digest, opts.dockerReference);
-  const payloadDigest = registry.putBlob(repository, payload);
-  const tag = `sha256-${hexOf(digest)}.sig`;
-  const existing = registry.getManifest(repository, tag);
-  const layers: unknown[] = existing ? (JSON.parse(existing.toString()) as { layers: unknown[] }).layers : [];
-  layers.push(legacySignatureLayer(payload, payloadDigest, key));
-  const config = legacySignatureConfig(layers);
-  const sigBytes = legacySignatureManifest(layers, config, registry.putBlob(repository, config));
-  const sigDigest = registry.putManifest(repository, tag, sigBytes, OCI_MANIFEST);
-  return { payload, payloadDigest, sigDigest, sigBytes };
+  const tag = legacySignatureTag(parseDigest(digest));
+  const signature = createLegacySignature({
+    manifestDigest: digest,
+    key,
+    ...opts,
+    existingLayers: signatureLayersOf(registry.getManifest(repository, tag)),
+  });
+  for (const blob of signature.blobs) registry.putBlob(repository, blob.bytes);
+  const sigDigest = registry.putManifest(repository, signature.tag, signature.manifest, OCI_MANIFEST);
+  return {
+    payload: signature.payload,
+    payloadDigest: signature.payloadDigest,
+    sigDigest,
+    sigBytes: signature.manifest,
+  };
 }
 
 /**
- * cosign v3's layout: a Sigstore bundle as an OCI 1.1 referrer of `digest` (found through the
- * referrers API), also listed in the referrers tag schema index `sha256-<hex>` when `tagSchema`.
+ * cosign v3's layout in the fake registry: a Sigstore bundle as an OCI 1.1 referrer of `digest` (found
+ * through the referrers API), also listed in the referrers tag schema index `sha256-<hex>` when `tagSchema`.
  */
-export function attachBundle(
+export function fakeBundleReferrer(
   registry: FakeRegistry,
   repository: string,
   digest: string,
-  key: TestKey,
+  key: SigningKey,
   opts: { tagSchema?: boolean; subjectDigest?: string } = {},
 ): { referrerDigest: string; referrerBytes: Buffer; bundle: Buffer; bundleDigest: string } {
   const bundle = makeBundle({ digest, key });

@@ -6,12 +6,12 @@ import { parseConfig } from "../config/index.ts";
 import { createMemoryLogger } from "../telemetry/index.ts";
 import {
   FakeRegistry,
+  fakeLegacySignature,
   hexOf,
   OCI_MANIFEST,
   type PushedImage,
   pushImage,
   pushIndex,
-  signLegacy,
 } from "./fake-registry.test-helpers.ts";
 
 const UP = "http://up.test:5000";
@@ -75,7 +75,7 @@ const SIGNATURE_PATH = /\.sig$|\/referrers\/|manifests\/sha256-[0-9a-f]{64}$/;
 
 function signed(repository: string, tag = "v1"): PushedImage {
   const image = pushImage(registry, repository, tag);
-  signLegacy(registry, repository, image.digest, trusted);
+  fakeLegacySignature(registry, repository, image.digest, trusted);
   return image;
 }
 
@@ -134,7 +134,7 @@ describe("enforce", () => {
     const amd = pushImage(registry, "enf/multi");
     const arm = pushImage(registry, "enf/multi");
     const index = pushIndex(registry, "enf/multi", "v1", [amd, arm]);
-    signLegacy(registry, "enf/multi", index.digest, trusted);
+    fakeLegacySignature(registry, "enf/multi", index.digest, trusted);
     expect((await app.request("/v2/enf/multi/manifests/v1")).status).toBe(200);
     const res = await app.request(`/v2/enf/multi/manifests/${arm.digest}`);
     expect(res.status).toBe(200);
@@ -144,7 +144,7 @@ describe("enforce", () => {
 
   it("passes a signature artifact by content, but checks a runnable image pushed under a .sig tag", async () => {
     const image = pushImage(registry, "enf/app", "v1");
-    signLegacy(registry, "enf/app", image.digest, trusted);
+    fakeLegacySignature(registry, "enf/app", image.digest, trusted);
     const sigTag = `sha256-${hexOf(image.digest)}.sig`;
     const sig = await app.request(`/v2/enf/app/manifests/${sigTag}`);
     expect(sig.status).toBe(200);

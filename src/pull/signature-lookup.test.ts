@@ -7,12 +7,12 @@ import { createTracer } from "../telemetry/index.ts";
 import { RegistryClient } from "../upstream/index.ts";
 import type { BundleEvidence, LegacySignatureEvidence } from "../verify/index.ts";
 import {
-  attachBundle,
   FakeRegistry,
+  fakeBundleReferrer,
+  fakeLegacySignature,
   hexOf,
   OCI_MANIFEST,
   pushImage,
-  signLegacy,
 } from "./fake-registry.test-helpers.ts";
 import { type LookupLimits, lookupSignatures } from "./signature-lookup.ts";
 
@@ -61,7 +61,7 @@ const bundlesOf = (r: { evidence: readonly unknown[] }) =>
 describe("legacy .sig signatures", () => {
   it("finds the .sig manifest and fetches each simplesigning payload, counting every request", async () => {
     const image = pushImage(registry, REPO, "v1");
-    const sig = signLegacy(registry, REPO, image.digest, key);
+    const sig = fakeLegacySignature(registry, REPO, image.digest, key);
     const r = await lookup(image.digest);
     expect(r.unavailable).toBeUndefined();
     const [legacy] = legacyOf(r);
@@ -78,7 +78,7 @@ describe("legacy .sig signatures", () => {
 
   it("a payload blob whose bytes do not hash to its digest is a broken answer: unavailable, not unsigned", async () => {
     const image = pushImage(registry, REPO);
-    const sig = signLegacy(registry, REPO, image.digest, key);
+    const sig = fakeLegacySignature(registry, REPO, image.digest, key);
     registry.putBlobAt(REPO, sig.payloadDigest, Buffer.concat([sig.payload, Buffer.from(" ")]));
     const r = await lookup(image.digest);
     expect(r.unavailable).toMatch(/do not match their digest/);
@@ -87,7 +87,7 @@ describe("legacy .sig signatures", () => {
 
   it("drops a payload over maxPayloadBytes", async () => {
     const image = pushImage(registry, REPO);
-    const sig = signLegacy(registry, REPO, image.digest, key);
+    const sig = fakeLegacySignature(registry, REPO, image.digest, key);
     const r = await lookup(image.digest, { ...LIMITS, maxPayloadBytes: sig.payload.length - 1 });
     expect(r.unavailable).toBeUndefined();
     expect(legacyOf(r)[0]?.layers[0]?.payload).toBeUndefined();
@@ -117,7 +117,7 @@ describe("legacy .sig signatures", () => {
 
   it.each([503, 429, 401, 500])(".sig answering %i makes the lookup unavailable", async (status) => {
     const image = pushImage(registry, REPO);
-    signLegacy(registry, REPO, image.digest, key);
+    fakeLegacySignature(registry, REPO, image.digest, key);
     registry.fail(/\.sig$/, status);
     const r = await lookup(image.digest);
     expect(r.unavailable).toBeDefined();
@@ -126,7 +126,7 @@ describe("legacy .sig signatures", () => {
 
   it("a payload blob answering 503 makes the lookup unavailable", async () => {
     const image = pushImage(registry, REPO);
-    const sig = signLegacy(registry, REPO, image.digest, key);
+    const sig = fakeLegacySignature(registry, REPO, image.digest, key);
     registry.fail(new RegExp(`blobs/${sig.payloadDigest}$`), 503);
     const r = await lookup(image.digest);
     expect(r.unavailable).toBeDefined();
@@ -136,7 +136,7 @@ describe("legacy .sig signatures", () => {
 describe("Sigstore bundles as referrers", () => {
   it("reads bundles through the referrers API, asking for the bundle artifactType", async () => {
     const image = pushImage(registry, REPO);
-    const b = attachBundle(registry, REPO, image.digest, key);
+    const b = fakeBundleReferrer(registry, REPO, image.digest, key);
     const r = await lookup(image.digest);
     expect(r.unavailable).toBeUndefined();
     expect(bundlesOf(r)).toHaveLength(1);
@@ -154,7 +154,7 @@ describe("Sigstore bundles as referrers", () => {
 
   it("keeps only bundle-typed referrers whose manifest hashes to its descriptor and whose subject is the image", async () => {
     const image = pushImage(registry, REPO);
-    const good = attachBundle(registry, REPO, image.digest, key);
+    const good = fakeBundleReferrer(registry, REPO, image.digest, key);
     // A referrer of another type (an SBOM): never fetched.
     const sbom = registry.putManifest(REPO, undefined, {
       schemaVersion: 2,
@@ -165,12 +165,12 @@ describe("Sigstore bundles as referrers", () => {
     });
     // A descriptor whose manifest bytes hash to something else.
     const lying = `sha256:${"1".repeat(64)}`;
-    const liar = attachBundle(registry, "proj/elsewhere", image.digest, key);
+    const liar = fakeBundleReferrer(registry, "proj/elsewhere", image.digest, key);
     registry.putManifestAt(REPO, lying, liar.referrerBytes);
     registry.putBlob(REPO, liar.bundle);
     // A referrer whose subject names another digest.
     const other = pushImage(registry, REPO);
-    const foreign = attachBundle(registry, REPO, image.digest, key, { subjectDigest: other.digest });
+    const foreign = fakeBundleReferrer(registry, REPO, image.digest, key, { subjectDigest: other.digest });
     registry.setReferrers(REPO, image.digest, [
       { mediaType: OCI_MANIFEST, size: 1, digest: sbom, artifactType: "application/spdx+json" },
       { mediaType: OCI_MANIFEST, size: 1, digest: lying, artifactType: BUNDLE_V03 },
@@ -191,7 +191,7 @@ describe("Sigstore bundles as referrers", () => {
     "referrers API answering %i: falls back to the referrers tag schema sha256-<hex>",
     async (status) => {
       const image = pushImage(registry, REPO);
-      const b = attachBundle(registry, REPO, image.digest, key, { tagSchema: true });
+      const b = fakeBundleReferrer(registry, REPO, image.digest, key, { tagSchema: true });
       registry.fail(/\/referrers\//, status);
       const r = await lookup(image.digest);
       expect(r.unavailable).toBeUndefined();
@@ -212,7 +212,7 @@ describe("Sigstore bundles as referrers", () => {
 
   it.each([503, 429])("referrers API answering %i is unavailable, without a fallback", async (status) => {
     const image = pushImage(registry, REPO);
-    attachBundle(registry, REPO, image.digest, key, { tagSchema: true });
+    fakeBundleReferrer(registry, REPO, image.digest, key, { tagSchema: true });
     registry.fail(/\/referrers\//, status);
     const r = await lookup(image.digest);
     expect(r.unavailable).toBeDefined();
@@ -229,7 +229,7 @@ describe("Sigstore bundles as referrers", () => {
 
   it("ignores a bundle blob over maxBundleBytes (no evidence, not unavailable)", async () => {
     const image = pushImage(registry, REPO);
-    const b = attachBundle(registry, REPO, image.digest, key);
+    const b = fakeBundleReferrer(registry, REPO, image.digest, key);
     const r = await lookup(image.digest, { ...LIMITS, maxBundleBytes: b.bundle.length - 1 });
     expect(bundlesOf(r)).toEqual([]);
     expect(r.unavailable).toBeUndefined();
@@ -239,7 +239,7 @@ describe("Sigstore bundles as referrers", () => {
 
   it("a bundle blob whose bytes do not hash to its digest is unavailable, not unsigned", async () => {
     const image = pushImage(registry, REPO);
-    const b = attachBundle(registry, REPO, image.digest, key);
+    const b = fakeBundleReferrer(registry, REPO, image.digest, key);
     registry.putBlobAt(REPO, b.bundleDigest, Buffer.from("{}"));
     const r = await lookup(image.digest);
     expect(bundlesOf(r)).toEqual([]);
@@ -248,7 +248,7 @@ describe("Sigstore bundles as referrers", () => {
 
   it("a referrer manifest answering 503 is unavailable", async () => {
     const image = pushImage(registry, REPO);
-    const b = attachBundle(registry, REPO, image.digest, key);
+    const b = fakeBundleReferrer(registry, REPO, image.digest, key);
     registry.fail(new RegExp(`manifests/${b.referrerDigest}$`), 503);
     expect((await lookup(image.digest)).unavailable).toBeDefined();
   });
@@ -256,8 +256,8 @@ describe("Sigstore bundles as referrers", () => {
 
 it("gathers both formats in one lookup", async () => {
   const image = pushImage(registry, REPO);
-  signLegacy(registry, REPO, image.digest, key);
-  attachBundle(registry, REPO, image.digest, key);
+  fakeLegacySignature(registry, REPO, image.digest, key);
+  fakeBundleReferrer(registry, REPO, image.digest, key);
   const r = await lookup(image.digest);
   expect(r.evidence.map((e) => e.format)).toEqual(["cosign-legacy", "sigstore-bundle"]);
   expect(r.requests).toBe(registry.requests.length);

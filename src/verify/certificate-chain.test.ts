@@ -1,5 +1,12 @@
 import { X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import {
+  ATTESTATION_BUNDLE,
+  FIXTURES,
+  PGI_ROOT,
+  readDirSignature,
+  vectorText,
+} from "../../test/support/vectors.ts";
 import { verifyCertificateChain } from "./certificate-chain.ts";
 import {
   COSIGN_CERTIFICATE_ANNOTATION,
@@ -8,7 +15,6 @@ import {
   COSIGN_SIGNATURE_ANNOTATION,
 } from "./cosign-format.ts";
 import { verifyRekorSet } from "./rekor-set.ts";
-import { ATTESTATION_BUNDLE, FIXTURES, PGI_ROOT, readDirSignature, vectorText } from "./test-vectors.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
 import { verifySignatureBytes } from "./verify-signature-bytes.ts";
 

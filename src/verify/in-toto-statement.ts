@@ -1,3 +1,4 @@
+import { DIGEST_RE } from "../oci/index.ts";
 import { IN_TOTO_STATEMENT_TYPES } from "./cosign-format.ts";
 import { isRecord } from "./json-field.ts";
 import { quote } from "./quote.ts";
@@ -9,7 +10,6 @@ export interface InTotoStatement {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
 /** A DSSE payload → in-toto statement (v1 or v0.1), or why it is not one. */
 export function readStatement(payload: Uint8Array): InTotoStatement | string {

@@ -1,6 +1,16 @@
 import { createHash, generateKeyPairSync, type KeyObject, sign, X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
+  ATTESTATION_BUNDLE,
+  FIXTURES,
+  fixtureCase,
+  readDirSignature,
+  sha256Digest,
+  toLayer,
+  vectorBytes,
+  vectorKey,
+} from "../../test/support/vectors.ts";
+import {
   BUNDLE_V03_MEDIA_TYPE,
   COSIGN_SIGN_PREDICATE,
   COSIGN_SIGNATURE_ANNOTATION,
@@ -10,16 +20,6 @@ import {
   SIMPLESIGNING_MEDIA_TYPE,
 } from "./cosign-format.ts";
 import { judgeSignatures } from "./judge-signatures.ts";
-import {
-  ATTESTATION_BUNDLE,
-  FIXTURES,
-  fixtureCase,
-  readDirSignature,
-  sha256Digest,
-  toLayer,
-  vectorBytes,
-  vectorKey,
-} from "./test-vectors.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
 import type {
   BundleEvidence,

@@ -2,6 +2,7 @@ import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { bundleFromJSON } from "@sigstore/bundle";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { FIXTURES, fixtureCase, sha256Digest, vectorKey } from "../../test/support/vectors.ts";
 import {
   BUNDLE_V03_MEDIA_TYPE,
   COSIGN_SIGN_PREDICATE,
@@ -16,7 +17,6 @@ import { namesDigest, readStatement } from "./in-toto-statement.ts";
 import { judgeBundle } from "./judge-bundle.ts";
 import { judgeLegacyLayer } from "./judge-legacy-layer.ts";
 import { judgeSignatures } from "./judge-signatures.ts";
-import { FIXTURES, fixtureCase, sha256Digest, vectorKey } from "./test-vectors.ts";
 import { keyHint, parseTrustedKey } from "./trusted-key.ts";
 import type { BundleEvidence, LegacyLayerEvidence, SignatureEvidence, TrustedKey } from "./types.ts";
 

@@ -1,8 +1,8 @@
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import { json } from "@sigstore/core";
 import { describe, expect, it } from "vitest";
+import { FIXTURES, vectorText } from "../../test/support/vectors.ts";
 import { verifyRekorSet } from "./rekor-set.ts";
-import { FIXTURES, vectorText } from "./test-vectors.ts";
 
 // verifyRekorSet against SETs made here with our own log key, so that every field of the
 // annotation and of the entry body can be varied while the SET itself stays valid.

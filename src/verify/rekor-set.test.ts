@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { FIXTURES, readDirSignature, vectorBytes, vectorText } from "../../test/support/vectors.ts";
 import { COSIGN_REKOR_BUNDLE_ANNOTATION, COSIGN_SIGNATURE_ANNOTATION } from "./cosign-format.ts";
 import { verifyRekorSet } from "./rekor-set.ts";
-import { FIXTURES, readDirSignature, vectorBytes, vectorText } from "./test-vectors.ts";
 
 const rekorPub = { pem: vectorText(`${FIXTURES}/rekor.pub`) };
 const otherLogKey = {

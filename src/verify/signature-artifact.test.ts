@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { FIXTURES, vectorText } from "../../test/support/vectors.ts";
 import { ALL_MANIFEST_TYPES, readManifest } from "../oci/index.ts";
 import {
   type ArtifactBlobKind,
@@ -6,7 +7,6 @@ import {
   readsAsTar,
   signatureArtifactClaim,
 } from "./signature-artifact.ts";
-import { FIXTURES, vectorText } from "./test-vectors.ts";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";

@@ -1,6 +1,4 @@
-import type { Digest } from "../oci/index.ts";
-
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+import { DIGEST_RE, type Digest } from "../oci/index.ts";
 
 function splitDigest(digest: Digest): { algorithm: string; hex: string } {
   if (!DIGEST_RE.test(digest)) throw new TypeError(`not a digest: ${JSON.stringify(digest.slice(0, 140))}`);

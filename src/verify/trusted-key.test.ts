@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { CONFORMANCE, COSIGN_KEYS, FIXTURES, publicPemOf, vectorText } from "./test-vectors.ts";
+import { CONFORMANCE, COSIGN_KEYS, FIXTURES, publicPemOf, vectorText } from "../../test/support/vectors.ts";
 import { keyHint, orderKeysByHint, parseTrustedKey } from "./trusted-key.ts";
 import { VerificationError, type VerificationErrorCode } from "./types.ts";
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { CONFORMANCE, PGI_ROOT, vectorBytes, vectorText } from "./test-vectors.ts";
+import { CONFORMANCE, PGI_ROOT, vectorBytes, vectorText } from "../../test/support/vectors.ts";
 import { verifyBundleWithTrustRoot } from "./verify-bundle-with-trust-root.ts";
 
 // Gaps left by mutation testing: message digests with other (or unknown) algorithms, the reasons

@@ -10,7 +10,7 @@ import {
   vectorKey,
   vectorSubdirs,
   vectorText,
-} from "./test-vectors.ts";
+} from "../../test/support/vectors.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
 import { VerificationError } from "./types.ts";
 import { type BundleVerification, verifyBundleWithTrustRoot } from "./verify-bundle-with-trust-root.ts";

@@ -1,6 +1,12 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ATTESTATION_BUNDLE, CONFORMANCE, PGI_ROOT, vectorBytes, vectorText } from "./test-vectors.ts";
+import {
+  ATTESTATION_BUNDLE,
+  CONFORMANCE,
+  PGI_ROOT,
+  vectorBytes,
+  vectorText,
+} from "../../test/support/vectors.ts";
 import { verifyBundleWithTrustRoot } from "./verify-bundle-with-trust-root.ts";
 
 // Exact outcomes of verifyBundleWithTrustRoot's own checks (bytes input, artifact binding, messages),

@@ -1,8 +1,8 @@
 import { constants, generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import { ed25519ph } from "@noble/curves/ed25519.js";
 import { describe, expect, it } from "vitest";
+import { FIXTURES, readDirSignature, vectorKey } from "../../test/support/vectors.ts";
 import { COSIGN_SIGNATURE_ANNOTATION } from "./cosign-format.ts";
-import { FIXTURES, readDirSignature, vectorKey } from "./test-vectors.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
 import type { TrustedKey } from "./types.ts";
 import { verifySignatureBytes } from "./verify-signature-bytes.ts";

@@ -2,10 +2,14 @@
 import { createHash, createPublicKey } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseTrustedKey } from "./trusted-key.ts";
-import type { LegacyLayerEvidence, LegacySignatureEvidence, TrustedKey } from "./types.ts";
+import {
+  type LegacyLayerEvidence,
+  type LegacySignatureEvidence,
+  parseTrustedKey,
+  type TrustedKey,
+} from "../../src/verify/index.ts";
 
-export const VECTORS = join(import.meta.dirname, "../../test/vectors");
+export const VECTORS = join(import.meta.dirname, "../vectors");
 export const FIXTURES = "containers-image/signature/fixtures";
 export const CONFORMANCE = "sigstore-conformance/test/assets/bundle-verify";
 export const COSIGN_KEYS = "sigstore-cosign/extracted-from-pkg-cosign-keys_test.go";
