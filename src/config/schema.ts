@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { NAME_COMPONENT_RE, NAME_RE } from "../oci/index.ts";
-import { fileDefaultsSchema, fileProjectSchema } from "../policy/index.ts";
+import { fileDefaultsSchema, fileProjectSchema, UPSTREAM_NAME_RE } from "../policy/index.ts";
 
 /**
  * The shape of pullgate.yaml as written by people. Parsing it gives a RawConfig; load-config.ts then
@@ -30,7 +30,7 @@ const credentials = z
   });
 
 const upstream = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "letters, digits, '.', '_' or '-'"),
+  name: z.string().regex(UPSTREAM_NAME_RE, "letters, digits, '.', '_' or '-'"),
   url: z.string().min(1),
   registry: z.string().min(1).optional(),
   pathPrefix: z.string().regex(NAME_RE, "must be a repository path like 'hub' or 'mirrors/hub'").optional(),

@@ -37,6 +37,7 @@ export {
   projectOptionSchemas,
   type RawProjectOptions,
   reachProblems,
+  UPSTREAM_NAME_RE,
 } from "./project-options.ts";
 export {
   compileRepositoryGlob,

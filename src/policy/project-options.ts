@@ -35,6 +35,9 @@ const keyInput = z
   });
 export type KeyInput = z.infer<typeof keyInput>;
 
+/** An upstream's name (config `upstreams[].name`), as projects refer to it. */
+export const UPSTREAM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
 /** A repository glob: name characters plus `*` (within one path segment) and `**` (across segments). */
 const repositoryGlob = z
   .string()
@@ -69,7 +72,7 @@ export const projectOptionSchemas = {
    * upstreams are configured; elsewhere the project gets `defaults`. Not settable in `defaults`.
    */
   upstreams: z
-    .array(z.string().regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/, "an upstream name or *"))
+    .array(z.string().refine((n) => n === "*" || UPSTREAM_NAME_RE.test(n), "an upstream name or *"))
     .min(1)
     .max(100),
   /** Who may pull (client authentication): principal names, `prefix*`, or `*`. Config file only. */
@@ -87,19 +90,17 @@ export type RawProjectOptions = {
 /** A trusted key of a policy: verify/'s parsed key. */
 export type PolicyKey = TrustedKey;
 
-/** A policy's options, resolved: every option has a value; keys are parsed. */
-export interface ProjectOptions {
-  mode: ProjectMode;
-  keys: readonly PolicyKey[];
-  exempt: readonly string[];
-  signatureRepository: string | undefined;
-  onLookupError: LookupErrorAction;
-  gateHead: boolean;
-  strictBlobs: boolean;
-  matchRepository: boolean;
-  upstreams: readonly string[];
-  pull: readonly string[];
-}
+/**
+ * A policy's options, resolved: every option has a value (its type follows from its schema); keys
+ * are parsed, and a cleared signatureRepository is undefined.
+ */
+export type ProjectOptions = {
+  readonly [K in ProjectOptionName]: K extends "keys"
+    ? readonly PolicyKey[]
+    : K extends "signatureRepository"
+      ? string | undefined
+      : Readonly<z.infer<(typeof projectOptionSchemas)[K]>>;
+};
 
 /** Each option's value when neither the project nor `defaults` sets it. */
 export const OPTION_DEFAULTS: ProjectOptions = {

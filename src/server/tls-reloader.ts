@@ -2,8 +2,8 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { createSecureContext } from "node:tls";
-import type { TlsConfig } from "./config/index.ts";
-import type { Logger } from "./telemetry/index.ts";
+import type { TlsConfig } from "../config/index.ts";
+import type { Logger } from "../telemetry/index.ts";
 
 export interface TlsMaterial {
   cert: string;
