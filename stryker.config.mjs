@@ -22,7 +22,7 @@ export default {
     "src/oci/**/*.ts",
     "src/policy/repository-glob.ts",
     "!**/*.test.ts",
-    "!src/verify/test-vectors.ts",
+    "!**/*.test-helpers.ts",
   ],
   // 2 shared cores.
   concurrency: 1,

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { Client, Pool } from "undici";
+import { BUNDLE_V03_MEDIA_TYPE } from "../src/verify/index.ts";
 import type { SmallImage } from "./images.ts";
 import { CONTAINERD_ACCEPT } from "./scenario.ts";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
-const BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 function sha256(data: Uint8Array): string {
   return `sha256:${createHash("sha256").update(data).digest("hex")}`;
@@ -109,7 +109,7 @@ export async function sequentialPulls(opts: {
           return 1 + layers.length;
         })();
         const referrers = (async () => {
-          const q = `?artifactType=${encodeURIComponent(BUNDLE_V03)}`;
+          const q = `?artifactType=${encodeURIComponent(BUNDLE_V03_MEDIA_TYPE)}`;
           const r = await get(
             side,
             `/v2/${image.repository}/referrers/${image.digest}${q}`,

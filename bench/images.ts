@@ -1,15 +1,15 @@
-import { createHash } from "node:crypto";
 import { Pool } from "undici";
 import {
   legacySignatureConfig,
   legacySignatureLayer,
   legacySignatureManifest,
+  RegistryWriter,
+  type SigningKey,
   simpleSigningPayload,
-  type TestKey,
-} from "../test/support/signer.ts";
+} from "../src/local/index.ts";
+import { computeDigest, MediaType } from "../src/oci/index.ts";
+import { legacySignatureTag } from "../src/verify/index.ts";
 
-const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
 
 export type SmallImage = {
@@ -20,10 +20,6 @@ export type SmallImage = {
   manifestBytes: Buffer;
 };
 
-function sha256(data: Uint8Array | string): string {
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
-}
-
 /** The 512-byte layer blob and the image config every small image of a repository shares. */
 const SHARED_LAYER = Buffer.alloc(512, 0x2a);
 const SHARED_CONFIG = Buffer.from(
@@ -31,7 +27,7 @@ const SHARED_CONFIG = Buffer.from(
     architecture: "amd64",
     os: "linux",
     config: {},
-    rootfs: { type: "layers", diff_ids: [sha256(SHARED_LAYER)] },
+    rootfs: { type: "layers", diff_ids: [computeDigest(SHARED_LAYER)] },
   }),
 );
 
@@ -40,59 +36,28 @@ function smallManifest(label: string): Buffer {
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, size: SHARED_CONFIG.length, digest: sha256(SHARED_CONFIG) },
-      layers: [{ mediaType: OCI_LAYER, size: SHARED_LAYER.length, digest: sha256(SHARED_LAYER) }],
+      mediaType: MediaType.ociManifest,
+      config: {
+        mediaType: MediaType.ociConfig,
+        size: SHARED_CONFIG.length,
+        digest: computeDigest(SHARED_CONFIG),
+      },
+      layers: [{ mediaType: OCI_LAYER, size: SHARED_LAYER.length, digest: computeDigest(SHARED_LAYER) }],
       annotations: { "dev.pullgate.bench": label },
     }),
   );
 }
 
 /**
- * A bare push client on one keep-alive pool: a blob is POST + PUT (no existence check), a manifest one PUT.
- * RegistryWriter's requests minus its checks, so that thousands of images push in seconds.
+ * A bare push client on one keep-alive pool: a blob is POST + PUT (no existence check), a manifest one PUT,
+ * so that thousands of images push in seconds. close() the pool when done.
  */
-class FastPusher {
-  readonly #pool: Pool;
-  constructor(url: string, connections: number) {
-    this.#pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
-  }
-
-  async blob(repository: string, bytes: Buffer): Promise<string> {
-    const digest = sha256(bytes);
-    const start = await this.#pool.request({ path: `/v2/${repository}/blobs/uploads/`, method: "POST" });
-    await start.body.dump();
-    const location = start.headers.location;
-    if (start.statusCode !== 202 || typeof location !== "string")
-      throw new Error(`blob upload start in ${repository}: ${start.statusCode}`);
-    const url = new URL(location, "http://registry.invalid");
-    url.searchParams.set("digest", digest);
-    const put = await this.#pool.request({
-      path: `${url.pathname}${url.search}`,
-      method: "PUT",
-      headers: { "content-type": "application/octet-stream", "content-length": String(bytes.length) },
-      body: bytes,
-    });
-    const text = await put.body.text();
-    if (put.statusCode !== 201) throw new Error(`blob upload in ${repository}: ${put.statusCode} ${text}`);
-    return digest;
-  }
-
-  async manifest(repository: string, reference: string, bytes: Buffer): Promise<void> {
-    const res = await this.#pool.request({
-      path: `/v2/${repository}/manifests/${reference}`,
-      method: "PUT",
-      headers: { "content-type": OCI_MANIFEST, "content-length": String(bytes.length) },
-      body: bytes,
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 201)
-      throw new Error(`manifest push ${repository}:${reference}: ${res.statusCode} ${text}`);
-  }
-
-  close(): Promise<void> {
-    return this.#pool.close();
-  }
+function fastWriter(url: string, connections: number): { writer: RegistryWriter; close(): Promise<void> } {
+  const pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  return {
+    writer: new RegistryWriter(url, { dispatcher: pool, skipExistingBlobs: false }),
+    close: () => pool.close(),
+  };
 }
 
 /**
@@ -109,18 +74,19 @@ export async function pushSignedImages(opts: {
   /** Makes the digests of this set differ from every other set's. */
   label: string;
   count: number;
-  key: TestKey;
+  key: SigningKey;
   tagPrefix?: string;
   parallel?: number;
 }): Promise<SmallImage[]> {
   const parallel = opts.parallel ?? 16;
-  const pusher = new FastPusher(opts.registryUrl, parallel);
+  const { writer, close } = fastWriter(opts.registryUrl, parallel);
   const { repository } = opts;
+  const ociManifest = MediaType.ociManifest;
   try {
-    await pusher.blob(repository, SHARED_LAYER);
-    await pusher.blob(repository, SHARED_CONFIG);
+    await writer.pushBlob(repository, SHARED_LAYER);
+    await writer.pushBlob(repository, SHARED_CONFIG);
     const sigConfig = legacySignatureConfig([]);
-    const sigConfigDigest = await pusher.blob(repository, sigConfig);
+    const sigConfigDigest = await writer.pushBlob(repository, sigConfig);
     const images: SmallImage[] = new Array(opts.count);
     let next = 0;
     const worker = async () => {
@@ -128,20 +94,20 @@ export async function pushSignedImages(opts: {
         const i = next++;
         const tag = opts.tagPrefix === undefined ? undefined : `${opts.tagPrefix}${i}`;
         const manifest = smallManifest(`${opts.label}${i}`);
-        const digest = sha256(manifest);
-        await pusher.manifest(repository, tag ?? digest, manifest);
+        const digest = computeDigest(manifest);
+        await writer.pushManifest(repository, tag ?? digest, manifest, ociManifest);
         const payload = simpleSigningPayload(digest);
-        const payloadDigest = await pusher.blob(repository, payload);
+        const payloadDigest = await writer.pushBlob(repository, payload);
         const layers = [legacySignatureLayer(payload, payloadDigest, opts.key)];
         const sig = legacySignatureManifest(layers, sigConfig, sigConfigDigest);
-        await pusher.manifest(repository, `sha256-${digest.slice("sha256:".length)}.sig`, sig);
+        await writer.pushManifest(repository, legacySignatureTag(digest), sig, ociManifest);
         images[i] = { repository, tag, digest, manifestBytes: manifest };
       }
     };
     await Promise.all(Array.from({ length: parallel }, worker));
     return images;
   } finally {
-    await pusher.close();
+    await close();
   }
 }
 
@@ -152,14 +118,19 @@ export async function pushUnsignedImage(opts: {
   tag: string;
   label: string;
 }): Promise<SmallImage> {
-  const pusher = new FastPusher(opts.registryUrl, 1);
+  const { writer, close } = fastWriter(opts.registryUrl, 1);
   try {
-    await pusher.blob(opts.repository, SHARED_LAYER);
-    await pusher.blob(opts.repository, SHARED_CONFIG);
+    await writer.pushBlob(opts.repository, SHARED_LAYER);
+    await writer.pushBlob(opts.repository, SHARED_CONFIG);
     const manifest = smallManifest(opts.label);
-    await pusher.manifest(opts.repository, opts.tag, manifest);
-    return { repository: opts.repository, tag: opts.tag, digest: sha256(manifest), manifestBytes: manifest };
+    await writer.pushManifest(opts.repository, opts.tag, manifest, MediaType.ociManifest);
+    return {
+      repository: opts.repository,
+      tag: opts.tag,
+      digest: computeDigest(manifest),
+      manifestBytes: manifest,
+    };
   } finally {
-    await pusher.close();
+    await close();
   }
 }

@@ -1,5 +1,5 @@
-import { readdir, readFile, readlink, writeFile } from "node:fs/promises";
-import { runOk } from "../test/support/process.ts";
+import { readFile, writeFile } from "node:fs/promises";
+import { runOk } from "../src/local/index.ts";
 
 /** Clock ticks per second of the utime/stime fields in /proc (getconf CLK_TCK, 100 on Linux/x86). */
 export async function clockTicks(): Promise<number> {
@@ -46,30 +46,6 @@ export async function systemCpuTicks(): Promise<{ busy: number; total: number }>
   const total = v.reduce((a, b) => a + b, 0);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   return { busy: total - idle, total };
-}
-
-/**
- * True when process `pid` itself holds a socket listening on 127.0.0.1:`port` (so a readiness probe that
- * succeeds is answered by our process, not by someone else who grabbed the port).
- */
-export async function listensOn(pid: number, port: number): Promise<boolean> {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  const inodes = new Set<string>();
-  for (const line of (await readFile("/proc/net/tcp", "utf8")).split("\n").slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-    if (cols[1] === local && cols[3] === "0A" && cols[9] !== undefined) inodes.add(cols[9]);
-  }
-  if (inodes.size === 0) return false;
-  for (const fd of await readdir(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`));
-      if (m && inodes.has(m[1] as string)) return true;
-    } catch {
-      // fd closed meanwhile
-    }
-  }
-  return false;
 }
 
 /** VmRSS and VmHWM (peak RSS) of a process, in bytes, from /proc/<pid>/status. */

@@ -19,14 +19,21 @@ import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { freePort } from "../test/support/ports.ts";
-import { makeTempDir, removeDir, run } from "../test/support/process.ts";
-import { type RedisServer, startRedis } from "../test/support/redis.ts";
-import { generateTestKey, RegistryWriter, signLegacy } from "../test/support/signer.ts";
+import {
+  freePort,
+  generateSigningKey,
+  listensOn,
+  type RedisServer,
+  RegistryWriter,
+  run,
+  signLegacy,
+  startRedisServer,
+} from "../src/local/index.ts";
+import { makeTempDir, removeDir } from "../test/support/process.ts";
 import { evaluateGoals } from "./goals.ts";
 import { pushSignedImages, pushUnsignedImage } from "./images.ts";
 import { deltaOf, METRIC, metricsMode, missingFamilies, type Scrape, scrape } from "./metrics.ts";
-import { clockTicks, listensOn, processCpuTicks, systemCpuTicks } from "./proc.ts";
+import { clockTicks, processCpuTicks, systemCpuTicks } from "./proc.ts";
 import {
   cpuMetrics,
   type Meta,
@@ -310,6 +317,7 @@ async function main(bench: Bench): Promise<void> {
     "pullgate-enforce",
     "nginx",
     "registry-proxy",
+    "redis",
     "scratch",
     "transient",
   ])
@@ -322,7 +330,7 @@ async function main(bench: Bench): Promise<void> {
   await removeDir(join(tmp, "layout")).catch(() => undefined);
 
   const setupT0 = performance.now();
-  const key = generateTestKey();
+  const key = generateSigningKey();
   await signLegacy({
     writer: new RegistryWriter(registry.url),
     repository: REPOSITORY,
@@ -355,7 +363,7 @@ async function main(bench: Bench): Promise<void> {
   );
 
   log("starting redis-server");
-  bench.redis = await startRedis();
+  bench.redis = await startRedisServer({ dir: join(tmp, "redis") });
   const redis = bench.redis;
   bench.redisClient = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   const redisClient = bench.redisClient;
@@ -663,7 +671,8 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     if (interrupted) process.exit(130);
     interrupted = true;
     log(`${signal}: stopping`);
-    // test/support/process.ts also SIGKILLs its process groups and removes its temp dirs on this signal.
+    // test/support/process.ts also SIGKILLs the process groups src/local started and removes its temp dirs on this
+    // signal.
     const forced = setTimeout(() => process.exit(130), 8_000);
     forced.unref();
     void cleanup(bench).finally(() => process.exit(signal === "SIGINT" ? 130 : 143));

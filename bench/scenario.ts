@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { TestKey } from "../test/support/signer.ts";
+import type { SigningKey } from "../src/local/index.ts";
 import type { SmallImage } from "./images.ts";
 import type { MetricsDelta, Scrape } from "./metrics.ts";
 import type { BenchImage, PullgateServer, Server } from "./servers.ts";
@@ -72,7 +72,7 @@ export type Env = {
   /** Clock ticks per second (/proc CPU fields). */
   ticks: number;
   image: BenchImage;
-  key: TestKey;
+  key: SigningKey;
   /** `projects:` of every enforcing pullgate. */
   projects: Record<string, unknown>;
   registry: Server;

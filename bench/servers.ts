@@ -1,12 +1,19 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  type DockerRegistryOptions,
+  freePort,
+  type ManagedProcess,
+  run,
+  startDockerRegistry,
+  startProcess,
+  waitFor,
+} from "../src/local/index.ts";
 import { createImage, pushImage } from "../test/support/oci-images.ts";
-import { freePort } from "../test/support/ports.ts";
-import { type ManagedProcess, run, startProcess, waitFor } from "../test/support/process.ts";
-import { listensOn, statFields } from "./proc.ts";
+import { statFields } from "./proc.ts";
 
 export const REPOSITORY = "proj/app";
 export const TAG = "v1";
@@ -21,68 +28,21 @@ export type Server = {
   logFile: string;
 };
 
-export type RegistryOptions = {
-  /** Serve this storage root instead of `<dir>/storage` (a second registry process on the same images). */
-  storageDir?: string;
-  /** Keep everything in the process's memory (distribution's `inmemory` driver): no disk, gone on exit. */
-  inMemory?: boolean;
-  /** Pull-through cache of this registry (distribution's `proxy.remoteurl`), with its own storage. */
-  proxyRemoteUrl?: string;
-  /** Write distribution's access log (one combined-log-format line per request) to the log file. */
-  accessLog?: boolean;
-  /** Process name in messages; default "docker-registry". */
-  name?: string;
-};
+export type RegistryOptions = Pick<
+  DockerRegistryOptions,
+  "storageDir" | "inMemory" | "proxyRemoteUrl" | "accessLog" | "name"
+>;
 
 /**
  * docker-registry (distribution 2.8) with error-level logs and the access log disabled, so that its own
  * logging does not dominate what is measured, and the in-memory blob descriptor cache of the packaged config.
+ * `logFile` is the access log when there is one.
  */
 export async function startQuietRegistry(dir: string, opts: RegistryOptions = {}): Promise<Server> {
-  const storageDir = opts.storageDir ?? join(dir, "storage");
-  if (!opts.inMemory) await mkdir(storageDir, { recursive: true });
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const config = {
-    version: 0.1,
-    log: { level: "error", formatter: "json", accesslog: { disabled: opts.accessLog !== true } },
-    storage: {
-      // As in Debian's packaged /etc/docker/registry/config.yml (and distribution's sample config).
-      cache: { blobdescriptor: "inmemory" },
-      ...(opts.inMemory ? { inmemory: {} } : { filesystem: { rootdirectory: storageDir } }),
-      delete: { enabled: false },
-      maintenance: { uploadpurging: { enabled: false } },
-    },
-    http: { addr: host, secret: "pullgate-bench" },
-    ...(opts.proxyRemoteUrl ? { proxy: { remoteurl: opts.proxyRemoteUrl } } : {}),
-  };
-  const configFile = join(dir, `${opts.name ?? "docker-registry"}.yml`);
-  await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`); // YAML is a superset of JSON
-  const logFile = join(dir, `${opts.name ?? "docker-registry"}.log`);
-  // distribution overrides config keys from REGISTRY_* variables: do not inherit any.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
-  const url = `http://${host}`;
-  const name = opts.name ?? "docker-registry";
-  const proc = await startProcess({
-    name,
-    command: "docker-registry",
-    args: ["serve", configFile],
-    env,
-    logDir: dir,
-    stdoutFile: logFile,
-    ready: async () => {
-      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
-      await res.body?.cancel();
-      return res.status === 200;
-    },
-  });
-  // Error-level logs do not say "listening on": make sure the server that answered is OUR process (another
-  // process may have grabbed the port between freePort() and the bind).
-  if (!(await listensOn(proc.pid, port))) {
-    await proc.stop();
-    throw new Error(`${name}: port ${port} is held by another process`);
-  }
-  return { url, proc, logFile };
+  const registry = await startDockerRegistry({ dir, ...opts, logLevel: "error", blobDescriptorCache: true });
+  const proc = registry.currentProcess();
+  if (proc === undefined) throw new Error(`${opts.name ?? "docker-registry"} is not running`);
+  return { url: registry.url, proc, logFile: registry.accessLogFile ?? registry.logFile };
 }
 
 export type BenchImage = {
@@ -199,7 +159,8 @@ export async function startPullgateProcess(
   return { url: urls.proxy, adminUrl: urls.admin, proc, logFile, name };
 }
 
-function listeningUrls(log: string): { proxy: string; admin: string } | undefined {
+/** The proxy and admin URLs of pullgate's "listening" log line, once it is there. */
+export function listeningUrls(log: string): { proxy: string; admin: string } | undefined {
   for (const line of log.split("\n")) {
     if (!line.includes('"listening"')) continue;
     try {

@@ -30,16 +30,24 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import { Agent, request } from "undici";
+import {
+  generateSigningKey,
+  type ManagedProcess,
+  ociImageManifest,
+  type RedisServer,
+  RegistryWriter,
+  type SigningKey,
+  signLegacy,
+  startProcess,
+  startRedisServer,
+} from "../src/local/index.ts";
 import { pseudoRandomBytes } from "../test/support/oci-images.ts";
-import { freePort } from "../test/support/ports.ts";
-import { type ManagedProcess, makeTempDir, removeDir, startProcess } from "../test/support/process.ts";
-import { generateTestKey, RegistryWriter, signLegacy, type TestKey } from "../test/support/signer.ts";
+import { makeTempDir, removeDir } from "../test/support/process.ts";
 import { pushSignedImages, pushUnsignedImage, type SmallImage } from "./images.ts";
 import { clockTicks, memoryOf, processCpuTicks, systemCpuTicks } from "./proc.ts";
 import { intEnv } from "./scenario.ts";
-import { startQuietRegistry } from "./servers.ts";
+import { listeningUrls, startQuietRegistry } from "./servers.ts";
 
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
 const REPO_DIR = join(BENCH_DIR, "..");
@@ -145,60 +153,13 @@ const running = () => Date.now() < endAt;
 
 // -------------------------------------------------------------------------------------------------- servers
 
-type RedisProc = { url: string; port: number; dir: string; proc: ManagedProcess | undefined };
-
-/** redis-server with AOF in `dir` (a restart on the same port and dir keeps the data). */
-async function startRedisServer(r: RedisProc): Promise<void> {
-  r.proc = await startProcess({
-    name: "redis-server",
-    command: "redis-server",
-    args: [
-      "--port",
-      String(r.port),
-      "--bind",
-      "127.0.0.1",
-      "--protected-mode",
-      "yes",
-      "--dir",
-      r.dir,
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      "everysec",
-      "--save",
-      "",
-      "--daemonize",
-      "no",
-      "--logfile",
-      "",
-    ],
-    logDir: r.dir,
-    stdoutFile: join(r.dir, "redis.log"),
-    ready: async () => {
-      const probe = new Redis(r.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      probe.on("error", () => {});
-      try {
-        await probe.connect();
-        return (await probe.ping()) === "PONG";
-      } finally {
-        probe.disconnect();
-      }
-    },
-    readyTimeoutMs: 15_000,
-  });
-}
-
 type Pullgate = { proc: ManagedProcess; url: string; adminUrl: string; logFile: string };
 
 async function startPullgate(
   dir: string,
   registryUrl: string,
   redisUrl: string,
-  key: TestKey,
+  key: SigningKey,
 ): Promise<Pullgate> {
   const pem = JSON.stringify(key.publicKeyPem);
   const configFile = join(dir, "pullgate.yaml");
@@ -242,20 +203,6 @@ async function startPullgate(
   });
   if (!urls) throw new Error("pullgate did not log its listening address");
   return { proc, url: urls.proxy, adminUrl: urls.admin, logFile };
-}
-
-function listeningUrls(text: string): { proxy: string; admin: string } | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.includes('"listening"')) continue;
-    try {
-      const rec = JSON.parse(line) as { event?: unknown; proxy?: unknown; admin?: unknown };
-      if (rec.event === "listening" && typeof rec.proxy === "string" && typeof rec.admin === "string")
-        return { proxy: rec.proxy, admin: rec.admin };
-    } catch {
-      // partial line
-    }
-  }
-  return undefined;
 }
 
 async function fdCount(pid: number): Promise<number> {
@@ -305,7 +252,7 @@ function describeError(err: unknown): string {
 type World = {
   pullgate: Pullgate;
   registryUrl: string;
-  key: TestKey;
+  key: SigningKey;
   signed: SmallImage[];
   unsigned: SmallImage[];
   big: { repository: string; digest: string; layer: string };
@@ -529,7 +476,7 @@ async function mixWorker(w: World): Promise<void> {
   });
 }
 
-async function redisController(r: RedisProc): Promise<void> {
+async function redisController(r: RedisServer): Promise<void> {
   const downMs = Math.min(15_000, Math.max(3_000, (SECONDS * 1000) / 12));
   for (let k = 1; k <= REDIS_RESTARTS; k++) {
     const at = k / (REDIS_RESTARTS + 1);
@@ -538,12 +485,11 @@ async function redisController(r: RedisProc): Promise<void> {
     if (!running()) return;
     log(`stopping redis-server (${elapsedS().toFixed(0)} s)`);
     redisState = "stopping";
-    await r.proc?.stop();
-    r.proc = undefined;
+    await r.halt();
     redisState = "down";
     await sleep(downMs);
     log(`starting redis-server again on port ${r.port} (${elapsedS().toFixed(0)} s)`);
-    await startRedisServer(r);
+    await r.restart();
     redisState = "recovering";
     await sleep(GRACE_MS);
     redisState = "up";
@@ -559,11 +505,11 @@ async function main(): Promise<number> {
       ? await mkdtemp(join(tmpdir(), "pullgate-soak-"))
       : await makeTempDir("soak");
   let registryProc: ManagedProcess | undefined;
-  const redis: RedisProc = { url: "", port: 0, dir, proc: undefined };
+  let redis: RedisServer | undefined;
   let pullgate: Pullgate | undefined;
   const cleanup = async () => {
     await pullgate?.proc.stop();
-    await redis.proc?.stop();
+    await redis?.stop();
     await registryProc?.stop();
     await dispatcher.close().catch(() => {});
     if (process.env.SOAK_KEEP === "1") log(`kept ${dir}`);
@@ -576,10 +522,9 @@ async function main(): Promise<number> {
     log(`${SECONDS} s, ${INTERVAL_S} s intervals, pullgate from ${ENTRY}; starting servers in ${dir}`);
     const registry = await startQuietRegistry(dir);
     registryProc = registry.proc;
-    redis.port = await freePort();
-    redis.url = `redis://127.0.0.1:${redis.port}`;
-    await startRedisServer(redis);
-    const key = generateTestKey();
+    // AOF on: a restart on the same port and dir keeps the data.
+    redis = await startRedisServer({ dir, appendOnly: true, readyTimeoutMs: 15_000 });
+    const key = generateSigningKey();
     pullgate = await startPullgate(dir, registry.url, redis.url, key);
     log(`pullgate pid ${pullgate.proc.pid} at ${pullgate.url} (admin ${pullgate.adminUrl})`);
 
@@ -616,19 +561,9 @@ async function main(): Promise<number> {
       JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer] } }),
     );
     const configDigest = await writer.pushBlob("proj/big", config);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: {
-          mediaType: "application/vnd.oci.image.config.v1+json",
-          size: config.length,
-          digest: configDigest,
-        },
-        layers: [
-          { mediaType: "application/vnd.oci.image.layer.v1.tar", size: layerBytes.length, digest: layer },
-        ],
-      }),
+    const manifest = ociImageManifest(
+      { mediaType: "application/vnd.oci.image.config.v1+json", size: config.length, digest: configDigest },
+      [{ mediaType: "application/vnd.oci.image.layer.v1.tar", size: layerBytes.length, digest: layer }],
     );
     const bigDigest = await writer.pushManifest("proj/big", "v1", manifest, OCI_MANIFEST);
     await signLegacy({ writer, repository: "proj/big", digest: bigDigest, key });

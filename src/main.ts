@@ -1,9 +1,6 @@
 import { type Config, ConfigError, loadConfig } from "./config/index.ts";
 import { type RunningPullgate, startPullgate } from "./server/index.ts";
 
-/** Kept for callers of earlier versions; the listeners live in server/. */
-export { type RunningPullgate, startPullgate };
-
 const USAGE = `usage: pullgate serve [--config FILE]
        pullgate demo [--keep]
 

@@ -1,9 +1,10 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "../src/local/index.ts";
 import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd.ts";
 import { createImage, type ImageResult, MediaTypes, pushImage, sha256Digest } from "./support/oci-images.ts";
-import { makeTempDir, removeDir, run } from "./support/process.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 import { errorCodeOf, rawRequest, startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
 import {

@@ -3,16 +3,9 @@ import { writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, type ManagedProcess, run, startProcess, waitFor } from "../src/local/index.ts";
 import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
-import { freePort } from "./support/ports.ts";
-import {
-  type ManagedProcess,
-  makeTempDir,
-  removeDir,
-  run,
-  startProcess,
-  waitFor,
-} from "./support/process.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
 
 // The pullgate binary as users run it: exit codes, config errors, SIGTERM drain.

@@ -3,8 +3,8 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config/index.ts";
-import { isPortOpen } from "./support/ports.ts";
-import { makeTempDir, removeDir, run } from "./support/process.ts";
+import { isPortOpen, run } from "../src/local/index.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 
 // `pullgate demo` as a newcomer runs it: the binary, a real docker-registry, skopeo (and Redis when
 // installed). Its temp dirs go to a TMPDIR of our own, so we can tell that it removed them and that

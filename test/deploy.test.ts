@@ -5,7 +5,8 @@ import { validate as lintDockerfile } from "dockerfile-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { type Config, ConfigError, clientAuthProblems, parseConfig } from "../src/config/index.ts";
-import { makeTempDir, removeDir, runOk } from "./support/process.ts";
+import { runOk } from "../src/local/index.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 import { createTestCa, issueServerCert } from "./support/tls.ts";
 
 // deploy/ cannot rot: the kustomize base and every overlay are rendered with `kubectl kustomize` (no

@@ -1,9 +1,10 @@
 import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run, runOk } from "../src/local/index.ts";
 import { type Containerd, startContainerd } from "./support/containerd.ts";
 import { createImage, type ImageResult, pushImage, sha256Digest } from "./support/oci-images.ts";
-import { makeTempDir, removeDir, run, runOk } from "./support/process.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 import { startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
 import { generateTestKey, RegistryWriter, signLegacy } from "./support/signer.ts";

@@ -1,8 +1,9 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "../src/local/index.ts";
 import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd.ts";
 import { createImage, type ImageResult, inspectRaw, pushImage } from "./support/oci-images.ts";
-import { makeTempDir, removeDir, run } from "./support/process.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 import { startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
 import { generateTestKey, RegistryWriter, signLegacy } from "./support/signer.ts";

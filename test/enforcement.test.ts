@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../src/local/index.ts";
 import {
   createImage,
   createIndex,
@@ -8,7 +9,7 @@ import {
   type IndexResult,
   pushImage,
 } from "./support/oci-images.ts";
-import { makeTempDir, removeDir, waitFor } from "./support/process.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 import {
   errorCodeOf,
   rawRequest,

@@ -3,6 +3,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runOk, waitFor } from "../src/local/index.ts";
 import {
   createDockerSchema2Image,
   createImage,
@@ -13,7 +14,7 @@ import {
   pushImage,
   sha256Digest,
 } from "./support/oci-images.ts";
-import { makeTempDir, removeDir, runOk, waitFor } from "./support/process.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
 import { errorCodeOf, rawRequest, startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
 

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Secret } from "../src/config/secret.ts";
+import { freePort } from "../src/local/index.ts";
 import { createRedisConnection, type RedisConnection, RedisLogEvents } from "../src/redis/connection.ts";
 import { createMemoryLogger } from "../src/telemetry/logger.ts";
-import { freePort } from "./support/ports.ts";
 import { type RedisServer, startRedis } from "./support/redis.ts";
 
 const PASSWORD = "s3cret-Pa55word";

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "../../test/support/ports.ts";
+import { freePort } from "../../src/local/index.ts";
 import { pushSignedImages, type SmallImage } from "../images.ts";
 import { heapAfterGc } from "../inspector.ts";
 import { expectClean, type LoadRun, runAutocannon } from "../load.ts";

@@ -1,17 +1,28 @@
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseConfig } from "../config/index.ts";
-import { type RunningPullgate, startPullgate } from "../main.ts";
-import { type Daemon, findOnPath, runCommand } from "./child-processes.ts";
-import { createLegacySignature } from "./cosign-legacy-signature.ts";
+import {
+  createLegacySignature,
+  createTinyImage,
+  ensureTools,
+  findOnPath,
+  freePort,
+  generateSigningKey,
+  type ManagedProcess,
+  pushArtifact,
+  type RedisServer,
+  RegistryWriter,
+  type RequiredTool,
+  run,
+  skopeoEnv,
+  startDockerRegistry,
+  startRedisServer,
+} from "../local/index.ts";
+import { type RunningPullgate, startPullgate } from "../server/index.ts";
 import { DEMO_REDIS_HMAC_KEY_ENV, renderDemoConfig } from "./demo-config.ts";
-import { ensureTools } from "./ensure-tools.ts";
-import { freePort, type LocalServer, startRedis, startRegistry } from "./local-servers.ts";
-import { pushArtifact } from "./registry-push.ts";
-import { createTinyImage } from "./tiny-image.ts";
 
 type Logger = NonNullable<NonNullable<Parameters<typeof startPullgate>[1]>["logger"]>;
 type LogRecord = Record<string, unknown>;
@@ -35,6 +46,11 @@ const KEY_NAME = "demo";
 const SIGNED = "demo/signed";
 const UNSIGNED = "demo/unsigned";
 const TAG = "v1";
+/** What the demo runs besides pullgate (redis-server only when it is there). */
+const DEMO_TOOLS: readonly RequiredTool[] = [
+  { command: "docker-registry", debianPackage: "docker-registry" },
+  { command: "skopeo", debianPackage: "skopeo" },
+];
 
 /** The message a registry's DENIED error carried, from skopeo's stderr (it escapes the quotes). */
 export function deniedMessageOf(stderr: string): string | undefined {
@@ -75,7 +91,7 @@ function styleFor(stream: NodeJS.WriteStream): Style {
  */
 class Resources {
   #dir: string | undefined;
-  #daemons: Daemon[] = [];
+  #daemons: ManagedProcess[] = [];
   #pullgate: RunningPullgate | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -84,7 +100,7 @@ class Resources {
     if (this.#stopping) removeDir(dir);
   }
 
-  trackDaemon = (daemon: Daemon): void => {
+  trackDaemon = (daemon: ManagedProcess): void => {
     this.#daemons.push(daemon);
     if (this.#stopping) void daemon.stop();
   };
@@ -216,38 +232,38 @@ async function showDemo(
   style: Style,
 ): Promise<{ problems: string[]; logs: LogRecord[] }> {
   say(style.bold("pullgate demo: only signed images get through"));
-  const installed = await ensureTools(say);
+  const installed = await ensureTools(DEMO_TOOLS, say);
   if (installed.length > 0) say(`  installed ${installed.join(", ")}`);
   const dir = mkdtempSync(join(tmpdir(), "pullgate-demo-"));
   resources.setDir(dir);
   for (const sub of ["registry", "redis", "pulls"]) mkdirSync(join(dir, sub));
 
-  let redis: LocalServer | undefined;
+  let redis: RedisServer | undefined;
   let cacheNote = "Redis not found: using the in-process cache";
   if (findOnPath("redis-server")) {
     try {
-      redis = await startRedis(join(dir, "redis"), resources.trackDaemon);
+      redis = await startRedisServer({ dir: join(dir, "redis"), onSpawn: resources.trackDaemon });
       cacheNote = "verdicts cached in Redis";
     } catch (err) {
       cacheNote = `Redis did not start (${(err as Error).message.split("\n")[0]}): using the in-process cache`;
     }
   }
-  const registry = await startRegistry(join(dir, "registry"), resources.trackDaemon);
+  const registry = await startDockerRegistry({ dir: join(dir, "registry"), onSpawn: resources.trackDaemon });
   const registryHost = new URL(registry.url).host;
 
   // A fresh key; only its public half goes into the config.
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }) as string;
+  const key = generateSigningKey();
   const signed = createTinyImage("hello.txt", "demo/signed:v1, signed by the pullgate demo key\n");
   const unsigned = createTinyImage("hello.txt", "demo/unsigned:v1, signed by nobody\n");
-  await pushArtifact(registry.url, SIGNED, TAG, signed);
-  await pushArtifact(registry.url, UNSIGNED, TAG, unsigned);
+  const writer = new RegistryWriter(registry.url);
+  await pushArtifact(writer, SIGNED, TAG, signed);
+  await pushArtifact(writer, UNSIGNED, TAG, unsigned);
   const signature = createLegacySignature({
     manifestDigest: signed.manifestDigest,
     dockerReference: `${registryHost}/${SIGNED}`,
-    privateKey,
+    key,
   });
-  await pushArtifact(registry.url, SIGNED, signature.tag, signature);
+  await pushArtifact(writer, SIGNED, signature.tag, signature);
   say(`  registry  ${registry.url}  docker-registry: ${SIGNED}:${TAG} (cosign-signed), ${UNSIGNED}:${TAG}`);
 
   const adminToken = randomBytes(24).toString("base64url");
@@ -267,7 +283,7 @@ async function showDemo(
       registryUrl: registry.url,
       redisUrl: redis?.url,
       keyName: KEY_NAME,
-      publicKeyPem,
+      publicKeyPem: key.publicKeyPem,
     });
     const config = parseConfig(configText, {
       source: "pullgate demo",
@@ -290,7 +306,7 @@ async function showDemo(
   say(`Pulling both through pullgate: skopeo copy docker://${proxyHost}/<image> dir:<tmp>`);
   const problems: string[] = [];
   const pull = (repository: string) =>
-    runCommand(
+    run(
       "skopeo",
       [
         "--insecure-policy",
@@ -366,15 +382,6 @@ function sayLines(text: string, say: (line?: string) => void): void {
 
 function lastLine(text: string): string {
   return text.trimEnd().split("\n").at(-1) ?? "";
-}
-
-/** skopeo without the developer's registry credentials or config. */
-function skopeoEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.REGISTRY_AUTH_FILE;
-  delete env.CONTAINERS_REGISTRIES_CONF;
-  delete env.CONTAINERS_CONF;
-  return env;
 }
 
 interface VerifyAnswer {

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeTempDir, type RunResult, removeDir, run, startProcess } from "./process.ts";
+import { type RunResult, run, startProcess } from "../../src/local/index.ts";
+import { makeTempDir, removeDir } from "./process.ts";
 
 /**
  * A private containerd 1.6.20 (Debian) for client tests: own root/state/temp dirs and gRPC socket in a temp

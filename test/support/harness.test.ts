@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { isPortFree, run, runOk } from "../../src/local/index.ts";
 import { type Containerd, startContainerd, writeHostsToml } from "./containerd.ts";
 import {
   createDockerSchema2Image,
@@ -14,8 +15,7 @@ import {
   pushImage,
   sha256Digest,
 } from "./oci-images.ts";
-import { isPortFree } from "./ports.ts";
-import { makeTempDir, removeDir, run, runOk } from "./process.ts";
+import { makeTempDir, removeDir } from "./process.ts";
 import { type Registry, startRegistry } from "./registry.ts";
 
 // Self-test of the integration harness, without pullgate: real docker-registry, skopeo and containerd.

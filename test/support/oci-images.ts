@@ -2,7 +2,8 @@ import { createCipheriv, createHash } from "node:crypto";
 import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { makeTempDir, removeDir, runOk } from "./process.ts";
+import { createTar, runOk, skopeoEnv } from "../../src/local/index.ts";
+import { makeTempDir, removeDir } from "./process.ts";
 
 /**
  * Deterministic OCI image layouts generated in pure Node (no network, no docker), pushed with skopeo.
@@ -114,39 +115,6 @@ function fillPseudoRandom(target: Buffer, seed: string): void {
   }
 }
 
-function writeOctal(header: Buffer, offset: number, width: number, value: number): void {
-  // width-1 octal digits, zero padded, then NUL
-  header.write(`${value.toString(8).padStart(width - 1, "0")}\0`, offset, width, "ascii");
-}
-
-/**
- * A ustar archive with one regular file. `fill` writes the file content into the given slice, so large
- * content is generated in place without an extra copy.
- */
-function tarSingleFile(fileName: string, size: number, fill: (content: Buffer) => void): Buffer {
-  if (Buffer.byteLength(fileName) > 100) throw new Error(`tar file name too long: ${fileName}`);
-  const padded = Math.ceil(size / 512) * 512;
-  const tar = Buffer.alloc(512 + padded + 1024); // header + content + two zero blocks
-  const header = tar.subarray(0, 512);
-  header.write(fileName, 0, 100, "utf8");
-  writeOctal(header, 100, 8, 0o644); // mode
-  writeOctal(header, 108, 8, 0); // uid
-  writeOctal(header, 116, 8, 0); // gid
-  writeOctal(header, 124, 12, size);
-  writeOctal(header, 136, 12, 0); // mtime
-  header.write("        ", 148, 8, "ascii"); // checksum placeholder
-  header.write("0", 156, 1, "ascii"); // regular file
-  header.write("ustar\0", 257, 6, "ascii");
-  header.write("00", 263, 2, "ascii");
-  header.write("root", 265, 32, "ascii");
-  header.write("root", 297, 32, "ascii");
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
-  fill(tar.subarray(512, 512 + size));
-  return tar;
-}
-
 async function writeBlob(dir: string, data: Buffer): Promise<string> {
   const digest = sha256Digest(data);
   const path = join(dir, "blobs", "sha256", digest.slice("sha256:".length));
@@ -193,12 +161,12 @@ async function buildLayer(dir: string, spec: LayerSpec, index: number, flavour: 
   let gzip = true;
   let level = 0;
   if (Buffer.isBuffer(spec)) {
-    tar = tarSingleFile(`layer-${index}.bin`, spec.length, (c) => spec.copy(c));
+    tar = createTar(`layer-${index}.bin`, spec);
     level = spec.length <= CHUNK ? 6 : 0;
   } else {
     const name =
       spec.fileName ?? `layer-${createHash("sha256").update(spec.seed).digest("hex").slice(0, 12)}.bin`;
-    tar = tarSingleFile(name, spec.size, (c) => fillPseudoRandom(c, spec.seed));
+    tar = createTar(name, { sizeBytes: spec.size, writeInto: (c) => fillPseudoRandom(c, spec.seed) });
     gzip = spec.gzip ?? true;
   }
   if (!gzip && flavour === "docker")
@@ -325,15 +293,6 @@ export async function createIndex(opts: CreateIndexOptions): Promise<IndexResult
     childDigests: children.map((c) => c.manifestDigest),
     children,
   };
-}
-
-/** Environment for skopeo: no inherited registry credentials or config from the developer's machine. */
-function skopeoEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.REGISTRY_AUTH_FILE;
-  delete env.CONTAINERS_REGISTRIES_CONF;
-  delete env.CONTAINERS_CONF;
-  return env;
 }
 
 export type PushImageOptions = {

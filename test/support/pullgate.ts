@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { parseConfig } from "../../src/config/index.ts";
-import { type RunningPullgate, startPullgate } from "../../src/main.ts";
+import { type RunningPullgate, startPullgate } from "../../src/server/index.ts";
 import { createMemoryLogger } from "../../src/telemetry/index.ts";
 
 export type TestPullgate = RunningPullgate & {

@@ -1,6 +1,6 @@
 import { Socket } from "node:net";
 import { afterAll, describe, expect, test } from "vitest";
-import { isPortFree } from "./ports.ts";
+import { isPortFree } from "../../src/local/index.ts";
 import { type RedisServer, startRedis } from "./redis.ts";
 
 /** One RESP round trip over a raw socket: sends `lines` as inline commands, returns the raw reply text. */

@@ -1,11 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { freePort } from "./ports.ts";
-import { type ManagedProcess, makeTempDir, removeDir, runOk, startProcess, waitFor } from "./process.ts";
+import { readFile } from "node:fs/promises";
+import {
+  type DockerRegistry,
+  REGISTRY_PROBE_USER_AGENT,
+  startDockerRegistry,
+  waitFor,
+} from "../../src/local/index.ts";
+import { makeTempDir, removeDir } from "./process.ts";
 
 /**
- * A real upstream registry for integration tests: Debian's `docker-registry` (CNCF distribution 2.8.2).
+ * A real upstream registry for integration tests: src/local's docker-registry (CNCF distribution 2.8.2) in
+ * its own temp dir, at log level info with the access log on, so that tests can see every request it got.
  *
  * What distribution 2.8 logs (verified with 2.8.2+ds1):
  *  - stdout: gorilla/handlers "combined" access log, one line for EVERY request, including 401s and 404s for
@@ -40,149 +45,45 @@ export type RegistryOptions = {
   port?: number;
 };
 
-export type Registry = {
-  /** "127.0.0.1:PORT" */
-  host: string;
-  /** "http://127.0.0.1:PORT" */
-  url: string;
-  port: number;
-  /** Filesystem storage root (rootdirectory). */
-  storageDir: string;
-  /** Temp dir with config.yml, htpasswd and logs. */
-  dir: string;
+export type Registry = DockerRegistry & {
   accessLogFile: string;
-  logFile: string;
   /** "user:pass" when started with auth. */
   creds: string | undefined;
   /**
-   * Every request the registry received so far (all runs, in completion order), excluding the harness's own
-   * readiness probes and log barriers (User-Agent HARNESS_USER_AGENT). When the registry is running, first does a round trip that guarantees earlier
-   * requests have been logged.
+   * Every request the registry received so far (all runs, in completion order), excluding the readiness
+   * probes and log barriers (User-Agent REGISTRY_PROBE_USER_AGENT). When the registry is running, first does
+   * a round trip that guarantees earlier requests have been logged.
    */
   requests(): Promise<RegistryRequest[]>;
-  /** Stop the process (the port is free afterwards) but keep storage and logs; restart() brings it back. */
-  halt(): Promise<void>;
-  /** Start again on the same port with the same config and storage. */
-  restart(): Promise<void>;
-  isRunning(): boolean;
-  /** Stop the process and remove the temp dirs. Idempotent. */
+  /** Stop the process and remove the temp dir (an own storage dir lives inside it). Idempotent. */
   stop(): Promise<void>;
 };
 
 /** Path prefix of the requests used as a log barrier; they 404 in the router. */
 const BARRIER_PREFIX = "/pullgate-test-log-barrier/";
-/** User-Agent of the harness's own readiness probes and barrier requests; requests() leaves them out. */
-export const HARNESS_USER_AGENT = "pullgate-test-harness";
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   const dir = await makeTempDir("registry");
-  let proc: ManagedProcess | undefined;
   try {
-    const storageDir = opts.storageDir ?? join(dir, "storage");
-    await mkdir(storageDir, { recursive: true });
-    const port = opts.port ?? (await freePort());
-    const host = `127.0.0.1:${port}`;
-    const url = `http://${host}`;
-
-    // YAML is a superset of JSON, so the config is written as JSON.
-    const config: Record<string, unknown> = {
-      version: 0.1,
-      log: { level: "info", formatter: "json", accesslog: { disabled: false } },
-      storage: {
-        filesystem: { rootdirectory: storageDir },
-        delete: { enabled: false },
-        maintenance: { uploadpurging: { enabled: false } },
-      },
-      // A fixed secret silences the "No HTTP secret provided" warning.
-      http: { addr: host, secret: "pullgate-integration-tests" },
-    };
-    if (opts.auth) {
-      const { stdout } = await runOk("htpasswd", ["-Bbn", opts.auth.username, opts.auth.password]);
-      const htpasswdFile = join(dir, "htpasswd");
-      await writeFile(htpasswdFile, `${stdout.trim()}\n`);
-      config.auth = { htpasswd: { realm: "pullgate-test-registry", path: htpasswdFile } };
-    }
-    const configFile = join(dir, "config.yml");
-    await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
-
-    const accessLogFile = join(dir, "access.log");
-    const logFile = join(dir, "registry.log");
-    // distribution overrides config keys from REGISTRY_* variables: do not inherit any.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
-
-    const launch = async (): Promise<ManagedProcess> => {
-      // The logs are appended to across restart(): only look at what this run writes.
-      const logOffset = await fileSize(logFile);
-      return startProcess({
-        name: "docker-registry",
-        command: "docker-registry",
-        args: ["serve", configFile],
-        env,
-        logDir: dir,
-        stdoutFile: accessLogFile,
-        stderrFile: logFile,
-        ready: async () => {
-          // First make sure OUR process bound the port (a fatal "address already in use" exits instead), so a
-          // different server answering on that port cannot make an unbound registry look ready.
-          const ownLog = (await readFile(logFile)).subarray(logOffset).toString("utf8");
-          if (!ownLog.includes(`"msg":"listening on ${host}"`)) return false;
-          const res = await fetch(`${url}/v2/`, {
-            headers: { "user-agent": HARNESS_USER_AGENT },
-            signal: AbortSignal.timeout(2_000),
-          });
-          await res.body?.cancel();
-          return res.status === (opts.auth ? 401 : 200);
-        },
-        readyTimeoutMs: 20_000,
-      });
-    };
-    proc = await launch();
-
-    let stopped = false;
-    const registry: Registry = {
-      host,
-      url,
-      port,
-      storageDir,
-      dir,
+    const registry = await startDockerRegistry({ dir, ...opts, logLevel: "info", accessLog: true });
+    const accessLogFile = registry.accessLogFile as string;
+    return {
+      ...registry,
       accessLogFile,
-      logFile,
       creds: opts.auth ? `${opts.auth.username}:${opts.auth.password}` : undefined,
-      isRunning: () => proc !== undefined && !proc.hasExited(),
       requests: async () => {
-        if (registry.isRunning()) await logBarrier(url, accessLogFile);
-        return parseRequests(await readText(accessLogFile), await readText(logFile));
-      },
-      halt: async () => {
-        await proc?.stop();
-        proc = undefined;
-      },
-      restart: async () => {
-        if (stopped) throw new Error("registry was stopped");
-        if (registry.isRunning()) throw new Error("registry is running; halt() it first");
-        proc = await launch();
+        if (registry.isRunning()) await logBarrier(registry.url, accessLogFile);
+        return parseRequests(await readText(accessLogFile), await readText(registry.logFile));
       },
       stop: async () => {
-        if (stopped) return;
-        stopped = true;
-        await registry.halt();
-        // An own storage dir lives inside `dir`; a borrowed one (opts.storageDir) is left alone.
+        await registry.stop();
+        // A borrowed storage dir (opts.storageDir) is outside `dir` and left alone.
         await removeDir(dir);
       },
     };
-    return registry;
   } catch (err) {
-    await proc?.stop();
     await removeDir(dir);
     throw err;
-  }
-}
-
-async function fileSize(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return 0;
   }
 }
 
@@ -204,7 +105,7 @@ async function logBarrier(url: string, accessLogFile: string): Promise<void> {
   const marker = `${BARRIER_PREFIX}${randomUUID()}`;
   try {
     const res = await fetch(`${url}${marker}`, {
-      headers: { "user-agent": HARNESS_USER_AGENT },
+      headers: { "user-agent": REGISTRY_PROBE_USER_AGENT },
       signal: AbortSignal.timeout(5_000),
     });
     await res.body?.cancel();
@@ -275,7 +176,7 @@ export function parseRequests(accessLog: string, jsonLog: string): RegistryReque
       (r) => r.method === method && r.uri === path && (r.status === undefined || r.status === status),
     );
     const json = idx >= 0 ? unmatched.splice(idx, 1)[0] : undefined;
-    if (userAgent === HARNESS_USER_AGENT) continue;
+    if (userAgent === REGISTRY_PROBE_USER_AGENT) continue;
     requests.push({
       method,
       path,

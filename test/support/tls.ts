@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runOk } from "./process.ts";
+import { runOk } from "../../src/local/index.ts";
 
 /**
  * A throwaway certificate authority for TLS tests, made with the openssl CLI (Debian's openssl;

@@ -1,5 +1,6 @@
 import { gzipSync } from "node:zlib";
 import { computeDigest, type Digest, MediaType } from "../oci/index.ts";
+import { createTar } from "./tar.ts";
 
 /**
  * A tiny, deterministic single-layer OCI image built in memory: one small text file in a ustar
@@ -7,7 +8,6 @@ import { computeDigest, type Digest, MediaType } from "../oci/index.ts";
  * the manifest over both. Same inputs, same bytes, same digests.
  */
 
-export const OCI_CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json";
 export const OCI_LAYER_GZIP_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 export interface Blob {
@@ -30,33 +30,17 @@ export interface TinyImage extends BuiltArtifact {
   diffId: Digest;
 }
 
-function writeOctal(header: Buffer, offset: number, width: number, value: number): void {
-  header.write(`${value.toString(8).padStart(width - 1, "0")}\0`, offset, width, "ascii");
+/** How a manifest points at a blob. */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
 }
 
-/** A ustar archive holding one regular file (mode 0644, uid/gid 0, mtime 0) and the two end blocks. */
-export function createTar(fileName: string, content: Buffer): Buffer {
-  if (Buffer.byteLength(fileName) > 100) throw new Error(`tar file name too long: ${fileName}`);
-  const padded = Math.ceil(content.length / 512) * 512;
-  const tar = Buffer.alloc(512 + padded + 1024);
-  const header = tar.subarray(0, 512);
-  header.write(fileName, 0, 100, "utf8");
-  writeOctal(header, 100, 8, 0o644);
-  writeOctal(header, 108, 8, 0);
-  writeOctal(header, 116, 8, 0);
-  writeOctal(header, 124, 12, content.length);
-  writeOctal(header, 136, 12, 0);
-  header.write("        ", 148, 8, "ascii"); // checksum is computed with this field as spaces
-  header.write("0", 156, 1, "ascii");
-  header.write("ustar\0", 257, 6, "ascii");
-  header.write("00", 263, 2, "ascii");
-  header.write("root", 265, 32, "ascii");
-  header.write("root", 297, 32, "ascii");
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
-  content.copy(tar, 512);
-  return tar;
+/** An OCI image manifest over a config and layers (compact JSON). */
+export function ociImageManifest(config: Descriptor, layers: readonly Descriptor[]): Buffer {
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers }));
 }
 
 function blobOf(bytes: Buffer): Blob {
@@ -80,13 +64,9 @@ export function createTinyImage(fileName: string, text: string): TinyImage {
       }),
     ),
   );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: { mediaType: OCI_CONFIG_MEDIA_TYPE, digest: config.digest, size: config.bytes.length },
-      layers: [{ mediaType: OCI_LAYER_GZIP_MEDIA_TYPE, digest: layer.digest, size: layer.bytes.length }],
-    }),
+  const manifest = ociImageManifest(
+    { mediaType: MediaType.ociConfig, digest: config.digest, size: config.bytes.length },
+    [{ mediaType: OCI_LAYER_GZIP_MEDIA_TYPE, digest: layer.digest, size: layer.bytes.length }],
   );
   return {
     blobs: [layer, config],

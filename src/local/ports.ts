@@ -1,9 +1,15 @@
+import { readdir, readFile, readlink } from "node:fs/promises";
 import { createServer, Socket } from "node:net";
 
 /**
- * Returns a TCP port on 127.0.0.1 that was free a moment ago: the kernel picks it (listen on port 0) and we
- * close the listener right away. There is an unavoidable race with other processes grabbing the same port
- * before the caller binds it; the kernel hands out ephemeral ports round-robin, so this is rare in practice.
+ * TCP ports on 127.0.0.1: one to bind, whether one is taken, and whether a given process holds it.
+ */
+
+/**
+ * A port on 127.0.0.1 that was free a moment ago: the kernel picks it (listen on port 0) and the listener
+ * is closed right away. Another process may grab it before the caller binds it; the kernel hands out
+ * ephemeral ports round-robin, so this is rare in practice (a server that logs what it bound, or
+ * listensOn(), tells).
  */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -49,4 +55,28 @@ export function isPortFree(port: number): Promise<boolean> {
       server.close(() => resolve(true));
     });
   });
+}
+
+/**
+ * True when process `pid` itself holds a socket listening on 127.0.0.1:`port` (Linux, from /proc), so a
+ * readiness probe that succeeds is answered by that process, not by someone else who grabbed the port.
+ */
+export async function listensOn(pid: number, port: number): Promise<boolean> {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const inodes = new Set<string>();
+  for (const line of (await readFile("/proc/net/tcp", "utf8")).split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    if (cols[1] === local && cols[3] === "0A" && cols[9] !== undefined) inodes.add(cols[9]);
+  }
+  if (inodes.size === 0) return false;
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1] as string)) return true;
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return false;
 }

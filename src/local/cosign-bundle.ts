@@ -1,0 +1,142 @@
+import { createHash, sign } from "node:crypto";
+import { computeDigest, type Digest, MediaType, parseDigest } from "../oci/index.ts";
+import {
+  BUNDLE_PREDICATE_ANNOTATION,
+  BUNDLE_V03_MEDIA_TYPE,
+  COSIGN_SIGN_PREDICATE,
+  IN_TOTO_PAYLOAD_TYPE,
+  referrersTagSchemaTag,
+} from "../verify/index.ts";
+import type { SigningKey } from "./cosign-signing.ts";
+import type { RegistryWriter } from "./registry-push.ts";
+
+/**
+ * What `cosign sign` v3 writes with a key: a Sigstore bundle v0.3 holding a DSSE envelope over an in-toto
+ * statement, pushed as an OCI 1.1 artifact manifest with `subject` = the image and `artifactType` = the
+ * bundle media type, and listed in the referrers tag schema index `sha256-<hex>` (distribution 2.8 has
+ * no referrers API).
+ */
+
+function pae(payloadType: string, payload: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `),
+    payload,
+  ]);
+}
+
+function hexOf(digest: string): string {
+  return digest.slice(digest.indexOf(":") + 1);
+}
+
+function publicKeyDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+}
+
+/** A Sigstore bundle v0.3 signing `digest` (with `subjectDigest`, a statement about another image). */
+export function makeBundle(opts: {
+  digest: string;
+  key: SigningKey;
+  predicateType?: string;
+  subjectDigest?: string;
+}): Buffer {
+  const subject = opts.subjectDigest ?? opts.digest;
+  const statement = Buffer.from(
+    JSON.stringify({
+      _type: "https://in-toto.io/Statement/v1",
+      subject: [{ digest: { sha256: hexOf(subject) } }],
+      predicateType: opts.predicateType ?? COSIGN_SIGN_PREDICATE,
+      predicate: {},
+    }),
+  );
+  const sig = sign("sha256", pae(IN_TOTO_PAYLOAD_TYPE, statement), opts.key.privateKey).toString("base64");
+  return Buffer.from(
+    JSON.stringify({
+      mediaType: BUNDLE_V03_MEDIA_TYPE,
+      verificationMaterial: {
+        publicKey: {
+          hint: createHash("sha256").update(publicKeyDer(opts.key.publicKeyPem)).digest("base64"),
+        },
+        tlogEntries: [],
+      },
+      dsseEnvelope: {
+        payload: statement.toString("base64"),
+        payloadType: IN_TOTO_PAYLOAD_TYPE,
+        signatures: [{ sig, keyid: "" }],
+      },
+    }),
+  );
+}
+
+/** An OCI 1.1 artifact manifest carrying a bundle as the referrer of `subject`. */
+export function bundleReferrerManifest(opts: {
+  emptyDigest: string;
+  bundle: Buffer;
+  bundleDigest: string;
+  subject: { mediaType: string; size: number; digest: string };
+}): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: BUNDLE_V03_MEDIA_TYPE,
+      config: { mediaType: MediaType.ociEmpty, size: 2, digest: opts.emptyDigest },
+      layers: [{ mediaType: BUNDLE_V03_MEDIA_TYPE, size: opts.bundle.length, digest: opts.bundleDigest }],
+      subject: opts.subject,
+      annotations: {
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        [BUNDLE_PREDICATE_ANNOTATION]: COSIGN_SIGN_PREDICATE,
+      },
+    }),
+  );
+}
+
+/** The referrers tag schema index `sha256-<hex>` with one more referrer appended. */
+export function referrersIndexWith(
+  existing: Buffer | undefined,
+  referrer: Buffer,
+  referrerDigest: string,
+): Buffer {
+  const manifests: unknown[] = existing
+    ? (JSON.parse(existing.toString()) as { manifests: unknown[] }).manifests
+    : [];
+  manifests.push({
+    mediaType: MediaType.ociManifest,
+    size: referrer.length,
+    digest: referrerDigest,
+    artifactType: BUNDLE_V03_MEDIA_TYPE,
+  });
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+}
+
+/**
+ * Attaches a bundle for `digest` as an OCI 1.1 referrer in a real registry and lists it in the referrers
+ * tag schema index `<repository>:sha256-<hex>`.
+ */
+export async function attachBundle(opts: {
+  writer: RegistryWriter;
+  repository: string;
+  digest: string;
+  subjectMediaType: string;
+  subjectSize: number;
+  bundle: Buffer;
+}): Promise<{ referrerDigest: Digest }> {
+  const emptyDigest = await opts.writer.pushBlob(opts.repository, Buffer.from("{}"));
+  const bundleDigest = await opts.writer.pushBlob(opts.repository, opts.bundle);
+  const manifest = bundleReferrerManifest({
+    emptyDigest,
+    bundle: opts.bundle,
+    bundleDigest,
+    subject: { mediaType: opts.subjectMediaType, size: opts.subjectSize, digest: opts.digest },
+  });
+  const referrerDigest = computeDigest(manifest);
+  await opts.writer.pushManifest(opts.repository, referrerDigest, manifest, MediaType.ociManifest);
+  const tag = referrersTagSchemaTag(parseDigest(opts.digest));
+  const existing = await opts.writer.getManifest(opts.repository, tag, MediaType.ociIndex);
+  await opts.writer.pushManifest(
+    opts.repository,
+    tag,
+    referrersIndexWith(existing, manifest, referrerDigest),
+    MediaType.ociIndex,
+  );
+  return { referrerDigest };
+}
