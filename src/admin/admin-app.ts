@@ -1,16 +1,13 @@
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import type { VerdictCache } from "../cache/index.ts";
-import { isDigest, OciError, parseName, renderError, toOciError } from "../oci/index.ts";
-import { type PolicyRegistry, toPolicyView } from "../policy/index.ts";
+import { OciError, renderError, toOciError } from "../oci/index.ts";
+import type { PolicyRegistry } from "../policy/index.ts";
 import type { PullService } from "../pull/index.ts";
 import type { AuditLog, Logger, PullgateMetrics } from "../telemetry/index.ts";
-import {
-  type AdminAuthenticator,
-  type AdminPermission,
-  type AdminPrincipal,
-  type AdminRole,
-  authorizeAdmin,
-} from "./admin-auth.ts";
+import type { AdminAuthenticator } from "./admin-auth.ts";
+import type { AdminEnv } from "./admin-request.ts";
+import { registerDryRun } from "./dry-run-route.ts";
+import { registerPolicyRoutes } from "./policy-routes.ts";
 
 export interface AdminAppDeps {
   /** Readiness, and the dry run's routing and decision: the upstream is reached through pull/ only. */
@@ -28,10 +25,6 @@ export interface AdminAppDeps {
     logger: Logger;
   };
 }
-
-const MAX_BODY_BYTES = 256 * 1024;
-
-type AdminEnv = { Variables: { principal: AdminPrincipal } };
 
 /**
  * Admin listener: /healthz (alive), /readyz (config loaded, default upstream reachable), and the
@@ -78,97 +71,8 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
       await next();
     });
 
-    app.get("/admin/v1/projects", (c) => {
-      authorize(c, { action: "read" });
-      return c.json({
-        projects: api.policies.list().map(toPolicyView),
-        defaults: toPolicyView(api.policies.forProject("")),
-      });
-    });
-
-    app.get("/admin/v1/projects/:project/policy", (c) => {
-      const project = projectParam(c);
-      authorize(c, { action: "read" });
-      return c.json(toPolicyView(api.policies.forProject(project)));
-    });
-
-    app.put("/admin/v1/projects/:project/policy", async (c) => {
-      const project = projectParam(c);
-      const role = authorize(c, { action: "write-project", project });
-      const body = await readJson(c);
-      const { before, after } = await api.policies.update(project, body);
-      api.audit.adminChange({
-        actor: c.get("principal").actor,
-        role,
-        action: "policy.update",
-        target: project,
-        before: toPolicyView(before),
-        after: toPolicyView(after),
-      });
-      return c.json(toPolicyView(after));
-    });
-
-    app.delete("/admin/v1/projects/:project/policy", async (c) => {
-      const project = projectParam(c);
-      const role = authorize(c, { action: "write-project", project });
-      const { before, after } = await api.policies.reset(project);
-      api.audit.adminChange({
-        actor: c.get("principal").actor,
-        role,
-        action: "policy.reset",
-        target: project,
-        before: toPolicyView(before),
-        after: toPolicyView(after),
-      });
-      return c.json(toPolicyView(after));
-    });
-
-    app.post("/admin/v1/verify", async (c) => {
-      authorize(c, { action: "read" });
-      const body = (await readJson(c)) as { reference?: unknown; upstream?: unknown };
-      if (typeof body?.reference !== "string") throw badRequest('body must be {"reference": "proj/app:v1"}');
-      const { target, reference } = deps.pull.resolveImage(
-        body.reference,
-        typeof body.upstream === "string" ? body.upstream : undefined,
-      );
-      const r = await deps.pull.dryRun({ target, reference, signal: c.req.raw.signal });
-      const d = r.decision;
-      return c.json({
-        reference: body.reference,
-        upstream: target.upstream,
-        repository: target.repository,
-        project: r.policy.project,
-        mode: r.policy.mode,
-        digest: r.manifest.digest,
-        outcome: r.outcome,
-        reason:
-          d?.outcome === "deny"
-            ? d.reason
-            : d?.outcome === "unavailable"
-              ? "SIGNATURE_UNAVAILABLE"
-              : undefined,
-        via: d?.outcome === "allow" ? d.via : undefined,
-        key: d?.outcome === "allow" ? d.key : undefined,
-        keyFingerprint: d?.outcome === "allow" ? d.keyFingerprint : undefined,
-        unavailable: d?.outcome === "unavailable" ? d.detail : undefined,
-        signatures: d?.signatures ?? [],
-      });
-    });
-
-    app.delete("/admin/v1/cache/:digest", async (c) => {
-      const digest = c.req.param("digest");
-      const role = authorize(c, { action: "write" });
-      if (!isDigest(digest)) throw new OciError("DIGEST_INVALID", "invalid digest");
-      const deleted = await api.cache.deleteDigest(digest);
-      api.audit.adminChange({
-        actor: c.get("principal").actor,
-        role,
-        action: "cache.delete",
-        target: digest,
-        after: { deleted },
-      });
-      return c.json({ digest, deleted });
-    });
+    registerPolicyRoutes(app, api);
+    registerDryRun(app, deps.pull);
   }
 
   app.notFound(() => renderError(new OciError("UNSUPPORTED", "not found", { status: 404 })));
@@ -187,56 +91,4 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
     return renderError(toOciError(err));
   });
   return app;
-}
-
-/** The role that allows `permission` to the caller; 403 DENIED when none does. */
-function authorize(c: Context<AdminEnv>, permission: AdminPermission): AdminRole {
-  const role = authorizeAdmin(c.get("principal"), permission);
-  if (role) return role;
-  const needed =
-    permission.action === "read"
-      ? "read (or write)"
-      : permission.action === "write-project"
-        ? `write:${permission.project} (or write)`
-        : "write";
-  throw new OciError("DENIED", `this admin request needs the role ${needed}`, {
-    detail: { required: needed.split(" ")[0] },
-  });
-}
-
-function projectParam(c: Context<AdminEnv>): string {
-  const project = c.req.param("project") ?? "";
-  if (project.includes("/")) throw new OciError("NAME_INVALID", "invalid project name");
-  return parseName(project);
-}
-
-async function readJson(c: Context<AdminEnv>): Promise<unknown> {
-  const declared = Number(c.req.header("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw badRequest("body too large");
-  // Read at most the cap, also when the client sent no Content-Length (chunked).
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const body = c.req.raw.body;
-  if (body) {
-    const reader = body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > MAX_BODY_BYTES) {
-        await reader.cancel().catch(() => {});
-        throw badRequest("body too large");
-      }
-      chunks.push(value);
-    }
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    throw badRequest("body is not JSON");
-  }
-}
-
-function badRequest(message: string): OciError {
-  return new OciError("UNSUPPORTED", message, { status: 400 });
 }

@@ -1,0 +1,40 @@
+import type { Hono } from "hono";
+import type { PullService } from "../pull/index.ts";
+import { type AdminEnv, authorize, badRequest, readJson } from "./admin-request.ts";
+
+/**
+ * POST /admin/v1/verify: the decision pullgate would make for a reference, with every signature it
+ * considered, from a fresh lookup (the verdict cache is neither read nor written).
+ */
+export function registerDryRun(
+  app: Hono<AdminEnv>,
+  pull: Pick<PullService, "resolveImage" | "dryRun">,
+): void {
+  app.post("/admin/v1/verify", async (c) => {
+    authorize(c, { action: "read" });
+    const body = (await readJson(c)) as { reference?: unknown; upstream?: unknown };
+    if (typeof body?.reference !== "string") throw badRequest('body must be {"reference": "proj/app:v1"}');
+    const { target, reference } = pull.resolveImage(
+      body.reference,
+      typeof body.upstream === "string" ? body.upstream : undefined,
+    );
+    const r = await pull.dryRun({ target, reference, signal: c.req.raw.signal });
+    const d = r.decision;
+    return c.json({
+      reference: body.reference,
+      upstream: target.upstream,
+      repository: target.repository,
+      project: r.policy.project,
+      mode: r.policy.mode,
+      digest: r.manifest.digest,
+      outcome: r.outcome,
+      reason:
+        d?.outcome === "deny" ? d.reason : d?.outcome === "unavailable" ? "SIGNATURE_UNAVAILABLE" : undefined,
+      via: d?.outcome === "allow" ? d.via : undefined,
+      key: d?.outcome === "allow" ? d.key : undefined,
+      keyFingerprint: d?.outcome === "allow" ? d.keyFingerprint : undefined,
+      unavailable: d?.outcome === "unavailable" ? d.detail : undefined,
+      signatures: d?.signatures ?? [],
+    });
+  });
+}

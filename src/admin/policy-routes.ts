@@ -1,0 +1,72 @@
+import type { Hono } from "hono";
+import type { VerdictCache } from "../cache/index.ts";
+import { isDigest, OciError } from "../oci/index.ts";
+import { type PolicyRegistry, toPolicyView } from "../policy/index.ts";
+import type { AuditLog } from "../telemetry/index.ts";
+import { type AdminEnv, authorize, projectParam, readJson } from "./admin-request.ts";
+
+/** The policy API: every project's policy, runtime changes and resets (audited), and the verdict cache. */
+export function registerPolicyRoutes(
+  app: Hono<AdminEnv>,
+  api: { policies: PolicyRegistry; cache: VerdictCache; audit: AuditLog },
+): void {
+  app.get("/admin/v1/projects", (c) => {
+    authorize(c, { action: "read" });
+    return c.json({
+      projects: api.policies.list().map(toPolicyView),
+      defaults: toPolicyView(api.policies.forProject("")),
+    });
+  });
+
+  app.get("/admin/v1/projects/:project/policy", (c) => {
+    const project = projectParam(c);
+    authorize(c, { action: "read" });
+    return c.json(toPolicyView(api.policies.forProject(project)));
+  });
+
+  app.put("/admin/v1/projects/:project/policy", async (c) => {
+    const project = projectParam(c);
+    const role = authorize(c, { action: "write-project", project });
+    const body = await readJson(c);
+    const { before, after } = await api.policies.update(project, body);
+    api.audit.adminChange({
+      actor: c.get("principal").actor,
+      role,
+      action: "policy.update",
+      target: project,
+      before: toPolicyView(before),
+      after: toPolicyView(after),
+    });
+    return c.json(toPolicyView(after));
+  });
+
+  app.delete("/admin/v1/projects/:project/policy", async (c) => {
+    const project = projectParam(c);
+    const role = authorize(c, { action: "write-project", project });
+    const { before, after } = await api.policies.reset(project);
+    api.audit.adminChange({
+      actor: c.get("principal").actor,
+      role,
+      action: "policy.reset",
+      target: project,
+      before: toPolicyView(before),
+      after: toPolicyView(after),
+    });
+    return c.json(toPolicyView(after));
+  });
+
+  app.delete("/admin/v1/cache/:digest", async (c) => {
+    const digest = c.req.param("digest");
+    const role = authorize(c, { action: "write" });
+    if (!isDigest(digest)) throw new OciError("DIGEST_INVALID", "invalid digest");
+    const deleted = await api.cache.deleteDigest(digest);
+    api.audit.adminChange({
+      actor: c.get("principal").actor,
+      role,
+      action: "cache.delete",
+      target: digest,
+      after: { deleted },
+    });
+    return c.json({ digest, deleted });
+  });
+}
