@@ -43,7 +43,6 @@ export interface Deps {
   logger: Logger;
   tracer: Tracer;
   audit: AuditLog;
-  router: UpstreamRouter;
   cache: VerdictCache;
   policies: PolicyRegistry;
   enforcer: Enforcer;
@@ -69,8 +68,8 @@ export interface DepsOverrides {
 }
 
 /**
- * Builds every dependency once from the config; nothing is a module-level singleton. Keys are
- * checked here (verify/ decides what is acceptable), reported like any other config problem.
+ * Builds every dependency once from the config; nothing is a module-level singleton. (Keys were
+ * parsed by verify/ when the config was loaded, and unacceptable ones reported there.)
  */
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   // Upstream credentials without client authentication: refused unless clientAuth.open says so.
@@ -90,20 +89,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       return new RegistryClient(u, dispatcher ? { tracer, dispatcher, metrics } : { tracer, metrics });
     }),
   );
-  const connections: RedisConnection[] = [];
-  const memory = createMemoryVerdictCache({ maxEntries: config.cache.memoryMaxEntries });
-  let cache: VerdictCache = memory;
-  let store: PolicyStore = createMemoryPolicyStore({ logger });
-  // Everything stored in Redis is sealed with the replicas' shared HMAC key and checked when read back.
-  if (config.redis) {
-    const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger, metrics });
-    const redis = createRedisConnection(config.redis.url, { logger, name: "cache" });
-    const subscriber = createRedisConnection(config.redis.url, { logger, name: "policy-subscriber" });
-    connections.push(redis, subscriber);
-    cache = createTieredVerdictCache({ memory, redis: createRedisVerdictCache({ redis, mac, logger }) });
-    store = createRedisPolicyStore({ redis, subscriber, mac, logger });
-  }
-  // Keys were parsed, and unacceptable ones reported, when the config was loaded.
+  const { memory, cache, store, connections } = createStores(config, logger, metrics);
   const policies = new PolicyRegistry(config, { store, logger });
   // Runtime policy changes live in Redis: give it a moment at startup so a new replica does not
   // start on the file config while a stricter runtime policy is in force (bounded; the store's
@@ -114,21 +100,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       logger.log("warn", "redis not reachable at startup; runtime policies load when it is");
   }
   await policies.start();
-  const enforcer = new Enforcer({
-    cache,
-    limits: {
-      maxManifestBytes: config.manifests.maxBytes,
-      maxPayloadBytes: config.verification.maxPayloadBytes,
-      maxBundleBytes: config.verification.maxBundleBytes,
-      maxBlobs: config.verification.maxLookupBlobs,
-      maxTotalBytes: config.verification.maxLookupBytes,
-    },
-    allowTtlSeconds: config.cache.allowTtlSeconds,
-    denyTtlSeconds: config.cache.denyTtlSeconds,
-    lookupTimeoutMs: config.verification.lookupTimeoutMs,
-    maxConcurrentLookups: config.verification.maxConcurrentLookups,
-    metrics,
-  });
+  const enforcer = createEnforcer(config, cache, metrics);
   const manifests = createManifestCache({ maxBytes: config.cache.manifestMaxBytes });
   metrics.observe({
     manifestCacheBytes: () => manifests.bytes,
@@ -160,7 +132,6 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     logger,
     tracer,
     audit,
-    router,
     cache,
     policies,
     enforcer,
@@ -170,6 +141,42 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     state: { draining: false },
     close,
   };
+}
+
+/** The verdict cache and the policy store: in memory, or memory in front of Redis when configured. */
+function createStores(config: Config, logger: Logger, metrics: PullgateMetrics) {
+  const connections: RedisConnection[] = [];
+  const memory = createMemoryVerdictCache({ maxEntries: config.cache.memoryMaxEntries });
+  let cache: VerdictCache = memory;
+  let store: PolicyStore = createMemoryPolicyStore({ logger });
+  // Everything stored in Redis is sealed with the replicas' shared HMAC key and checked when read back.
+  if (config.redis) {
+    const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger, metrics });
+    const redis = createRedisConnection(config.redis.url, { logger, name: "cache" });
+    const subscriber = createRedisConnection(config.redis.url, { logger, name: "policy-subscriber" });
+    connections.push(redis, subscriber);
+    cache = createTieredVerdictCache({ memory, redis: createRedisVerdictCache({ redis, mac, logger }) });
+    store = createRedisPolicyStore({ redis, subscriber, mac, logger });
+  }
+  return { memory, cache, store, connections };
+}
+
+function createEnforcer(config: Config, cache: VerdictCache, metrics: PullgateMetrics): Enforcer {
+  return new Enforcer({
+    cache,
+    limits: {
+      maxManifestBytes: config.manifests.maxBytes,
+      maxPayloadBytes: config.verification.maxPayloadBytes,
+      maxBundleBytes: config.verification.maxBundleBytes,
+      maxBlobs: config.verification.maxLookupBlobs,
+      maxTotalBytes: config.verification.maxLookupBytes,
+    },
+    allowTtlSeconds: config.cache.allowTtlSeconds,
+    denyTtlSeconds: config.cache.denyTtlSeconds,
+    lookupTimeoutMs: config.verification.lookupTimeoutMs,
+    maxConcurrentLookups: config.verification.maxConcurrentLookups,
+    metrics,
+  });
 }
 
 export interface Apps {

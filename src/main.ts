@@ -30,6 +30,31 @@ export async function runCli(
     process.stderr.write(`pullgate: unknown command ${JSON.stringify(command)}\n${USAGE}`);
     return 2;
   }
+  const args = parseServeArgs(rest, env);
+  if (typeof args === "number") return args;
+  let config: Config;
+  try {
+    config = loadConfig({ path: args.configPath, env });
+  } catch (err) {
+    // Unacceptable keys (weak RSA, unsupported curves) are config problems too.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pullgate: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (args.checkOnly) {
+    process.stdout.write(`pullgate: configuration ${config.source} is valid\n`);
+    return 0;
+  }
+  return serve(config);
+}
+
+/** `serve`'s options: --config FILE (else $PULLGATE_CONFIG) and --check; an exit code for bad ones. */
+function parseServeArgs(
+  rest: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { configPath: string | undefined; checkOnly: boolean } | number {
   let configPath = env.PULLGATE_CONFIG || undefined;
   let checkOnly = false;
   for (let i = 0; i < rest.length; i++) {
@@ -46,25 +71,15 @@ export async function runCli(
       return 2;
     }
   }
-  let config: Config;
-  try {
-    config = loadConfig({ path: configPath, env });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`pullgate: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (checkOnly) {
-    process.stdout.write(`pullgate: configuration ${config.source} is valid\n`);
-    return 0;
-  }
+  return { configPath, checkOnly };
+}
+
+/** Starts the listeners and stops them on SIGTERM/SIGINT (exit 0 once drained). */
+async function serve(config: Config): Promise<number | undefined> {
   let running: RunningPullgate;
   try {
     running = await startPullgate(config);
   } catch (err) {
-    // Keys verify/ does not accept (weak RSA, unsupported curves) are config problems too.
     if (err instanceof ConfigError) {
       process.stderr.write(`pullgate: ${err.message}\n`);
       return 2;
@@ -75,18 +90,16 @@ export async function runCli(
     );
     return 1;
   }
+  const { logger } = running.deps;
   const onSignal = (signal: string) => {
-    running.deps.logger.log("info", "shutting down", {
-      signal,
-      drainTimeoutMs: config.shutdown.drainTimeoutMs,
-    });
+    logger.log("info", "shutting down", { signal, drainTimeoutMs: config.shutdown.drainTimeoutMs });
     running.stop().then(
       () => {
-        running.deps.logger.flush?.();
+        logger.flush?.();
         process.exit(0);
       },
       () => {
-        running.deps.logger.flush?.();
+        logger.flush?.();
         process.exit(1);
       },
     );
@@ -94,7 +107,7 @@ export async function runCli(
   // A last line of defence: a library promise nobody handled must not end the process (Node's
   // default), which would take the pull path of every node with it. It is logged as a bug.
   process.on("unhandledRejection", (reason) => {
-    running.deps.logger.log("error", "unhandled rejection", {
+    logger.log("error", "unhandled rejection", {
       code: (reason as { code?: unknown })?.code,
       stack: (reason as Error)?.stack,
     });

@@ -114,73 +114,11 @@ function resolveConfig(
   const listen = parseListen(raw.listen, "listen", problems);
   const adminListen = parseListen(raw.admin.listen, "admin.listen", problems);
   const adminToken = raw.admin.token ?? ctx.env.PULLGATE_ADMIN_TOKEN;
-
-  const upstreams = raw.upstreams.map((u, i) => resolveUpstream(u, `upstreams[${i}]`, ctx, problems));
-  checkUnique(upstreams, (u) => u.name, "name", problems);
-  checkUnique(upstreams, (u) => u.registry, "registry", problems);
-  checkUnique(
-    upstreams.filter((u) => u.pathPrefix !== undefined),
-    (u) => u.pathPrefix,
-    "pathPrefix",
-    problems,
-  );
-  const defaultUpstreams = upstreams.filter((u) => u.default);
-  if (defaultUpstreams.length > 1)
-    problems.push(
-      `upstreams: only one upstream can be the default (${defaultUpstreams.map((u) => u.name).join(", ")})`,
-    );
-  const first = upstreams[0];
-  if (upstreams.length === 1 && first && !first.default) first.default = true;
-
-  // Project options: policy/'s one schema and resolution; key files are read here, relative to the config.
-  const readKeyFile = (path: string) => readFileSync(resolve(ctx.baseDir, path), "utf8");
-  const upstreamNames = upstreams.map((u) => u.name);
-  const defaults: ProjectOptions = {
-    ...applyOptions(OPTION_DEFAULTS, raw.defaults, "defaults.", problems, readKeyFile),
-    upstreams: ["*"],
-  };
-  const projects: Record<string, ProjectOptions> = {};
-  for (const [name, p] of Object.entries(raw.projects)) {
-    const where = `projects.${name}.`;
-    problems.push(...reachProblems(p.upstreams, `${where}upstreams`, upstreamNames));
-    projects[name] = applyOptions({ ...defaults, upstreams: ["*"] }, p, where, problems, readKeyFile);
-  }
-  let jwt: AdminJwtConfig | undefined;
-  if (raw.admin.jwt) {
-    const j = raw.admin.jwt;
-    let jwks: unknown;
-    if (j.jwksPath !== undefined) {
-      try {
-        jwks = JSON.parse(readFileSync(resolve(ctx.baseDir, j.jwksPath), "utf8"));
-      } catch (err) {
-        problems.push(
-          `admin.jwt.jwksPath: cannot read a JSON Web Key Set (${(err as NodeJS.ErrnoException).code ?? "invalid JSON"})`,
-        );
-      }
-    }
-    jwt = {
-      jwksUrl: j.jwksUrl,
-      jwks,
-      issuer: j.issuer,
-      audience: j.audience,
-      rolesClaim: j.rolesClaim,
-      maxLifetimeSeconds: j.maxLifetimeSeconds,
-    };
-  }
-
+  const upstreams = resolveUpstreams(raw, ctx, problems);
+  const { defaults, projects } = resolvePolicies(raw, upstreams, ctx.baseDir, problems);
+  const jwt = raw.admin.jwt ? resolveAdminJwt(raw.admin.jwt, ctx.baseDir, problems) : undefined;
   const clientAuth = resolveClientAuth(raw, ctx.baseDir, problems);
-
-  let redisUrl: string | undefined;
-  let redisHmacKey: string | undefined;
-  if (raw.redis !== undefined) {
-    redisUrl = raw.redis.url ?? fromEnv(raw.redis.urlEnv, "redis.urlEnv", ctx.env, problems);
-    if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-      problems.push(
-        `${raw.redis.url !== undefined ? "redis.url" : "redis.urlEnv"}: must start with redis:// or rediss://`,
-      );
-    }
-    redisHmacKey = resolveRedisHmacKey(raw.redis, ctx, problems);
-  }
+  const redis = raw.redis ? resolveRedis(raw.redis, ctx, problems) : undefined;
   if (
     listen &&
     adminListen &&
@@ -199,8 +137,7 @@ function resolveConfig(
       token: adminToken ? new Secret(adminToken) : undefined,
       jwt,
     },
-    redis:
-      redisUrl && redisHmacKey ? { url: new Secret(redisUrl), hmacKey: new Secret(redisHmacKey) } : undefined,
+    redis,
     clientAuth,
     upstreams,
     manifests: { maxBytes: raw.manifests.maxBytes },
@@ -213,6 +150,95 @@ function resolveConfig(
     log: { access: raw.log.access },
     source: ctx.source,
   };
+}
+
+function resolveUpstreams(
+  raw: RawConfig,
+  ctx: { baseDir: string; env: NodeJS.ProcessEnv },
+  problems: string[],
+): UpstreamConfig[] {
+  const upstreams = raw.upstreams.map((u, i) => resolveUpstream(u, `upstreams[${i}]`, ctx, problems));
+  checkUnique(upstreams, (u) => u.name, "name", problems);
+  checkUnique(upstreams, (u) => u.registry, "registry", problems);
+  checkUnique(
+    upstreams.filter((u) => u.pathPrefix !== undefined),
+    (u) => u.pathPrefix,
+    "pathPrefix",
+    problems,
+  );
+  const defaultUpstreams = upstreams.filter((u) => u.default);
+  if (defaultUpstreams.length > 1)
+    problems.push(
+      `upstreams: only one upstream can be the default (${defaultUpstreams.map((u) => u.name).join(", ")})`,
+    );
+  const first = upstreams[0];
+  if (upstreams.length === 1 && first && !first.default) first.default = true;
+  return upstreams;
+}
+
+/** `defaults` and `projects`: policy/'s one schema and resolution; key files are read relative to the config. */
+function resolvePolicies(
+  raw: RawConfig,
+  upstreams: readonly UpstreamConfig[],
+  baseDir: string,
+  problems: string[],
+): { defaults: ProjectOptions; projects: Record<string, ProjectOptions> } {
+  const readKeyFile = (path: string) => readFileSync(resolve(baseDir, path), "utf8");
+  const upstreamNames = upstreams.map((u) => u.name);
+  const defaults: ProjectOptions = {
+    ...applyOptions(OPTION_DEFAULTS, raw.defaults, "defaults.", problems, readKeyFile),
+    upstreams: ["*"],
+  };
+  const projects: Record<string, ProjectOptions> = {};
+  for (const [name, p] of Object.entries(raw.projects)) {
+    const where = `projects.${name}.`;
+    problems.push(...reachProblems(p.upstreams, `${where}upstreams`, upstreamNames));
+    projects[name] = applyOptions(defaults, p, where, problems, readKeyFile);
+  }
+  return { defaults, projects };
+}
+
+function resolveAdminJwt(
+  j: NonNullable<RawConfig["admin"]["jwt"]>,
+  baseDir: string,
+  problems: string[],
+): AdminJwtConfig {
+  return {
+    jwksUrl: j.jwksUrl,
+    jwks:
+      j.jwksPath === undefined ? undefined : readJwks(j.jwksPath, "admin.jwt.jwksPath", baseDir, problems),
+    issuer: j.issuer,
+    audience: j.audience,
+    rolesClaim: j.rolesClaim,
+    maxLifetimeSeconds: j.maxLifetimeSeconds,
+  };
+}
+
+/** A JSON Web Key Set file (relative to the config file), parsed. */
+function readJwks(path: string, where: string, baseDir: string, problems: string[]): unknown {
+  try {
+    return JSON.parse(readFileSync(resolve(baseDir, path), "utf8"));
+  } catch (err) {
+    problems.push(
+      `${where}: cannot read a JSON Web Key Set (${(err as NodeJS.ErrnoException).code ?? "invalid JSON"})`,
+    );
+    return undefined;
+  }
+}
+
+function resolveRedis(
+  raw: NonNullable<RawConfig["redis"]>,
+  ctx: { baseDir: string; env: NodeJS.ProcessEnv },
+  problems: string[],
+): Config["redis"] {
+  const url = raw.url ?? fromEnv(raw.urlEnv, "redis.urlEnv", ctx.env, problems);
+  if (url !== undefined && !/^rediss?:\/\//.test(url)) {
+    problems.push(
+      `${raw.url !== undefined ? "redis.url" : "redis.urlEnv"}: must start with redis:// or rediss://`,
+    );
+  }
+  const hmacKey = resolveRedisHmacKey(raw, ctx, problems);
+  return url && hmacKey ? { url: new Secret(url), hmacKey: new Secret(hmacKey) } : undefined;
 }
 
 function resolveClientAuth(raw: RawConfig, baseDir: string, problems: string[]): ClientAuthConfig {
@@ -235,16 +261,10 @@ function resolveClientAuth(raw: RawConfig, baseDir: string, problems: string[]):
   let jwt: ClientAuthConfig["jwt"];
   if (a.jwt) {
     const j = a.jwt;
-    let jwks: unknown;
-    if (j.jwksPath !== undefined) {
-      try {
-        jwks = JSON.parse(readFileSync(resolve(baseDir, j.jwksPath), "utf8"));
-      } catch (err) {
-        problems.push(
-          `clientAuth.jwt.jwksPath: cannot read a JSON Web Key Set (${(err as NodeJS.ErrnoException).code ?? "invalid JSON"})`,
-        );
-      }
-    }
+    const jwks =
+      j.jwksPath === undefined
+        ? undefined
+        : readJwks(j.jwksPath, "clientAuth.jwt.jwksPath", baseDir, problems);
     if (j.jwksUrl !== undefined && !/^https?:\/\//.test(j.jwksUrl))
       problems.push("clientAuth.jwt.jwksUrl: must be https:// (or http://)");
     jwt = {

@@ -1,5 +1,12 @@
 import { type Context, Hono } from "hono";
-import { API_VERSION_HEADER, OciError, renderError, toOciError } from "../oci/index.ts";
+import {
+  API_VERSION_HEADER,
+  type Digest,
+  OciError,
+  type Reference,
+  renderError,
+  toOciError,
+} from "../oci/index.ts";
 import type { ClientContext, PullService, PullTarget } from "../pull/index.ts";
 import type { Logger } from "../telemetry/index.ts";
 import { accessLog, type ProxyEnv } from "./access-log.ts";
@@ -117,99 +124,137 @@ interface Handling {
   streams: ClientStreamLimit;
 }
 
-async function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handling): Promise<Response> {
-  const { to, params, ctx, streams } = h;
-  const method = h.method === "HEAD" ? "HEAD" : "GET";
+type Method = "GET" | "HEAD";
+
+function handle(c: Ctx, deps: ProxyAppDeps, target: RegistryPath, h: Handling): Promise<Response> {
+  const method: Method = h.method === "HEAD" ? "HEAD" : "GET";
   switch (target.kind) {
-    case "manifest": {
-      const m = await deps.pull.getManifest({
-        ...ctx,
-        target: to,
-        reference: target.reference,
-        method,
-        accept: c.req.header("accept"),
-      });
-      const access = c.get("access");
-      access.digest = m.digest;
-      access.bytes = method === "HEAD" ? 0 : m.length;
-      return new Response(method === "HEAD" ? null : new Uint8Array(m.bytes as Buffer), {
-        status: 200,
-        headers: {
-          ...API_VERSION_HEADER,
-          "content-type": m.contentType,
-          "content-length": String(m.length),
-          "docker-content-digest": m.digest,
-          etag: `"${m.digest}"`,
-        },
-      });
-    }
-    case "blob": {
-      c.get("access").digest = target.digest;
-      const range = c.req.header("range");
-      const release = streams.acquire(c.env?.incoming?.socket?.remoteAddress ?? "local");
-      try {
-        const res = await deps.pull.getBlob({
-          ...ctx,
-          target: to,
-          digest: target.digest,
-          method,
-          range: range && RANGE_RE.test(range) ? range : undefined,
-        });
-        const headers: Record<string, string> = { ...API_VERSION_HEADER, ...pick(res.headers, BLOB_HEADERS) };
-        const location = res.headers.location;
-        if (res.status >= 300 && res.status < 400 && location) headers.location = location;
-        // Only bytes that are checked against the digest as they stream carry it as a label.
-        if (res.verified) headers["docker-content-digest"] = target.digest;
-        if (res.body !== undefined) {
-          const response = streamResponse(c, res.status, headers, res.body, deps.clientIdleMs);
-          const streamed = c.get("access").streamed;
-          if (streamed) streamed.finally(release);
-          else res.body.once("close", release);
-          return response;
-        }
-        release();
-        return new Response(null, { status: res.status, headers });
-      } catch (err) {
-        release();
-        throw err;
-      }
-    }
-    case "tags": {
-      const res = await deps.pull.listTags({
-        ...ctx,
-        target: to,
-        n: params.get("n") ?? undefined,
-        last: params.get("last") ?? undefined,
-      });
-      const headers: Record<string, string> = {
-        ...API_VERSION_HEADER,
-        "content-type": res.headers["content-type"] ?? "application/json",
-        "content-length": String(res.bytes.length),
-      };
-      if (res.link) headers.link = res.link;
-      c.get("access").bytes = method === "HEAD" ? 0 : res.bytes.length;
-      return new Response(method === "HEAD" ? null : new Uint8Array(res.bytes), { status: 200, headers });
-    }
-    case "referrers": {
-      const res = await deps.pull.getReferrers({
-        ...ctx,
-        target: to,
-        digest: target.digest,
-        artifactType: params.get("artifactType") ?? undefined,
-      });
-      const headers: Record<string, string> = {
-        ...API_VERSION_HEADER,
-        "content-type": res.headers["content-type"] ?? "application/vnd.oci.image.index.v1+json",
-        "content-length": String(res.bytes.length),
-      };
-      const filters = res.headers["oci-filters-applied"];
-      if (filters) headers["oci-filters-applied"] = filters;
-      c.get("access").bytes = method === "HEAD" ? 0 : res.bytes.length;
-      return new Response(method === "HEAD" ? null : new Uint8Array(res.bytes), { status: 200, headers });
-    }
+    case "manifest":
+      return serveManifest(c, deps, h, method, target.reference);
+    case "blob":
+      return serveBlob(c, deps, h, method, target.digest);
+    case "tags":
+      return serveTags(c, deps, h, method);
+    case "referrers":
+      return serveReferrers(c, deps, h, method, target.digest);
     case "base":
       throw new Error("unreachable: base handled by the caller");
   }
+}
+
+async function serveManifest(
+  c: Ctx,
+  deps: ProxyAppDeps,
+  h: Handling,
+  method: Method,
+  reference: Reference,
+): Promise<Response> {
+  const m = await deps.pull.getManifest({
+    ...h.ctx,
+    target: h.to,
+    reference,
+    method,
+    accept: c.req.header("accept"),
+  });
+  const access = c.get("access");
+  access.digest = m.digest;
+  access.bytes = method === "HEAD" ? 0 : m.length;
+  return new Response(method === "HEAD" ? null : new Uint8Array(m.bytes as Buffer), {
+    status: 200,
+    headers: {
+      ...API_VERSION_HEADER,
+      "content-type": m.contentType,
+      "content-length": String(m.length),
+      "docker-content-digest": m.digest,
+      etag: `"${m.digest}"`,
+    },
+  });
+}
+
+async function serveBlob(
+  c: Ctx,
+  deps: ProxyAppDeps,
+  h: Handling,
+  method: Method,
+  digest: Digest,
+): Promise<Response> {
+  c.get("access").digest = digest;
+  const range = c.req.header("range");
+  const release = h.streams.acquire(c.env?.incoming?.socket?.remoteAddress ?? "local");
+  try {
+    const res = await deps.pull.getBlob({
+      ...h.ctx,
+      target: h.to,
+      digest,
+      method,
+      range: range && RANGE_RE.test(range) ? range : undefined,
+    });
+    const headers: Record<string, string> = { ...API_VERSION_HEADER, ...pick(res.headers, BLOB_HEADERS) };
+    const location = res.headers.location;
+    if (res.status >= 300 && res.status < 400 && location) headers.location = location;
+    // Only bytes that are checked against the digest as they stream carry it as a label.
+    if (res.verified) headers["docker-content-digest"] = digest;
+    if (res.body !== undefined) {
+      const response = streamResponse(c, res.status, headers, res.body, deps.clientIdleMs);
+      const streamed = c.get("access").streamed;
+      if (streamed) streamed.finally(release);
+      else res.body.once("close", release);
+      return response;
+    }
+    release();
+    return new Response(null, { status: res.status, headers });
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+async function serveTags(c: Ctx, deps: ProxyAppDeps, h: Handling, method: Method): Promise<Response> {
+  const res = await deps.pull.listTags({
+    ...h.ctx,
+    target: h.to,
+    n: h.params.get("n") ?? undefined,
+    last: h.params.get("last") ?? undefined,
+  });
+  const extra: Record<string, string> = res.link ? { link: res.link } : {};
+  return listing(c, method, res.bytes, res.headers["content-type"] ?? "application/json", extra);
+}
+
+async function serveReferrers(
+  c: Ctx,
+  deps: ProxyAppDeps,
+  h: Handling,
+  method: Method,
+  digest: Digest,
+): Promise<Response> {
+  const res = await deps.pull.getReferrers({
+    ...h.ctx,
+    target: h.to,
+    digest,
+    artifactType: h.params.get("artifactType") ?? undefined,
+  });
+  const filters = res.headers["oci-filters-applied"];
+  const extra: Record<string, string> = filters ? { "oci-filters-applied": filters } : {};
+  const type = res.headers["content-type"] ?? "application/vnd.oci.image.index.v1+json";
+  return listing(c, method, res.bytes, type, extra);
+}
+
+/** A JSON listing (tags, referrers) relayed whole. */
+function listing(
+  c: Ctx,
+  method: Method,
+  bytes: Buffer,
+  contentType: string,
+  extra: Record<string, string>,
+): Response {
+  const headers: Record<string, string> = {
+    ...API_VERSION_HEADER,
+    "content-type": contentType,
+    "content-length": String(bytes.length),
+    ...extra,
+  };
+  c.get("access").bytes = method === "HEAD" ? 0 : bytes.length;
+  return new Response(method === "HEAD" ? null : new Uint8Array(bytes), { status: 200, headers });
 }
 
 /** The raw request target from node (undecoded, unnormalized); falls back to the URL for app.request(). */
