@@ -4,6 +4,7 @@ export {
   clientAuthProblems,
   type LoadConfigOptions,
   loadConfig,
+  MIN_REDIS_HMAC_KEY_BYTES,
   parseConfig,
   parseListen,
 } from "./load-config.ts";

@@ -69,6 +69,8 @@ describe("policy fingerprint", () => {
     expect(policyFingerprint("team", a)).toBe(policyFingerprint("team", b));
   });
 
+  // A new option that matters to verdicts changes every fingerprint (cached verdicts then become
+  // unreachable, as they must): add it here. Until then, caches survive an upgrade.
   it("is the v1 fingerprint earlier releases computed, so cached verdicts survive the upgrade", () => {
     const p = { ...base, keys: [k2, k1], signatureRepository: "team/sigs", matchRepository: true };
     const v1 = JSON.stringify({

@@ -1,4 +1,4 @@
-import type { Logger } from "../telemetry/logger.ts";
+import type { Logger } from "../telemetry/index.ts";
 
 /**
  * The runtime policy-override store: the admin API writes per-project overrides of the config file's policy.

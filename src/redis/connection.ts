@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
-import type { Secret } from "../config/secret.ts";
-import type { Logger } from "../telemetry/logger.ts";
+import type { Secret } from "../config/index.ts";
+import type { Logger } from "../telemetry/index.ts";
 
 /**
  * One Redis connection (ioredis) that can neither crash the process nor hang a request:

@@ -1,6 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { MIN_REDIS_HMAC_KEY_BYTES } from "../config/load-config.ts";
-import type { Secret } from "../config/secret.ts";
+import { MIN_REDIS_HMAC_KEY_BYTES, type Secret } from "../config/index.ts";
 import { createPullgateMetrics, type Logger, type PullgateMetrics } from "../telemetry/index.ts";
 
 /**

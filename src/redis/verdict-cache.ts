@@ -1,5 +1,5 @@
 import type { CachedVerdict, CacheHit, VerdictCache } from "../cache/index.ts";
-import type { Logger } from "../telemetry/logger.ts";
+import type { Logger } from "../telemetry/index.ts";
 import type { RedisConnection } from "./connection.ts";
 import type { RedisEntryMac } from "./entry-mac.ts";
 
