@@ -1,8 +1,9 @@
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { VerdictCache } from "../cache/index.ts";
 import { isDigest, OciError } from "../oci/index.ts";
-import { type PolicyRegistry, toPolicyView } from "../policy/index.ts";
+import { type EffectivePolicy, type PolicyRegistry, toPolicyView } from "../policy/index.ts";
 import type { AuditLog } from "../telemetry/index.ts";
+import type { AdminRole } from "./admin-auth.ts";
 import { type AdminEnv, authorize, projectParam, readJson } from "./admin-request.ts";
 
 /** The policy API: every project's policy, runtime changes and resets (audited), and the verdict cache. */
@@ -28,31 +29,15 @@ export function registerPolicyRoutes(
     const project = projectParam(c);
     const role = authorize(c, { action: "write-project", project });
     const body = await readJson(c);
-    const { before, after } = await api.policies.update(project, body);
-    api.audit.adminChange({
-      actor: c.get("principal").actor,
-      role,
-      action: "policy.update",
-      target: project,
-      before: toPolicyView(before),
-      after: toPolicyView(after),
-    });
-    return c.json(toPolicyView(after));
+    const change = await api.policies.update(project, body);
+    return c.json(auditPolicyChange(c, api.audit, role, "policy.update", project, change));
   });
 
   app.delete("/admin/v1/projects/:project/policy", async (c) => {
     const project = projectParam(c);
     const role = authorize(c, { action: "write-project", project });
-    const { before, after } = await api.policies.reset(project);
-    api.audit.adminChange({
-      actor: c.get("principal").actor,
-      role,
-      action: "policy.reset",
-      target: project,
-      before: toPolicyView(before),
-      after: toPolicyView(after),
-    });
-    return c.json(toPolicyView(after));
+    const change = await api.policies.reset(project);
+    return c.json(auditPolicyChange(c, api.audit, role, "policy.reset", project, change));
   });
 
   app.delete("/admin/v1/cache/:digest", async (c) => {
@@ -69,4 +54,25 @@ export function registerPolicyRoutes(
     });
     return c.json({ digest, deleted });
   });
+}
+
+/** Records a policy change (actor, the role that allowed it, before and after) and returns the new view. */
+function auditPolicyChange(
+  c: Context<AdminEnv>,
+  audit: AuditLog,
+  role: AdminRole,
+  action: "policy.update" | "policy.reset",
+  project: string,
+  change: { before: EffectivePolicy; after: EffectivePolicy },
+): Record<string, unknown> {
+  const after = toPolicyView(change.after);
+  audit.adminChange({
+    actor: c.get("principal").actor,
+    role,
+    action,
+    target: project,
+    before: toPolicyView(change.before),
+    after,
+  });
+  return after;
 }
