@@ -125,14 +125,18 @@ describe("redis policy store: overrides written by someone without the HMAC key"
     const logger = createMemoryLogger();
     const metrics = createPullgateMetrics();
     const own = createRedisEntryMac({ key: new Secret(key), logger, metrics });
+    const redis = connect("policy");
     const store = createRedisPolicyStore({
-      redis: connect("policy"),
+      redis,
       subscriber: connect("policy-subscriber"),
       mac: own,
       keyPrefix,
       logger,
     });
     await nextChange(store, (p) => p === RELOAD_ALL);
+    // The subscriber being ready says nothing about the command connection (no offline queue): wait
+    // for it too, or a loaded machine fails the first put (seen once in a full parallel run).
+    await redis.whenReady(5_000);
     return { store, metrics, logger };
   }
   const rejected = (m: PullgateMetrics) => m.redisRejectedEntries.value({ kind: "policy" });
