@@ -85,6 +85,17 @@ beforeAll(async () => {
     subjectSize: bundled.manifestBytes.length,
     bundle: makeBundle({ digest: bundled.manifestDigest, key: trusted }),
   });
+  // cosign v3 on a registry without the referrers API (GHCR): the tag-schema entry has no artifactType.
+  const ghcr = await image("ghcr", "proj/ghcr:v1");
+  await attachBundle({
+    writer,
+    repository: "proj/ghcr",
+    digest: ghcr.manifestDigest,
+    subjectMediaType: ghcr.manifestMediaType,
+    subjectSize: ghcr.manifestBytes.length,
+    bundle: makeBundle({ digest: ghcr.manifestDigest, key: trusted }),
+    descriptorArtifactType: null,
+  });
   await image("unsigned", "proj/unsigned:v1");
   const untrusted = await image("untrusted", "proj/untrusted:v1");
   await signLegacy({ writer, repository: "proj/untrusted", digest: untrusted.manifestDigest, key: stranger });
@@ -188,6 +199,20 @@ describe("signed images pass", () => {
       outcome: "allow",
       key: "release",
     });
+  });
+
+  it("a bundle whose tag-schema entry has no artifactType (cosign v3 on GHCR) admits the image, and its index passes", async () => {
+    const res = await get(pgA, "/v2/proj/ghcr/manifests/v1");
+    expect(res.status).toBe(200);
+    expect(decisions(pgA, img.ghcr?.manifestDigest as string)[0]).toMatchObject({
+      outcome: "allow",
+      key: "release",
+    });
+    const index = await get(pgA, `/v2/proj/ghcr/manifests/sha256-${img.ghcr?.manifestDigest.slice(7)}`);
+    expect(index.status).toBe(200);
+    const entry = (JSON.parse(index.body.toString()) as { manifests: Array<Record<string, unknown>> })
+      .manifests[0];
+    expect(entry?.artifactType).toBeUndefined();
   });
 
   it("signature artifacts pass by content: the .sig manifest, the referrers index and the bundle referrer", async () => {

@@ -95,6 +95,8 @@ export function referrersIndexWith(
   existing: Buffer | undefined,
   referrer: Buffer,
   referrerDigest: string,
+  /** The descriptor's artifactType; null leaves it out (cosign v3 on GHCR and distribution 2.8). */
+  artifactType: string | null = BUNDLE_V03_MEDIA_TYPE,
 ): Buffer {
   const manifests: unknown[] = existing
     ? (JSON.parse(existing.toString()) as { manifests: unknown[] }).manifests
@@ -103,7 +105,7 @@ export function referrersIndexWith(
     mediaType: MediaType.ociManifest,
     size: referrer.length,
     digest: referrerDigest,
-    artifactType: BUNDLE_V03_MEDIA_TYPE,
+    ...(artifactType === null ? {} : { artifactType }),
   });
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
 }
@@ -119,6 +121,8 @@ export async function attachBundle(opts: {
   subjectMediaType: string;
   subjectSize: number;
   bundle: Buffer;
+  /** The tag-schema index entry's artifactType; null leaves it out, as cosign v3 does on GHCR. */
+  descriptorArtifactType?: string | null;
 }): Promise<{ referrerDigest: Digest }> {
   const emptyDigest = await opts.writer.pushBlob(opts.repository, Buffer.from("{}"));
   const bundleDigest = await opts.writer.pushBlob(opts.repository, opts.bundle);
@@ -135,7 +139,7 @@ export async function attachBundle(opts: {
   await opts.writer.pushManifest(
     opts.repository,
     tag,
-    referrersIndexWith(existing, manifest, referrerDigest),
+    referrersIndexWith(existing, manifest, referrerDigest, opts.descriptorArtifactType),
     MediaType.ociIndex,
   );
   return { referrerDigest };

@@ -33,13 +33,19 @@ export const bundleSignatures: SignatureSource = async (place) => {
   if (!("index" in read)) return read;
   const listing = readManifest(read.index, MediaType.ociIndex);
   // An entry that says it carries another predicate (an attestation: SBOMs can be megabytes) is not
-  // fetched; one that says nothing is fetched and judged.
-  const candidates = (listing.ok ? (listing.manifest.manifests ?? []) : [])
-    .filter((d) => d.artifactType?.startsWith(SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX) && isDigest(d.digest ?? ""))
+  // fetched; one that says nothing is fetched and judged. Entries typed as bundles come first; then
+  // those with no type (or the empty type): cosign v3 writes them so under the referrers tag schema
+  // on registries without the referrers API (GHCR, distribution 2.8), and each is judged by its own
+  // manifest.
+  const entries = (listing.ok ? (listing.manifest.manifests ?? []) : [])
+    .filter((d) => isDigest(d.digest ?? ""))
     .filter(
       (d) => (d.annotations[BUNDLE_PREDICATE_ANNOTATION] ?? COSIGN_SIGN_PREDICATE) === COSIGN_SIGN_PREDICATE,
-    )
-    .slice(0, MAX_BUNDLES);
+    );
+  const candidates = [
+    ...entries.filter((d) => isBundleType(d.artifactType)),
+    ...entries.filter((d) => d.artifactType === undefined || d.artifactType === MediaType.ociEmpty),
+  ].slice(0, MAX_BUNDLES);
   let unavailable: string | undefined;
   const found = await mapLimited(candidates, PARALLEL_FETCHES, (desc) =>
     fetchBundle(place, desc, (detail) => {
@@ -115,6 +121,11 @@ async function fetchBundle(
   if (!reading.ok) return undefined;
   const subject = reading.manifest.subject;
   if (subject && subject.digest !== digest) return undefined;
+  // What the referrer is, by its own manifest when its index entry did not say.
+  const artifactType = isBundleType(desc.artifactType)
+    ? desc.artifactType
+    : [reading.manifest.artifactType, reading.manifest.config?.mediaType].find(isBundleType);
+  if (artifactType === undefined) return undefined;
   const layer = (reading.manifest.layers ?? []).find(
     (l) => l.mediaType?.startsWith(SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX) && isDigest(l.digest ?? ""),
   );
@@ -127,7 +138,11 @@ async function fetchBundle(
   return {
     format: "sigstore-bundle",
     source: desc.digest as Digest,
-    artifactType: desc.artifactType,
+    artifactType,
     bundle: blob.value,
   };
+}
+
+function isBundleType(value: string | undefined): value is string {
+  return value?.startsWith(SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX) === true;
 }

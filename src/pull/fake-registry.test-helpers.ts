@@ -277,7 +277,12 @@ export function fakeBundleReferrer(
   repository: string,
   digest: string,
   key: SigningKey,
-  opts: { tagSchema?: boolean; subjectDigest?: string } = {},
+  opts: {
+    tagSchema?: boolean;
+    subjectDigest?: string;
+    /** The tag-schema index descriptor's artifactType; null leaves it out (cosign v3 on GHCR). */
+    descriptorArtifactType?: string | null;
+  } = {},
 ): { referrerDigest: string; referrerBytes: Buffer; bundle: Buffer; bundleDigest: string } {
   const bundle = makeBundle({ digest, key });
   const bundleDigest = registry.putBlob(repository, bundle);
@@ -294,7 +299,12 @@ export function fakeBundleReferrer(
     registry.putManifest(
       repository,
       tag,
-      referrersIndexWith(registry.getManifest(repository, tag), referrerBytes, referrerDigest),
+      referrersIndexWith(
+        registry.getManifest(repository, tag),
+        referrerBytes,
+        referrerDigest,
+        opts.descriptorArtifactType,
+      ),
       OCI_INDEX,
     );
   }

@@ -6,6 +6,7 @@ import { parseConfig } from "../config/index.ts";
 import { createMemoryLogger } from "../telemetry/index.ts";
 import {
   FakeRegistry,
+  fakeBundleReferrer,
   fakeLegacySignature,
   hexOf,
   OCI_MANIFEST,
@@ -159,6 +160,28 @@ describe("enforce", () => {
       digest: disguised.digest,
       reason: "NO_SIGNATURE",
     });
+  });
+  it("cosign v3 on a registry without the referrers API (GHCR): an untyped tag-schema entry counts, and the index passes", async () => {
+    registry.referrersApi = false;
+    const image = pushImage(registry, "enf/ghcr", "v1");
+    const ref = fakeBundleReferrer(registry, "enf/ghcr", image.digest, trusted, {
+      tagSchema: true,
+      descriptorArtifactType: null,
+    });
+    const res = await app.request("/v2/enf/ghcr/manifests/v1", { headers: { accept: OCI_MANIFEST } });
+    expect(res.status).toBe(200);
+    expect(decisions().at(-1)).toMatchObject({ outcome: "allow", via: "signature", key: "trusted" });
+    // What `cosign verify` reads through pullgate: the tag-schema index, then the referrer.
+    const tag = `sha256-${hexOf(image.digest)}`;
+    const index = await app.request(`/v2/enf/ghcr/manifests/${tag}`, {
+      headers: { accept: "application/vnd.oci.image.index.v1+json" },
+    });
+    expect(index.status).toBe(200);
+    expect(decisions().at(-1)).toMatchObject({ outcome: "allow", via: "signature-artifact" });
+    const referrer = await app.request(`/v2/enf/ghcr/manifests/${ref.referrerDigest}`, {
+      headers: { accept: OCI_MANIFEST },
+    });
+    expect(referrer.status).toBe(200);
   });
 });
 

@@ -2,6 +2,7 @@ import { MockAgent } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BUNDLE_V03, generateTestKey, type TestKey } from "../../test/support/signer.ts";
 import { parseConfig } from "../config/index.ts";
+import { referrersIndexWith } from "../local/index.ts";
 import type { Digest } from "../oci/index.ts";
 import { createTracer } from "../telemetry/index.ts";
 import { RegistryClient } from "../upstream/index.ts";
@@ -202,6 +203,44 @@ describe("Sigstore bundles as referrers", () => {
       expect(registry.requests).toHaveLength(5);
     },
   );
+
+  it.each([
+    ["no artifactType", null],
+    ["the empty artifactType", "application/vnd.oci.empty.v1+json"],
+  ])(
+    "finds a bundle whose tag-schema index entry has %s (cosign v3 on GHCR), typed by its own manifest",
+    async (_, descriptorArtifactType) => {
+      registry.referrersApi = false;
+      const image = pushImage(registry, REPO);
+      const b = fakeBundleReferrer(registry, REPO, image.digest, key, {
+        tagSchema: true,
+        descriptorArtifactType,
+      });
+      const r = await lookup(image.digest);
+      expect(r.unavailable).toBeUndefined();
+      expect(bundlesOf(r).map((e) => [e.source, e.artifactType])).toEqual([
+        [b.referrerDigest, "application/vnd.dev.sigstore.bundle.v0.3+json"],
+      ]);
+    },
+  );
+
+  it("an untyped tag-schema entry whose manifest is no bundle is not evidence", async () => {
+    registry.referrersApi = false;
+    const image = pushImage(registry, REPO);
+    const other = pushImage(registry, REPO);
+    const tag = `sha256-${hexOf(image.digest)}`;
+    registry.putManifest(
+      REPO,
+      tag,
+      referrersIndexWith(undefined, other.bytes, other.digest, null),
+      "application/vnd.oci.image.index.v1+json",
+    );
+    const r = await lookup(image.digest);
+    expect(bundlesOf(r)).toEqual([]);
+    // The untyped entry's manifest was read, nothing more.
+    expect(registry.count(new RegExp(`manifests/${other.digest}$`))).toBe(1);
+    expect(registry.count(new RegExp(`blobs/${other.layerDigest}$`))).toBe(0);
+  });
 
   it("no referrers API and no tag schema index: no evidence, not unavailable", async () => {
     registry.referrersApi = false;

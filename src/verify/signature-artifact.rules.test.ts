@@ -252,9 +252,18 @@ describe("signatureArtifactClaim: exact claims", () => {
     expect(claimOf(index, null)).toBeUndefined();
     expect(claimOf(index, "application/json")).toBeUndefined();
     expect(claimOf({ schemaVersion: 2, manifests: [] }, INDEX)).toBeUndefined();
-    // Every entry needs a non-empty artifactType.
-    const entry = (artifactType: string) => ({ artifactType, digest: d(1) });
-    expect(claimOf({ ...index, manifests: [entry(BUNDLE), entry("")] }, INDEX)).toBeUndefined();
+    // Entries need no artifactType (cosign v3 on GHCR writes none), but none may carry a platform.
+    const entry = (artifactType: string | undefined, platform?: object) => ({
+      artifactType,
+      digest: d(1),
+      platform,
+    });
+    expect(claimOf({ ...index, manifests: [entry(BUNDLE), entry(""), entry(undefined)] }, INDEX)).toEqual({
+      kind: "referrers-index",
+      blobs: [],
+    });
+    const linux = { os: "linux", architecture: "amd64" };
+    expect(claimOf({ ...index, manifests: [entry(BUNDLE), entry(undefined, linux)] }, INDEX)).toBeUndefined();
   });
 
   it("needs a config, and every descriptor to carry a valid digest", () => {

@@ -92,6 +92,25 @@ describe("isSignatureArtifactManifest: signature artifacts pass by content", () 
     ).toBe(true);
     expect(isArtifact(index([]))).toBe(true);
   });
+
+  it("a referrers index whose entries carry no artifactType (cosign v3 on GHCR, distribution 2.8)", () => {
+    const index = (manifests: unknown[]) => ({ schemaVersion: 2, mediaType: OCI_INDEX, manifests });
+    expect(isArtifact(index([{ mediaType: OCI_MANIFEST, digest: d(1), size: 9 }]))).toBe(true);
+    expect(
+      isArtifact(
+        index([
+          { mediaType: OCI_MANIFEST, digest: d(1), size: 9, artifactType: BUNDLE },
+          {
+            mediaType: OCI_MANIFEST,
+            digest: d(2),
+            size: 9,
+            artifactType: "application/vnd.oci.empty.v1+json",
+          },
+          { mediaType: OCI_MANIFEST, digest: d(3), size: 9 },
+        ]),
+      ),
+    ).toBe(true);
+  });
 });
 
 describe("isSignatureArtifactManifest: runnable or unknown content does not pass", () => {
@@ -125,7 +144,7 @@ describe("isSignatureArtifactManifest: runnable or unknown content does not pass
     expect(isArtifact({ ...image([layer(SIMPLESIGNING)]), layers: "nope" })).toBe(false);
   });
 
-  it("a multi-platform index, a Docker manifest list, or an index with an entry lacking artifactType", () => {
+  it("a multi-platform index (an entry with a platform, artifactType or not), or a Docker manifest list", () => {
     const platformEntry = {
       mediaType: OCI_MANIFEST,
       digest: d(1),
@@ -146,7 +165,13 @@ describe("isSignatureArtifactManifest: runnable or unknown content does not pass
         mediaType: OCI_INDEX,
         manifests: [
           { mediaType: OCI_MANIFEST, digest: d(1), size: 9, artifactType: BUNDLE },
-          { mediaType: OCI_MANIFEST, digest: d(2), size: 9 },
+          {
+            mediaType: OCI_MANIFEST,
+            digest: d(2),
+            size: 9,
+            artifactType: BUNDLE,
+            platform: { os: "linux", architecture: "amd64" },
+          },
         ],
       }),
     ).toBe(false);

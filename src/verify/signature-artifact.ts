@@ -28,8 +28,9 @@ import type { DigestString } from "./types.ts";
  * 2. Its shape is one of the three artifacts: every layer a simple-signing payload or a DSSE envelope
  *    (legacy), or every layer a Sigstore bundle with the manifest's artifactType or config type a
  *    bundle type (cosign v3); no foreign-layer `urls`, no embedded `data`; the config is the OCI empty
- *    blob `{}` or an image config. A referrers index lists only entries with an artifactType and no
- *    platform, and admits nothing through itself: each entry is judged when it is pulled.
+ *    blob `{}` or an image config. A referrers index lists only entries without a platform (with an
+ *    artifactType or, as cosign v3 writes on GHCR, without), and admits nothing through itself: each
+ *    entry is judged when it is pulled.
  * 3. Every blob it lists is fetched (size-capped, digest-checked) and is the JSON document its media
  *    type names (checkArtifactBlob), and none of them reads as a tar archive. The config is the empty
  *    blob or an image config that sets no Entrypoint or Cmd.
@@ -190,10 +191,13 @@ export function readsAsTar(bytes: Uint8Array): boolean {
   return stored === unsigned || stored === signed;
 }
 
+/**
+ * Entries without a platform: nothing a client picks as "the image for my platform" through this
+ * index (it admits nothing anyway: each entry is judged when pulled). Entries need no artifactType:
+ * cosign v3 writes none under the referrers tag schema on registries without the referrers API.
+ */
 function isReferrersIndex(manifest: Manifest): boolean {
-  return (manifest.manifests ?? []).every(
-    (entry) => typeof entry.artifactType === "string" && entry.artifactType !== "" && !entry.hasPlatform,
-  );
+  return (manifest.manifests ?? []).every((entry) => !entry.hasPlatform);
 }
 
 function isPlainDescriptor(d: Descriptor): boolean {
