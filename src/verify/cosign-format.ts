@@ -45,3 +45,6 @@ export const MAX_LEGACY_LAYERS = 256;
 export const MAX_BUNDLES = 32;
 /** Signature checks (candidate × trusted key) per call: bounds the CPU one lookup can cost. */
 export const MAX_SIGNATURE_CHECKS = 1024;
+
+/** An RFC 3161 timestamp of the signature (`cosign sign --timestamp-server-url`), JSON `{SignedRFC3161Timestamp}`. */
+export const COSIGN_RFC3161_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp";

@@ -18,6 +18,8 @@ export {
   SIMPLESIGNING_MEDIA_TYPE,
 } from "./cosign-format.ts";
 export { judgeSignatures } from "./judge-signatures.ts";
+export { legacyLayerBundle } from "./legacy-bundle.ts";
+export { rekorBodySigners } from "./rekor-body-signer.ts";
 export { type RekorSetResult, verifyRekorSet } from "./rekor-set.ts";
 export {
   type ArtifactBlobKind,
@@ -32,8 +34,28 @@ export {
   sameRepository,
   toSignedRepository,
 } from "./signed-repository.ts";
+export {
+  type CertificateSigner,
+  certificateSigner,
+  compileSignerIdentity,
+  FULCIO_EXTENSIONS,
+  matchesIdentity,
+  type SignerIdentity,
+  type SignerIdentitySpec,
+} from "./signer-identity.ts";
+export { parseTrustRoot, type TrustRoot, TrustRootError } from "./trust-root.ts";
 export { keyHint, parseTrustedKey } from "./trusted-key.ts";
 export * from "./types.ts";
+export {
+  type Authority,
+  type AuthorityVerification,
+  describeCertificate,
+  type KeyAuthority,
+  type KeylessAuthority,
+  type LogEntryInfo,
+  type TransparencyLogMode,
+  verifyAgainstAuthorities,
+} from "./verify-authorities.ts";
 export {
   type BundleSigner,
   type BundleVerification,

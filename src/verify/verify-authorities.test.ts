@@ -1,0 +1,279 @@
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { bundleFromJSON } from "@sigstore/bundle";
+import { pem } from "@sigstore/core";
+import { describe, expect, it } from "vitest";
+import {
+  ATTESTATION_BUNDLE,
+  FIXTURES,
+  PGI_ROOT,
+  readDirSignature,
+  vectorKey,
+  vectorText,
+} from "../../test/support/vectors.ts";
+import {
+  COSIGN_CERTIFICATE_ANNOTATION,
+  COSIGN_REKOR_BUNDLE_ANNOTATION,
+  COSIGN_SIGNATURE_ANNOTATION,
+} from "./cosign-format.ts";
+import { legacyLayerBundle } from "./legacy-bundle.ts";
+import { rekorBodySigners } from "./rekor-body-signer.ts";
+import { compileSignerIdentity, type SignerIdentitySpec } from "./signer-identity.ts";
+import { parseTrustRoot, type TrustRoot } from "./trust-root.ts";
+import {
+  type Authority,
+  type AuthorityVerification,
+  type KeyAuthority,
+  type KeylessAuthority,
+  verifyAgainstAuthorities,
+} from "./verify-authorities.ts";
+
+// Keyless and transparency-log verification against real cosign signatures (shared/vectors).
+
+const pgi = parseTrustRoot("public-good", vectorText(PGI_ROOT));
+const KEYLESS = `${FIXTURES}/dir-img-cosign-fulcio-rekor-valid/signature-1`;
+const KEY_REKOR = `${FIXTURES}/dir-img-cosign-key-rekor-valid/signature-1`;
+const KEY_ONLY = `${FIXTURES}/dir-img-cosign-valid/signature-1`;
+
+function keyless(
+  spec: Omit<SignerIdentitySpec, "name">,
+  root: TrustRoot = pgi,
+  name = "ci",
+): KeylessAuthority {
+  return { kind: "keyless", name, identity: compileSignerIdentity({ name, ...spec }), root };
+}
+
+function key(file: string, transparencyLog: "required" | "optional", root: TrustRoot = pgi): KeyAuthority {
+  return { kind: "key", name: file, key: vectorKey(`${FIXTURES}/${file}`), transparencyLog, root };
+}
+
+/** Verifies a containers/image `signature-N` vector (a legacy layer), with its annotations changed by `edit`. */
+function verifyLegacy(
+  path: string,
+  authorities: Authority[],
+  edit: (s: { payload: Buffer; annotations: Record<string, string> }) => void = () => {},
+): AuthorityVerification {
+  const signature = readDirSignature(path);
+  const layer = { payload: Buffer.from(signature.payload), annotations: { ...signature.annotations } };
+  edit(layer);
+  const sha = createHash("sha256").update(layer.payload).digest();
+  const bundle = legacyLayerBundle(
+    layer.annotations[COSIGN_SIGNATURE_ANNOTATION] ?? "",
+    layer.annotations,
+    sha,
+  );
+  if (typeof bundle === "string") throw new Error(bundle);
+  return verifyAgainstAuthorities(bundle, layer.payload, authorities);
+}
+
+/** The Rekor SET annotation with `change` applied to its JSON. */
+function changeSet(
+  annotations: Record<string, string>,
+  change: (set: Record<string, unknown>) => void,
+): void {
+  const set = JSON.parse(annotations[COSIGN_REKOR_BUNDLE_ANNOTATION] ?? "{}") as Record<string, unknown>;
+  change(set);
+  annotations[COSIGN_REKOR_BUNDLE_ANNOTATION] = JSON.stringify(set);
+}
+
+/** The public-good root with its Rekor log key replaced by another key under the same log ID. */
+function rootWithOtherRekorKey(): TrustRoot {
+  const root = JSON.parse(vectorText(PGI_ROOT)) as { tlogs: Array<{ publicKey: { rawBytes: string } }> };
+  const other = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey.export({
+    type: "spki",
+    format: "der",
+  });
+  for (const log of root.tlogs) log.publicKey.rawBytes = other.toString("base64");
+  return parseTrustRoot("forged", JSON.stringify(root));
+}
+
+const MITR = { issuer: "https://github.com/login/oauth", subject: "mitr@redhat.com" };
+
+describe("keyless legacy .sig layer (Fulcio certificate, Rekor SET)", () => {
+  it("verifies with the public-good root and the signer's identity, and names the log entry", () => {
+    const r = verifyLegacy(KEYLESS, [keyless(MITR)]);
+    expect(r).toMatchObject({ ok: true, authority: { name: "ci" } });
+    expect(r.ok && r.certificate?.subjects).toContain("mitr@redhat.com");
+    expect(r.ok && r.logEntry).toEqual({
+      logId: expect.stringMatching(/^c0d23d6a/),
+      logIndex: expect.any(String),
+      integratedTime: "2023-01-20T20:51:33.000Z",
+    });
+  });
+
+  it("takes the first identity that matches among several", () => {
+    const r = verifyLegacy(KEYLESS, [
+      keyless({ issuer: MITR.issuer, subject: "someone@redhat.com" }, pgi, "other"),
+      keyless(MITR, pgi, "mitr"),
+    ]);
+    expect(r).toMatchObject({ ok: true, authority: { name: "mitr" } });
+  });
+
+  it.each([
+    ["another subject", { issuer: MITR.issuer, subject: "someone@redhat.com" }],
+    ["another issuer", { issuer: "https://accounts.google.com", subject: MITR.subject }],
+    [
+      "an unanchored-looking pattern (anchored here, unlike cosign)",
+      { issuer: MITR.issuer, subjectRegExp: "mitr" },
+    ],
+    ["a pattern for another domain", { issuer: MITR.issuer, subjectRegExp: ".*@example\\.com" }],
+    [
+      "an issuer pattern that only matches a prefix",
+      { issuerRegExp: "https://github\\.com", subject: MITR.subject },
+    ],
+  ])("refuses %s, saying who signed", (_, spec) => {
+    const r = verifyLegacy(KEYLESS, [keyless(spec)]);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.detail).toContain("subject mitr@redhat.com, issuer https://github.com/login/oauth");
+    expect(!r.ok && r.detail).toContain("matches no accepted identity (ci)");
+  });
+
+  it("accepts anchored patterns that match the whole value", () => {
+    expect(
+      verifyLegacy(KEYLESS, [keyless({ issuer: MITR.issuer, subjectRegExp: ".*@redhat\\.com" })]).ok,
+    ).toBe(true);
+    expect(
+      verifyLegacy(KEYLESS, [
+        keyless({ issuerRegExp: "https://github\\.com/login/.*", subject: MITR.subject }),
+      ]).ok,
+    ).toBe(true);
+  });
+
+  it("refuses a Rekor key the root does not hold (a SET signed by another log key)", () => {
+    const r = verifyLegacy(KEYLESS, [keyless(MITR, rootWithOtherRekorKey())]);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.detail).toMatch(/SET|log/);
+  });
+
+  it("refuses a changed integrated time, a missing SET, and a flipped payload bit", () => {
+    const moved = verifyLegacy(KEYLESS, [keyless(MITR)], (s) =>
+      changeSet(s.annotations, (set) => {
+        const p = set.Payload as Record<string, number>;
+        p.integratedTime = (p.integratedTime ?? 0) + 1;
+      }),
+    );
+    expect(moved.ok).toBe(false);
+    const unlogged = verifyLegacy(KEYLESS, [keyless(MITR)], (s) => {
+      delete s.annotations[COSIGN_REKOR_BUNDLE_ANNOTATION];
+    });
+    expect(unlogged).toMatchObject({ ok: false, detail: expect.stringContaining("no verified log entry") });
+    const flipped = verifyLegacy(KEYLESS, [keyless(MITR)], (s) => {
+      s.payload[10] = (s.payload[10] ?? 0) ^ 1;
+    });
+    expect(flipped.ok).toBe(false);
+  });
+
+  it("is not accepted by keys, nor by a project without keyless identities", () => {
+    const r = verifyLegacy(KEYLESS, [key("cosign.pub", "optional")]);
+    expect(r).toMatchObject({ ok: false, detail: expect.stringContaining("accepts no keyless identity") });
+  });
+
+  it("checks Fulcio extensions by name, exactly", () => {
+    // The 2023 certificate predates the .1.8+ extensions: asking for one refuses it.
+    const r = verifyLegacy(KEYLESS, [
+      keyless({ ...MITR, extensions: { sourceRepositoryURI: "https://github.com/acme/app" } }),
+    ]);
+    expect(r.ok).toBe(false);
+    expect(() => compileSignerIdentity({ name: "x", ...MITR, extensions: { nonsense: "1" } })).toThrow(
+      /not a Fulcio extension/,
+    );
+  });
+});
+
+describe("keys and the transparency log", () => {
+  it("a key signature with a Rekor SET verifies under required and optional", () => {
+    expect(verifyLegacy(KEY_REKOR, [key("cosign2.pub", "required")])).toMatchObject({
+      ok: true,
+      logEntry: { logId: expect.stringMatching(/^c0d23d6a/) },
+    });
+    expect(verifyLegacy(KEY_REKOR, [key("cosign2.pub", "optional")]).ok).toBe(true);
+  });
+
+  it("a present SET is verified even when optional: another log key refuses it", () => {
+    expect(verifyLegacy(KEY_REKOR, [key("cosign2.pub", "optional", rootWithOtherRekorKey())]).ok).toBe(false);
+    expect(verifyLegacy(KEY_REKOR, [key("cosign2.pub", "required", rootWithOtherRekorKey())]).ok).toBe(false);
+  });
+
+  it("a signature made without Rekor is refused under required, with the fix in the message, and passes under optional", () => {
+    const required = verifyLegacy(KEY_ONLY, [key("cosign.pub", "required")]);
+    expect(required).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining("no transparency-log entry, and the key requires one"),
+    });
+    expect(verifyLegacy(KEY_ONLY, [key("cosign.pub", "optional")]).ok).toBe(true);
+  });
+
+  it("a SET grafted from the keyless vector is refused (it logs another signature)", () => {
+    const keylessSet = readDirSignature(KEYLESS).annotations[COSIGN_REKOR_BUNDLE_ANNOTATION] ?? "";
+    const r = verifyLegacy(KEY_ONLY, [key("cosign.pub", "optional")], (s) => {
+      s.annotations[COSIGN_REKOR_BUNDLE_ANNOTATION] = keylessSet;
+    });
+    expect(r.ok).toBe(false);
+  });
+
+  it("the wrong key does not verify; the right one among several does", () => {
+    expect(verifyLegacy(KEY_REKOR, [key("cosign.pub", "required")]).ok).toBe(false);
+    expect(
+      verifyLegacy(KEY_REKOR, [key("cosign.pub", "required"), key("cosign2.pub", "required")]),
+    ).toMatchObject({
+      ok: true,
+      authority: { name: "cosign2.pub" },
+    });
+  });
+});
+
+describe("Sigstore bundles", () => {
+  const attestation = bundleFromJSON(JSON.parse(vectorText(ATTESTATION_BUNDLE)));
+  const cody = { issuer: "https://github.com/login/oauth", subject: "cody@soyland.com" };
+
+  it("a keyless DSSE bundle (cosign attest --new-bundle-format) verifies with its signer's identity", () => {
+    const r = verifyAgainstAuthorities(attestation, undefined, [keyless(cody)]);
+    expect(r).toMatchObject({ ok: true, logEntry: { logId: expect.any(String) } });
+  });
+
+  it("refuses it for another identity or under a root without its CA", () => {
+    expect(
+      verifyAgainstAuthorities(attestation, undefined, [keyless({ ...cody, subject: "x@soyland.com" })]).ok,
+    ).toBe(false);
+    const root = JSON.parse(vectorText(PGI_ROOT)) as { certificateAuthorities: unknown[] };
+    root.certificateAuthorities = [];
+    const noCa = parseTrustRoot("no-ca", JSON.stringify(root));
+    const r = verifyAgainstAuthorities(attestation, undefined, [keyless(cody, noCa)]);
+    expect(r).toMatchObject({ ok: false, detail: expect.stringContaining("does not chain") });
+  });
+});
+
+describe("the log entry must name the signer (cosign's comparePublicKey; @sigstore/verify does not check it)", () => {
+  const bodyOf = (path: string) => {
+    const set = JSON.parse(readDirSignature(path).annotations[COSIGN_REKOR_BUNDLE_ANNOTATION] ?? "{}");
+    return Buffer.from(set.Payload.body, "base64");
+  };
+
+  it("reads the key of a hashedrekord entry, and the certificate of a keyless one", () => {
+    const spki = vectorKey(`${FIXTURES}/cosign2.pub`).key.export({ type: "spki", format: "der" });
+    expect(rekorBodySigners(bodyOf(KEY_REKOR)).map((d) => Buffer.from(d).toString("hex"))).toEqual([
+      spki.toString("hex"),
+    ]);
+    const leaf = pem.toDER(readDirSignature(KEYLESS).annotations[COSIGN_CERTIFICATE_ANNOTATION] ?? "");
+    expect(rekorBodySigners(bodyOf(KEYLESS)).map((d) => Buffer.from(d).toString("hex"))).toEqual([
+      leaf.toString("hex"),
+    ]);
+  });
+
+  it("names nobody for bodies it cannot read: then nothing binds", () => {
+    expect(rekorBodySigners(Buffer.from("not json"))).toEqual([]);
+    expect(rekorBodySigners(Buffer.from('{"kind":"rekord","apiVersion":"0.0.1","spec":{}}'))).toEqual([]);
+  });
+});
+
+describe("trusted roots", () => {
+  it("refuses what is not a trusted root", () => {
+    expect(() => parseTrustRoot("x", "{}")).toThrow(/no transparency log and no certificate authority/);
+    expect(() => parseTrustRoot("x", "not json")).toThrow(/not a Sigstore trusted root/);
+  });
+
+  it("fingerprints the exact bytes", () => {
+    const again = parseTrustRoot("public-good", vectorText(PGI_ROOT));
+    expect(again.sha256).toBe(pgi.sha256);
+    expect(parseTrustRoot("public-good", `${vectorText(PGI_ROOT)}\n`).sha256).not.toBe(pgi.sha256);
+  });
+});

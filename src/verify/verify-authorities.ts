@@ -1,0 +1,269 @@
+import type { Bundle, TransparencyLogEntry } from "@sigstore/bundle";
+import { type SignedEntity, type TrustMaterial, toSignedEntity, Verifier } from "@sigstore/verify";
+import { rekorBodySigners } from "./rekor-body-signer.ts";
+import {
+  type CertificateSigner,
+  certificateSigner,
+  matchesIdentity,
+  type SignerIdentity,
+} from "./signer-identity.ts";
+import type { TrustRoot } from "./trust-root.ts";
+import { keyHint } from "./trusted-key.ts";
+import type { TrustedKey } from "./types.ts";
+
+/** `required`: a verified log entry (SET or inclusion proof) naming the key, as `cosign verify --key`. */
+export type TransparencyLogMode = "required" | "optional";
+
+/** A public key a project trusts, with the log rule and the root whose Rekor keys check its entries. */
+export interface KeyAuthority {
+  kind: "key";
+  name: string;
+  key: TrustedKey;
+  transparencyLog: TransparencyLogMode;
+  root: TrustRoot;
+}
+
+/** A keyless signer identity a project accepts, with the root of its Fulcio CAs, CT logs, Rekor logs and TSAs. */
+export interface KeylessAuthority {
+  kind: "keyless";
+  name: string;
+  identity: SignerIdentity;
+  root: TrustRoot;
+}
+
+export type Authority = KeyAuthority | KeylessAuthority;
+
+/** The log entry a verified signature was found in (for the dry run and the audit record). */
+export interface LogEntryInfo {
+  /** hex sha256 of the log's public key (Rekor's log ID). */
+  logId: string;
+  logIndex: string;
+  /** ISO 8601; undefined for entries without an integrated time (Rekor v2). */
+  integratedTime: string | undefined;
+}
+
+export type AuthorityVerification =
+  | {
+      ok: true;
+      authority: Authority;
+      /** The certificate's signer (keyless), for reports. */
+      certificate?: CertificateSigner;
+      logEntry: LogEntryInfo | undefined;
+    }
+  | {
+      ok: false;
+      /** Keyless: the certificate's signer, when the signature verified but named nobody accepted. */
+      certificate?: CertificateSigner;
+      /** Why no authority accepts it, in words an operator can act on. */
+      detail: string;
+    };
+
+/**
+ * Does one of `authorities` stand behind this bundle? The cryptography is @sigstore/verify's
+ * (signature, certificate path to the root's CAs at the logged time, SCTs, SET or inclusion proof,
+ * timestamps, log body bound to signature and digest); on top of it: the log body must name the
+ * signer, and a certificate's signer must match an accepted identity (anchored, any of them). The
+ * payload's claims are the caller's to check. `artifact`: the signed bytes of a message signature.
+ */
+export function verifyAgainstAuthorities(
+  bundle: Bundle,
+  artifact: Uint8Array | undefined,
+  authorities: readonly Authority[],
+): AuthorityVerification {
+  let entity: SignedEntity;
+  try {
+    entity = toSignedEntity(bundle, artifact === undefined ? undefined : Buffer.from(artifact));
+  } catch (err) {
+    return { ok: false, detail: `unusable bundle: ${messageOf(err)}` };
+  }
+  const material = bundle.verificationMaterial.content;
+  if (material.$case === "publicKey") return byKey(entity, bundle, material.publicKey.hint, authorities);
+  const leaf =
+    material.$case === "certificate"
+      ? material.certificate.rawBytes
+      : material.x509CertificateChain.certificates[0]?.rawBytes;
+  if (leaf === undefined) return { ok: false, detail: "the bundle carries no certificate" };
+  return byCertificate(entity, bundle, leaf, authorities);
+}
+
+function byKey(
+  entity: SignedEntity,
+  bundle: Bundle,
+  hint: string,
+  authorities: readonly Authority[],
+): AuthorityVerification {
+  const keys = authorities.filter((a): a is KeyAuthority => a.kind === "key");
+  if (keys.length === 0) return { ok: false, detail: "signed with a key, and the project trusts no key" };
+  // A hint only orders the attempts (cosign ignores it): every key is still tried.
+  const ordered = [...keys].sort((a, b) => Number(keyHint(b.key) === hint) - Number(keyHint(a.key) === hint));
+  const failures: string[] = [];
+  for (const authority of ordered) {
+    const trust: TrustMaterial = {
+      ...authority.root.material,
+      publicKey: () => ({ publicKey: authority.key.key, validFor: () => true }),
+    };
+    const logged = authority.transparencyLog === "required";
+    const outcome = run(trust, entity, {
+      tlogThreshold: logged ? 1 : 0,
+      timestampThreshold: logged ? 1 : 0,
+      ctlogThreshold: 0,
+    });
+    if (!outcome.ok) {
+      failures.push(`${authority.name}: ${keyFailure(outcome.code, outcome.message, authority)}`);
+      continue;
+    }
+    const entries = bundle.verificationMaterial.tlogEntries;
+    const spki = authority.key.key.export({ type: "spki", format: "der" });
+    if (!entries.every((e) => namesSigner(e, spki))) {
+      failures.push(`${authority.name}: the transparency-log entry names another key`);
+      continue;
+    }
+    return { ok: true, authority, logEntry: logEntryOf(entries[0]) };
+  }
+  return { ok: false, detail: failures.join("; ") };
+}
+
+function byCertificate(
+  entity: SignedEntity,
+  bundle: Bundle,
+  leaf: Buffer,
+  authorities: readonly Authority[],
+): AuthorityVerification {
+  let certificate: CertificateSigner;
+  try {
+    certificate = certificateSigner(leaf);
+  } catch (err) {
+    return { ok: false, detail: `unreadable certificate: ${messageOf(err)}` };
+  }
+  const who = describeCertificate(certificate);
+  const keyless = authorities.filter((a): a is KeylessAuthority => a.kind === "keyless");
+  if (keyless.length === 0) {
+    return {
+      ok: false,
+      certificate,
+      detail: `signed keyless by ${who}, and the project accepts no keyless identity`,
+    };
+  }
+  // Identity first: it is cheap, and a certificate nobody accepts needs no 7 ms of cryptography.
+  const accepted = keyless.filter((a) => matchesIdentity(a.identity, certificate));
+  if (accepted.length === 0) {
+    const names = keyless.map((a) => a.name).join(", ");
+    return {
+      ok: false,
+      certificate,
+      detail: `signed keyless by ${who}, which matches no accepted identity (${names})`,
+    };
+  }
+  const failures: string[] = [];
+  const tried = new Set<TrustRoot>();
+  for (const authority of accepted) {
+    if (tried.has(authority.root)) continue;
+    tried.add(authority.root);
+    // Fulcio certificates: the path to the root's CAs at every verified timestamp (SET or TSA), every
+    // embedded SCT against the root's CT logs, at least one log entry.
+    const outcome = run(authority.root.material, entity, {
+      tlogThreshold: 1,
+      timestampThreshold: 1,
+      ctlogThreshold: 1,
+    });
+    if (!outcome.ok) {
+      failures.push(
+        `${authority.name} (root ${authority.root.name}): ${certificateFailure(outcome.code, outcome.message)}`,
+      );
+      continue;
+    }
+    const entries = bundle.verificationMaterial.tlogEntries;
+    if (!entries.every((e) => namesSigner(e, leaf))) {
+      failures.push(`${authority.name}: the transparency-log entry names another certificate`);
+      continue;
+    }
+    return { ok: true, authority, certificate, logEntry: logEntryOf(entries[0]) };
+  }
+  return { ok: false, certificate, detail: `signed keyless by ${who}: ${failures.join("; ")}` };
+}
+
+type Outcome = { ok: true } | { ok: false; code: string | undefined; message: string };
+
+function run(
+  trust: TrustMaterial,
+  entity: SignedEntity,
+  thresholds: { tlogThreshold: number; timestampThreshold: number; ctlogThreshold: number },
+): Outcome {
+  try {
+    new Verifier(trust, thresholds).verify(entity);
+    return { ok: true };
+  } catch (err) {
+    // Any throw is "does not verify", library bugs included (a certificate with no timestamp throws a TypeError).
+    return { ok: false, code: codeOf(err), message: messageOf(err) };
+  }
+}
+
+/** A log entry as a bundle holds it (the protobuf type: fields optional). */
+type LogEntryLike = Pick<TransparencyLogEntry, "canonicalizedBody" | "integratedTime" | "logIndex"> & {
+  logId?: { keyId: Buffer } | undefined;
+};
+
+function namesSigner(entry: LogEntryLike, signer: Uint8Array): boolean {
+  return rekorBodySigners(entry.canonicalizedBody).some((named) =>
+    Buffer.from(named).equals(Buffer.from(signer)),
+  );
+}
+
+function keyFailure(code: string | undefined, message: string, authority: KeyAuthority): string {
+  if (code === "TIMESTAMP_ERROR" && authority.transparencyLog === "required")
+    return "no transparency-log entry, and the key requires one (transparencyLog: required; set optional for signatures made without Rekor)";
+  if (code === "SIGNATURE_ERROR" || code === "PUBLIC_KEY_ERROR")
+    return "the signature does not verify with this key";
+  return describeFailure(code, message);
+}
+
+function certificateFailure(code: string | undefined, message: string): string {
+  if (code === "CERTIFICATE_ERROR")
+    return `the certificate does not chain to the root's Fulcio CAs, or was not valid at the logged time (${message})`;
+  if (code === "TIMESTAMP_ERROR") return `no verified log entry or timestamp (${message})`;
+  return describeFailure(code, message);
+}
+
+function describeFailure(code: string | undefined, message: string): string {
+  switch (code) {
+    case "TLOG_INCLUSION_PROMISE_ERROR":
+      return `the log entry's signed promise (SET) does not verify with any log of the trusted root (${message})`;
+    case "TLOG_INCLUSION_PROOF_ERROR":
+    case "TLOG_ERROR":
+    case "TLOG_MISSING_INCLUSION_ERROR":
+      return `the log entry does not verify against the trusted root (${message})`;
+    case "TLOG_BODY_ERROR":
+      return `the log entry is for another signature or payload (${message})`;
+    case "TIMESTAMP_ERROR":
+      return `a timestamp does not verify (${message})`;
+    case "SIGNATURE_ERROR":
+      return "the signature does not verify";
+    default:
+      return message;
+  }
+}
+
+function logEntryOf(entry: LogEntryLike | undefined): LogEntryInfo | undefined {
+  if (!entry?.logId) return undefined;
+  const seconds = Number(entry.integratedTime);
+  return {
+    logId: Buffer.from(entry.logId.keyId).toString("hex"),
+    logIndex: String(entry.logIndex),
+    integratedTime: seconds > 0 ? new Date(seconds * 1000).toISOString() : undefined,
+  };
+}
+
+/** "subject mitr@redhat.com, issuer https://github.com/login/oauth". */
+export function describeCertificate(c: CertificateSigner): string {
+  return `subject ${c.subjects[0] ?? "(none)"}, issuer ${c.issuer ?? "(none)"}`;
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+function messageOf(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.length > 160 ? `${message.slice(0, 160)}…` : message;
+}
