@@ -21,6 +21,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
+COPY trust ./trust
 COPY --from=build /app/dist ./dist
 # Mount your configuration at /etc/pullgate/pullgate.yaml (listen on 0.0.0.0 inside a container).
 COPY deploy/container/pullgate.yaml /etc/pullgate/pullgate.yaml

@@ -378,7 +378,12 @@ describe("admin API", () => {
     };
     const proj = body.projects.find((p) => p.project === "proj");
     expect(proj?.keys).toEqual([
-      { name: "release", fingerprint: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+      {
+        name: "release",
+        fingerprint: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        transparencyLog: expect.stringMatching(/^(required|optional)$/),
+        trustedRoot: "public-good",
+      },
     ]);
     expect(text).not.toContain("BEGIN PUBLIC KEY");
   });

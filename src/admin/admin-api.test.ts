@@ -91,7 +91,12 @@ describe("reading policies", () => {
     const body = JSON.parse(text) as { projects: PolicyView[]; defaults: PolicyView };
     expect(body.projects.map((p) => [p.project, p.mode, p.source])).toEqual([["team", "enforce", "config"]]);
     expect(body.projects[0]?.keys).toEqual([
-      { name: "trusted", fingerprint: parseTrustedKey({ name: "t", pem: trusted.publicKeyPem }).fingerprint },
+      {
+        name: "trusted",
+        fingerprint: parseTrustedKey({ name: "t", pem: trusted.publicKeyPem }).fingerprint,
+        transparencyLog: expect.stringMatching(/^(required|optional)$/),
+        trustedRoot: "public-good",
+      },
     ]);
     expect(body.defaults).toMatchObject({ mode: "audit", source: "defaults" });
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
@@ -114,6 +114,36 @@ defaults:
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 5050 });
     expect(config.admin.listen).toEqual({ host: "127.0.0.1", port: 5051 });
     expect(config.defaults.mode).toBe("off");
+  });
+
+  it("loads the built-in public-good root and configured trusted roots, and reports unreadable or unknown ones", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-roots-"));
+    writeFileSync(
+      join(dir, "corp.json"),
+      readFileSync(new URL("../../trust/public-good.trusted_root.json", import.meta.url)),
+    );
+    writeFileSync(join(dir, "broken.json"), "{}");
+    const base = 'upstreams:\n  - name: a\n    url: "http://r.test"\n';
+    const config = parseConfig(`${base}trustedRoots:\n  corp: { path: corp.json }\n`, {
+      source: "t",
+      baseDir: dir,
+      env: {},
+    });
+    expect([...config.trustedRoots.keys()].sort()).toEqual(["corp", "public-good"]);
+    expect(config.trustedRoots.get("corp")?.sha256).toBe(config.trustedRoots.get("public-good")?.sha256);
+    expect(
+      problemsOf(`${base}trustedRoots:\n  x: { path: missing.json }\n  y: { path: broken.json }\n`, {}, dir),
+    ).toEqual([
+      expect.stringMatching(/^trustedRoots\.x\.path: cannot read .*missing\.json \(ENOENT\)/),
+      "trustedRoots.y.path: trusted root y: has no transparency log and no certificate authority",
+    ]);
+    expect(
+      problemsOf(
+        `${base}defaults:\n  keyless: [{ name: ci, issuer: "https://i", subject: s, trustedRoot: corp }]\n`,
+      ),
+    ).toEqual([
+      'defaults.keyless[0].trustedRoot: no trusted root is called "corp" (configure it under trustedRoots)',
+    ]);
   });
 
   it("reports every problem with its path at once", () => {

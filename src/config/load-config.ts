@@ -1,10 +1,16 @@
-import { KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import { applyOptions, OPTION_DEFAULTS, type ProjectOptions, reachProblems } from "../policy/index.ts";
+import {
+  applyOptions,
+  OPTION_DEFAULTS,
+  type ProjectOptions,
+  PUBLIC_GOOD,
+  reachProblems,
+} from "../policy/index.ts";
+import { parseTrustRoot, type TrustRoot } from "../verify/index.ts";
 import { parseHtpasswd } from "./htpasswd.ts";
 import { EMBEDDED_DEFAULT_CONFIG, type RawConfig, rawConfigSchema } from "./schema.ts";
 import { Secret } from "./secret.ts";
@@ -115,7 +121,8 @@ function resolveConfig(
   const adminListen = parseListen(raw.admin.listen, "admin.listen", problems);
   const adminToken = raw.admin.token ?? ctx.env.PULLGATE_ADMIN_TOKEN;
   const upstreams = resolveUpstreams(raw, ctx, problems);
-  const { defaults, projects } = resolvePolicies(raw, upstreams, ctx.baseDir, problems);
+  const trustedRoots = resolveTrustedRoots(raw, ctx.baseDir, problems);
+  const { defaults, projects } = resolvePolicies(raw, upstreams, trustedRoots, ctx.baseDir, problems);
   const jwt = raw.admin.jwt ? resolveAdminJwt(raw.admin.jwt, ctx.baseDir, problems) : undefined;
   const clientAuth = resolveClientAuth(raw, ctx.baseDir, problems);
   const redis = raw.redis ? resolveRedis(raw.redis, ctx, problems) : undefined;
@@ -141,6 +148,7 @@ function resolveConfig(
     clientAuth,
     upstreams,
     manifests: { maxBytes: raw.manifests.maxBytes },
+    trustedRoots,
     projects,
     defaults,
     cache: { ...raw.cache },
@@ -180,22 +188,49 @@ function resolveUpstreams(
 function resolvePolicies(
   raw: RawConfig,
   upstreams: readonly UpstreamConfig[],
+  roots: ReadonlyMap<string, TrustRoot>,
   baseDir: string,
   problems: string[],
 ): { defaults: ProjectOptions; projects: Record<string, ProjectOptions> } {
-  const readKeyFile = (path: string) => readFileSync(resolve(baseDir, path), "utf8");
+  const resolveCtx = { roots, readKeyFile: (path: string) => readFileSync(resolve(baseDir, path), "utf8") };
   const upstreamNames = upstreams.map((u) => u.name);
   const defaults: ProjectOptions = {
-    ...applyOptions(OPTION_DEFAULTS, raw.defaults, "defaults.", problems, readKeyFile),
+    ...applyOptions(OPTION_DEFAULTS, raw.defaults, "defaults.", problems, resolveCtx),
     upstreams: ["*"],
   };
   const projects: Record<string, ProjectOptions> = {};
   for (const [name, p] of Object.entries(raw.projects)) {
     const where = `projects.${name}.`;
     problems.push(...reachProblems(p.upstreams, `${where}upstreams`, upstreamNames));
-    projects[name] = applyOptions(defaults, p, where, problems, readKeyFile);
+    projects[name] = applyOptions(defaults, p, where, problems, resolveCtx);
   }
   return { defaults, projects };
+}
+
+/** The public-good trusted root shipped with pullgate (trust/README.md says where it comes from). */
+const BUILT_IN_ROOT = new URL("../../trust/public-good.trusted_root.json", import.meta.url);
+
+/**
+ * `public-good` (built in; a `trustedRoots.public-good` entry replaces it with your own copy) and every
+ * configured root, read and parsed now: a root that cannot be read is a config problem.
+ */
+function resolveTrustedRoots(raw: RawConfig, baseDir: string, problems: string[]): Map<string, TrustRoot> {
+  const roots = new Map<string, TrustRoot>();
+  const load = (name: string, path: string | URL, where: string) => {
+    try {
+      roots.set(name, parseTrustRoot(name, readFileSync(path)));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(
+        `${where}: ${code === "TRUST_ROOT_INVALID" ? (err as Error).message : `cannot read ${String(path)} (${code ?? "error"})`}`,
+      );
+    }
+  };
+  if (!Object.hasOwn(raw.trustedRoots, PUBLIC_GOOD))
+    load(PUBLIC_GOOD, BUILT_IN_ROOT, "trustedRoots.public-good (built in)");
+  for (const [name, r] of Object.entries(raw.trustedRoots))
+    load(name, resolve(baseDir, r.path), `trustedRoots.${name}.path`);
+  return roots;
 }
 
 function resolveAdminJwt(
@@ -518,16 +553,16 @@ function checkUnique<T>(
 }
 
 function deepFreeze<T>(value: T): T {
-  // Secrets and parsed keys (KeyObject) are objects of their own, not data: left as they are.
-  if (
-    value &&
-    typeof value === "object" &&
-    !(value instanceof Secret) &&
-    !(value instanceof KeyObject) &&
-    !Object.isFrozen(value)
-  ) {
+  // Plain data only: Secrets, parsed keys (KeyObject), trusted roots, compiled patterns and maps are
+  // objects of their own with internal state, left as they are.
+  if (value && typeof value === "object" && !Object.isFrozen(value) && isPlainData(value)) {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);
   }
   return value;
+}
+
+function isPlainData(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === Array.prototype || proto === null;
 }

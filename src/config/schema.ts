@@ -150,6 +150,13 @@ export const rawConfigSchema = z.strictObject({
         .default(DEFAULT_MANIFEST_MAX_BYTES),
     })
     .prefault({}),
+  /** Sigstore trusted roots by name (`public-good` is built in), for keys' log entries and keyless signers. */
+  trustedRoots: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "a name like 'corp'"),
+      z.strictObject({ path: z.string().min(1) }),
+    )
+    .default({}),
   projects: z
     .record(
       z.string().regex(NAME_COMPONENT_RE, "project names follow the repository name grammar"),

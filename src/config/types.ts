@@ -1,4 +1,5 @@
 import type { ProjectOptions } from "../policy/index.ts";
+import type { TrustRoot } from "../verify/index.ts";
 import type { HtpasswdEntry } from "./htpasswd.ts";
 import type { Secret } from "./secret.ts";
 
@@ -88,6 +89,8 @@ export interface Config {
   clientAuth: ClientAuthConfig;
   upstreams: readonly UpstreamConfig[];
   manifests: { maxBytes: number };
+  /** Sigstore trusted roots by name: `public-good` (built in) and `trustedRoots` from the file. */
+  trustedRoots: ReadonlyMap<string, TrustRoot>;
   /** Each project's policy options (policy/project-options.ts), resolved against `defaults`, keys parsed. */
   projects: Readonly<Record<string, ProjectOptions>>;
   /** The policy of every project not listed in `projects` (its `upstreams` is always ["*"]). */

@@ -1,7 +1,8 @@
-import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { generateTestKey } from "../../test/support/signer.ts";
-import { parseTrustedKey } from "../verify/index.ts";
+import { PGI_ROOT, vectorText } from "../../test/support/vectors.ts";
+import { compileSignerIdentity, parseTrustedKey, parseTrustRoot } from "../verify/index.ts";
 import { policyFingerprint } from "./policy-fingerprint.ts";
 import {
   NOT_IN_FINGERPRINT,
@@ -11,14 +12,37 @@ import {
   type ProjectOptions,
 } from "./project-options.ts";
 
-const key = (name: string) => parseTrustedKey({ name, pem: generateTestKey().publicKeyPem });
+const publicGood = parseTrustRoot(
+  "public-good",
+  readFileSync(new URL("../../trust/public-good.trusted_root.json", import.meta.url)),
+);
+const olderRoot = parseTrustRoot("public-good", vectorText(PGI_ROOT));
+const key = (name: string): ProjectOptions["keys"][number] => ({
+  kind: "key",
+  name,
+  key: parseTrustedKey({ name, pem: generateTestKey().publicKeyPem }),
+  transparencyLog: "required",
+  root: publicGood,
+});
 const k1 = key("k1");
 const k2 = key("k2");
+const identity = (subject: string, root = publicGood): ProjectOptions["keyless"][number] => ({
+  kind: "keyless",
+  name: "ci",
+  identity: compileSignerIdentity({
+    name: "ci",
+    issuer: "https://token.actions.githubusercontent.com",
+    subject,
+  }),
+  root,
+});
+const ci = identity("https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1");
 
 const base: ProjectOptions = {
   ...OPTION_DEFAULTS,
   mode: "enforce",
   keys: [k1],
+  keyless: [ci],
   exempt: ["team/tools/*"],
   upstreams: ["hub"],
 };
@@ -31,6 +55,7 @@ const base: ProjectOptions = {
 const changed: { [K in ProjectOptionName]: ProjectOptions[K] } = {
   mode: "audit",
   keys: [k1, k2],
+  keyless: [identity("https://github.com/acme/app/.github/workflows/other.yml@refs/tags/v1")],
   exempt: ["team/tools/*", "team/vendor/**"],
   signatureRepository: "team/signatures",
   onLookupError: "allow",
@@ -63,28 +88,17 @@ describe("policy fingerprint", () => {
     expect(policyFingerprint("team", { ...base, keys: [swapped] })).not.toBe(policyFingerprint("team", base));
   });
 
+  it("changes with a key's log rule and with its trusted root's content, not with names", () => {
+    const fp = (p: ProjectOptions) => policyFingerprint("team", p);
+    expect(fp({ ...base, keys: [{ ...k1, transparencyLog: "optional" }] })).not.toBe(fp(base));
+    expect(fp({ ...base, keys: [{ ...k1, root: olderRoot }] })).not.toBe(fp(base));
+    expect(fp({ ...base, keyless: [{ ...ci, root: olderRoot }] })).not.toBe(fp(base));
+    expect(fp({ ...base, keyless: [{ ...ci, name: "renamed" }] })).toBe(fp(base));
+  });
+
   it("treats lists as sets: order does not matter", () => {
     const a = { ...base, keys: [k1, k2], exempt: ["b/*", "a/*"], upstreams: ["x", "y"] };
     const b = { ...base, keys: [k2, k1], exempt: ["a/*", "b/*"], upstreams: ["y", "x"] };
     expect(policyFingerprint("team", a)).toBe(policyFingerprint("team", b));
-  });
-
-  // A new option that matters to verdicts changes every fingerprint (cached verdicts then become
-  // unreachable, as they must): add it here. Until then, caches survive an upgrade.
-  it("is the v1 fingerprint earlier releases computed, so cached verdicts survive the upgrade", () => {
-    const p = { ...base, keys: [k2, k1], signatureRepository: "team/sigs", matchRepository: true };
-    const v1 = JSON.stringify({
-      v: 1,
-      project: "team",
-      mode: p.mode,
-      keys: p.keys.map((k) => k.fingerprint).sort(),
-      exempt: [...p.exempt].sort(),
-      signatureRepository: p.signatureRepository ?? null,
-      onLookupError: p.onLookupError,
-      strictBlobs: p.strictBlobs,
-      matchRepository: p.matchRepository,
-      upstreams: [...p.upstreams].sort(),
-    });
-    expect(policyFingerprint("team", p)).toBe(createHash("sha256").update(v1).digest("hex").slice(0, 32));
   });
 });

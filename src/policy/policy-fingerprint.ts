@@ -13,7 +13,7 @@ import {
  * option added to the table cannot be left out.
  */
 export function policyFingerprint(project: string, options: ProjectOptions): string {
-  const canonical: Record<string, unknown> = { v: 1, project };
+  const canonical: Record<string, unknown> = { v: 2, project };
   for (const name of PROJECT_OPTION_NAMES) {
     if (Object.hasOwn(NOT_IN_FINGERPRINT, name)) continue;
     canonical[name] = canonicalValue(name, options[name]);
@@ -22,7 +22,32 @@ export function policyFingerprint(project: string, options: ProjectOptions): str
 }
 
 function canonicalValue(name: ProjectOptionName, value: ProjectOptions[ProjectOptionName]): unknown {
-  if (name === "keys") return (value as ProjectOptions["keys"]).map((k) => k.fingerprint).sort();
+  // A key: its SPKI, its log rule and the exact bytes of its root (a changed root file changes it).
+  if (name === "keys")
+    return (value as ProjectOptions["keys"])
+      .map((k) => `${k.key.fingerprint} ${k.transparencyLog} ${k.root.sha256}`)
+      .sort();
+  // An identity: what it accepts and the exact bytes of its root; not its name.
+  if (name === "keyless")
+    return (value as ProjectOptions["keyless"])
+      .map((k) => {
+        const { name: _name, trustedRoot: _root, ...accepts } = k.identity.spec as Record<string, unknown>;
+        return JSON.stringify([canonicalJson(accepts), k.root.sha256]);
+      })
+      .sort();
   if (Array.isArray(value)) return [...value].sort();
   return value ?? null;
+}
+
+/** Object keys sorted, recursively: equal values give equal text. */
+function canonicalJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalJson);
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, canonicalJson(v)]),
+    );
+  return value;
 }

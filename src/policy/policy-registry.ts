@@ -1,5 +1,6 @@
 import { OciError } from "../oci/index.ts";
 import type { Logger } from "../telemetry/index.ts";
+import type { TrustRoot } from "../verify/index.ts";
 import { policyFingerprint } from "./policy-fingerprint.ts";
 import { parsePolicyOverride } from "./policy-override.ts";
 import type { PolicyStore } from "./policy-store.ts";
@@ -28,6 +29,8 @@ export interface EffectivePolicy extends ProjectOptions {
 
 /** The configured policies (the config file, resolved): what runtime overrides apply on top of. */
 export interface ConfiguredPolicies {
+  /** Trusted roots by name, for keys and identities set through the admin API. */
+  trustedRoots: ReadonlyMap<string, TrustRoot>;
   projects: Readonly<Record<string, ProjectOptions>>;
   /** The policy of every project not listed in `projects`. */
   defaults: ProjectOptions;
@@ -199,7 +202,9 @@ export class PolicyRegistry {
   #build(project: string, override: PolicyOverride | undefined, defaultsOnly = false): EffectivePolicy {
     const base = defaultsOnly ? undefined : ownValue(this.#config.projects, project);
     const problems: string[] = [];
-    const options = applyOptions(base ?? this.#config.defaults, override, "", problems);
+    const options = applyOptions(base ?? this.#config.defaults, override, "", problems, {
+      roots: this.#config.trustedRoots,
+    });
     // A stored override whose key became unacceptable must not silently drop the key: refuse to build.
     if (problems.length > 0) throw new PolicyValidationError(problems);
     const globs = options.exempt.map(compileRepositoryGlob);
@@ -227,7 +232,15 @@ export function toPolicyView(p: EffectivePolicy): Record<string, unknown> {
   const view: Record<string, unknown> = { project: p.project };
   for (const name of PROJECT_OPTION_NAMES) {
     if (name === "pull") continue; // not a signature policy, not in the admin API
-    if (name === "keys") view.keys = p.keys.map((k) => ({ name: k.name, fingerprint: k.fingerprint }));
+    if (name === "keys")
+      view.keys = p.keys.map((k) => ({
+        name: k.name,
+        fingerprint: k.key.fingerprint,
+        transparencyLog: k.transparencyLog,
+        trustedRoot: k.root.name,
+      }));
+    else if (name === "keyless")
+      view.keyless = p.keyless.map((k) => ({ ...k.identity.spec, trustedRoot: k.root.name }));
     else view[name] = p[name] ?? null;
   }
   view.source = p.source;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generateTestKey } from "../../test/support/signer.ts";
+import { PGI_ROOT, vectorText } from "../../test/support/vectors.ts";
+import { parseTrustRoot } from "../verify/index.ts";
 import {
   applyOptions,
   fileDefaultsSchema,
@@ -11,11 +13,20 @@ import {
 } from "./project-options.ts";
 
 const pem = generateTestKey().publicKeyPem;
+const ctx = { roots: new Map([["public-good", parseTrustRoot("public-good", vectorText(PGI_ROOT))]]) };
 
 /** One valid value of every option, as written in a file or an API body. */
 const every: Required<RawProjectOptions> = {
   mode: "enforce",
-  keys: [{ name: "release", pem }],
+  keys: [{ name: "release", pem, transparencyLog: "optional", trustedRoot: "public-good" }],
+  keyless: [
+    {
+      name: "release-workflow",
+      issuer: "https://token.actions.githubusercontent.com",
+      subjectRegExp: "https://github\\.com/acme/[^/]+/\\.github/workflows/release\\.yml@refs/tags/v.*",
+      extensions: { sourceRepositoryURI: "https://github.com/acme/app" },
+    },
+  ],
   exempt: ["team/tools/*"],
   signatureRepository: "team/signatures",
   onLookupError: "allow",
@@ -52,10 +63,12 @@ describe("project options: one schema for the config file and the admin API", ()
 
   it("applies a layer on top of a base: what it sets replaces, null clears signatureRepository, keys are parsed", () => {
     const problems: string[] = [];
-    const base = applyOptions(OPTION_DEFAULTS, every, "", problems);
+    const base = applyOptions(OPTION_DEFAULTS, every, "", problems, ctx);
     expect(problems).toEqual([]);
-    expect(base.keys[0]?.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const next = applyOptions(base, { mode: "audit", signatureRepository: null }, "", problems);
+    expect(base.keys[0]?.key.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(base.keys[0]).toMatchObject({ transparencyLog: "optional", root: { name: "public-good" } });
+    expect(base.keyless[0]?.identity.subject).toBeInstanceOf(RegExp);
+    const next = applyOptions(base, { mode: "audit", signatureRepository: null }, "", problems, ctx);
     expect(next).toMatchObject({ mode: "audit", signatureRepository: undefined, strictBlobs: true });
     expect(next.keys).toBe(base.keys);
   });
@@ -72,10 +85,39 @@ describe("project options: one schema for the config file and the admin API", ()
       },
       "p.",
       problems,
+      ctx,
     );
     expect(problems).toEqual([
       "p.keys[0].path: keys are given inline (pem) here",
       "p.keys[1]: key b: expected exactly one PEM block, found 0",
     ]);
+  });
+
+  it("reports keyless identities that cannot work and roots that do not exist, by path", () => {
+    const problems: string[] = [];
+    applyOptions(
+      OPTION_DEFAULTS,
+      {
+        keys: [{ name: "k", pem, trustedRoot: "corp" }],
+        keyless: [
+          { name: "a", issuer: "https://i", subjectRegExp: "(unclosed" },
+          { name: "b", issuer: "https://i", subject: "s", trustedRoot: "nope" },
+        ],
+      },
+      "p.",
+      problems,
+      ctx,
+    );
+    expect(problems).toEqual([
+      'p.keys[0].trustedRoot: no trusted root is called "corp" (configure it under trustedRoots)',
+      expect.stringMatching(/^p\.keyless\[0\]: subjectRegExp does not compile/),
+      'p.keyless[1].trustedRoot: no trusted root is called "nope" (configure it under trustedRoots)',
+    ]);
+    // The schema: exactly one of each pair, and only Fulcio's extension names.
+    const bad = (k: unknown) => fileProjectSchema.safeParse({ keyless: [k] }).success;
+    expect(bad({ name: "x", issuer: "i", issuerRegExp: "i", subject: "s" })).toBe(false);
+    expect(bad({ name: "x", issuer: "i" })).toBe(false);
+    expect(bad({ name: "x", issuer: "i", subject: "s", extensions: { madeUp: "1" } })).toBe(false);
+    expect(bad({ name: "x", issuer: "i", subject: "s" })).toBe(true);
   });
 });

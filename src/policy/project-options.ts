@@ -1,6 +1,13 @@
 import { z } from "zod";
 import { NAME_RE } from "../oci/index.ts";
-import { parseTrustedKey, type TrustedKey } from "../verify/index.ts";
+import {
+  compileSignerIdentity,
+  FULCIO_EXTENSIONS,
+  type KeyAuthority,
+  type KeylessAuthority,
+  parseTrustedKey,
+  type TrustRoot,
+} from "../verify/index.ts";
 
 /**
  * Every option a project's policy has, declared once: the schema of its value (the same for the
@@ -20,6 +27,9 @@ export type LookupErrorAction = (typeof lookupErrorActions)[number];
  * A trusted key as written: a name and the PEM inline, or (config file only: the admin API has no
  * file access) a path to read it from. Parsed by verify/ exactly once, when the policy is resolved.
  */
+/** A trusted root's name: `public-good` (built in) or one under `trustedRoots`. */
+const rootName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "a trusted root name like 'public-good'");
+
 const keyInput = z
   .strictObject({
     name: z.string().min(1).max(100),
@@ -29,11 +39,48 @@ const keyInput = z
       .min(1)
       .max(64 * 1024)
       .optional(),
+    /** required (default, as `cosign verify --key`): a verified log entry naming the key; optional: verified if present. */
+    transparencyLog: z.enum(["required", "optional"]).optional(),
+    /** Whose Rekor keys and TSAs check the log entry and timestamps (default public-good). */
+    trustedRoot: rootName.optional(),
   })
   .refine((k) => (k.path === undefined) !== (k.pem === undefined), {
     message: "give exactly one of path or pem",
   });
 export type KeyInput = z.infer<typeof keyInput>;
+
+/**
+ * One accepted keyless signer: the OIDC issuer and the certificate subject (each exact or an
+ * anchored regular expression), optional exact Fulcio extension values, and the root of its Fulcio
+ * CAs, CT logs, Rekor logs and TSAs.
+ */
+const keylessInput = z
+  .strictObject({
+    name: z.string().min(1).max(100),
+    issuer: z.string().min(1).max(1000).optional(),
+    issuerRegExp: z.string().min(1).max(1000).optional(),
+    subject: z.string().min(1).max(1000).optional(),
+    subjectRegExp: z.string().min(1).max(1000).optional(),
+    extensions: z
+      .record(
+        z
+          .string()
+          .refine(
+            (n) => Object.hasOwn(FULCIO_EXTENSIONS, n),
+            "a Fulcio extension name like sourceRepositoryURI",
+          ),
+        z.string().min(1).max(1000),
+      )
+      .optional(),
+    trustedRoot: rootName.optional(),
+  })
+  .refine((k) => (k.issuer === undefined) !== (k.issuerRegExp === undefined), {
+    message: "give exactly one of issuer or issuerRegExp",
+  })
+  .refine((k) => (k.subject === undefined) !== (k.subjectRegExp === undefined), {
+    message: "give exactly one of subject or subjectRegExp",
+  });
+export type KeylessInput = z.infer<typeof keylessInput>;
 
 /** An upstream's name (config `upstreams[].name`), as projects refer to it. */
 export const UPSTREAM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -51,7 +98,10 @@ const pullEntry = z
 /** The schema of each option's value. */
 export const projectOptionSchemas = {
   mode: z.enum(projectModes),
+  /** Trusted public keys; any one key or keyless identity suffices. */
   keys: z.array(keyInput).max(100),
+  /** Accepted keyless signer identities (Fulcio certificates, Rekor proof). */
+  keyless: z.array(keylessInput).max(100),
   /** Repositories served without a signature check (logged as exempt). */
   exempt: z.array(repositoryGlob).max(1000),
   /**
@@ -87,25 +137,29 @@ export type RawProjectOptions = {
   [K in ProjectOptionName]?: z.infer<(typeof projectOptionSchemas)[K]> | undefined;
 };
 
-/** A trusted key of a policy: verify/'s parsed key. */
-export type PolicyKey = TrustedKey;
+/** A trusted key of a policy: verify/'s parsed key with its log rule and trusted root. */
+export type PolicyKey = KeyAuthority;
 
 /**
  * A policy's options, resolved: every option has a value (its type follows from its schema); keys
- * are parsed, and a cleared signatureRepository is undefined.
+ * are parsed and keyless identities compiled (each with its trusted root), and a cleared
+ * signatureRepository is undefined.
  */
 export type ProjectOptions = {
   readonly [K in ProjectOptionName]: K extends "keys"
     ? readonly PolicyKey[]
-    : K extends "signatureRepository"
-      ? string | undefined
-      : Readonly<z.infer<(typeof projectOptionSchemas)[K]>>;
+    : K extends "keyless"
+      ? readonly KeylessAuthority[]
+      : K extends "signatureRepository"
+        ? string | undefined
+        : Readonly<z.infer<(typeof projectOptionSchemas)[K]>>;
 };
 
 /** Each option's value when neither the project nor `defaults` sets it. */
 export const OPTION_DEFAULTS: ProjectOptions = {
   mode: "off",
   keys: [],
+  keyless: [],
   exempt: [],
   signatureRepository: undefined,
   onLookupError: "deny",
@@ -163,6 +217,15 @@ export type PolicyOverride = RawProjectOptions;
 /** How the key files of a policy are read (the config loader); without it only inline PEM is accepted. */
 export type KeyFileReader = (path: string) => string;
 
+/** The built-in trusted root's name, the default of every key and identity. */
+export const PUBLIC_GOOD = "public-good";
+
+/** What resolving options needs besides the options: the trusted roots by name, and (file only) a key reader. */
+export interface ResolveContext {
+  roots: ReadonlyMap<string, TrustRoot>;
+  readKeyFile?: KeyFileReader | undefined;
+}
+
 /**
  * `raw` applied on top of `base`: each option the raw layer sets replaces the base's (keys parsed
  * by verify/, signatureRepository null cleared). Problems (unreadable or unacceptable keys) are
@@ -173,29 +236,62 @@ export function applyOptions(
   raw: RawProjectOptions | undefined,
   where: string,
   problems: string[],
-  readKeyFile?: KeyFileReader,
+  ctx: ResolveContext,
 ): ProjectOptions {
   if (!raw) return base;
   const out: Record<string, unknown> = { ...base };
   for (const name of PROJECT_OPTION_NAMES) {
     const value = raw[name];
     if (value === undefined) continue;
-    if (name === "keys") out.keys = resolveKeys(value as KeyInput[], `${where}keys`, problems, readKeyFile);
+    if (name === "keys") out.keys = resolveKeys(value as KeyInput[], `${where}keys`, problems, ctx);
+    else if (name === "keyless")
+      out.keyless = resolveKeyless(value as KeylessInput[], `${where}keyless`, problems, ctx);
     else if (name === "signatureRepository") out.signatureRepository = value ?? undefined;
     else out[name] = value;
   }
   return out as unknown as ProjectOptions;
 }
 
+function rootFor(name: string | undefined, at: string, problems: string[], ctx: ResolveContext) {
+  const root = ctx.roots.get(name ?? PUBLIC_GOOD);
+  if (!root)
+    problems.push(
+      `${at}.trustedRoot: no trusted root is called ${JSON.stringify(name ?? PUBLIC_GOOD)} (configure it under trustedRoots)`,
+    );
+  return root;
+}
+
+function resolveKeyless(
+  inputs: readonly KeylessInput[],
+  where: string,
+  problems: string[],
+  ctx: ResolveContext,
+): KeylessAuthority[] {
+  const out: KeylessAuthority[] = [];
+  for (const [i, k] of inputs.entries()) {
+    const at = `${where}[${i}]`;
+    const root = rootFor(k.trustedRoot, at, problems, ctx);
+    try {
+      const identity = compileSignerIdentity(k);
+      if (root) out.push({ kind: "keyless", name: k.name, identity, root });
+    } catch (err) {
+      problems.push(`${at}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
 function resolveKeys(
   inputs: readonly KeyInput[],
   where: string,
   problems: string[],
-  readKeyFile: KeyFileReader | undefined,
+  ctx: ResolveContext,
 ): PolicyKey[] {
+  const { readKeyFile } = ctx;
   const keys: PolicyKey[] = [];
   for (const [i, k] of inputs.entries()) {
     const at = `${where}[${i}]`;
+    const root = rootFor(k.trustedRoot, at, problems, ctx);
     let pem = k.pem;
     if (k.path !== undefined) {
       if (!readKeyFile) {
@@ -212,7 +308,9 @@ function resolveKeys(
       }
     }
     try {
-      keys.push(parseTrustedKey({ name: k.name, pem: pem ?? "" }));
+      const key = parseTrustedKey({ name: k.name, pem: pem ?? "" });
+      if (root)
+        keys.push({ kind: "key", name: k.name, key, transparencyLog: k.transparencyLog ?? "required", root });
     } catch (err) {
       problems.push(`${at}: ${(err as Error).message}`);
     }

@@ -258,7 +258,7 @@ export class Enforcer {
         (evidence) =>
           judgeSignatures({
             digest,
-            keys: policy.keys,
+            keys: policy.keys.map((k) => k.key),
             evidence,
             repository: pulledRepository(input),
           }).status === "verified",
@@ -276,7 +276,7 @@ export class Enforcer {
     this.#opts.metrics.signatureLookupRequests.inc(undefined, lookup.requests);
     const verdict = judgeSignatures({
       digest,
-      keys: policy.keys,
+      keys: policy.keys.map((k) => k.key),
       evidence: lookup.evidence,
       repository: pulledRepository(input),
     });
