@@ -375,7 +375,9 @@ async function main(bench: Bench): Promise<void> {
   );
   bench.pullgate = await startPullgateProcess(join(tmp, "pullgate"), registry.url);
   const pullgate = bench.pullgate;
-  const projects = { proj: { mode: "enforce", keys: [{ name: "bench", pem: key.publicKeyPem }] } };
+  const projects = {
+    proj: { mode: "enforce", keys: [{ name: "bench", pem: key.publicKeyPem, transparencyLog: "optional" }] },
+  };
   // A fixed port, so that a restarted pullgate-enforce keeps the target's URL.
   const enforceListen = `127.0.0.1:${await freePort()}`;
   const startEnforce = () =>

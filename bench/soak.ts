@@ -176,8 +176,8 @@ async function startPullgate(
       "    default: true",
       `redis: { url: ${JSON.stringify(redisUrl)}, hmacKeyEnv: PULLGATE_REDIS_HMAC_KEY }`,
       "projects:",
-      `  proj: { mode: enforce, keys: [{ name: release, pem: ${pem} }] }`,
-      `  toggle: { mode: enforce, keys: [{ name: release, pem: ${pem} }] }`,
+      `  proj: { mode: enforce, keys: [{ name: release, pem: ${pem}, transparencyLog: optional }] }`,
+      `  toggle: { mode: enforce, keys: [{ name: release, pem: ${pem}, transparencyLog: optional }] }`,
       "",
     ].join("\n"),
   );

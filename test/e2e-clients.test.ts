@@ -46,7 +46,7 @@ beforeAll(async () => {
   });
   pg = await startTestPullgate(
     `  - name: private\n    url: "${registry.url}"\n    default: true`,
-    `projects:\n  proj:\n    mode: enforce\n    keys: [{ name: release, pem: ${JSON.stringify(key.publicKeyPem)} }]\n`,
+    `projects:\n  proj:\n    mode: enforce\n    keys: [{ name: release, pem: ${JSON.stringify(key.publicKeyPem)}, transparencyLog: optional }]\n`,
     { tls: cert },
   );
 }, 120_000);

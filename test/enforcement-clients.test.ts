@@ -42,7 +42,7 @@ beforeAll(async () => {
   });
   pg = await startTestPullgate(
     `  - name: local\n    url: "${registry.url}"`,
-    `projects:\n  proj:\n    mode: enforce\n    keys: [{ name: release, pem: ${JSON.stringify(key.publicKeyPem)} }]\n`,
+    `projects:\n  proj:\n    mode: enforce\n    keys: [{ name: release, pem: ${JSON.stringify(key.publicKeyPem)}, transparencyLog: optional }]\n`,
   );
   hostsDir = join(work, "hosts");
   await writeHostsToml(hostsDir, registry.host, pg.proxyUrl);

@@ -127,20 +127,20 @@ beforeAll(async () => {
 ${redisYaml(redis.url)}projects:
   proj:
     mode: enforce
-    keys: [{ name: release, pem: ${pem(trusted)} }]
+    keys: [{ name: release, pem: ${pem(trusted)}, transparencyLog: optional }]
     exempt: ["proj/tools/*"]
   aud:
     mode: audit
-    keys: [{ name: release, pem: ${pem(trusted)} }]
+    keys: [{ name: release, pem: ${pem(trusted)}, transparencyLog: optional }]
   free:
     mode: "off"
   toggle:
     mode: "off"
-    keys: [{ name: release, pem: ${pem(trusted)} }]
+    keys: [{ name: release, pem: ${pem(trusted)}, transparencyLog: optional }]
   strict:
     mode: enforce
     strictBlobs: true
-    keys: [{ name: release, pem: ${pem(trusted)} }]
+    keys: [{ name: release, pem: ${pem(trusted)}, transparencyLog: optional }]
 `;
   const upstream = `  - name: local\n    url: "${registry.url}"`;
   projectsYaml = projects;

@@ -236,7 +236,7 @@ cache: { denyTtlSeconds: ${DENY_TTL_S} }
 projects:
   proj:
     mode: enforce
-    keys: [{ name: release, pem: ${JSON.stringify(key.publicKeyPem)} }]
+    keys: [{ name: release, pem: ${JSON.stringify(key.publicKeyPem)}, transparencyLog: optional }]
 `;
   pg = await startTestPullgate(upstream, config, { adminToken: ADMIN_TOKEN });
   pgR = await startTestPullgate(upstream, `${redisYaml(redis.url)}${config}`, { adminToken: ADMIN_TOKEN });

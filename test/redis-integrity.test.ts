@@ -62,7 +62,7 @@ beforeAll(async () => {
   const config = `${redisYaml(redis.url)}projects:
   proj:
     mode: enforce
-    keys: [{ name: release, pem: ${pem} }]
+    keys: [{ name: release, pem: ${pem}, transparencyLog: optional }]
   staged:
     mode: audit
   opened:

@@ -145,7 +145,7 @@ verification:
 projects:
   hang:
     mode: enforce
-    keys: [{ name: k, pem: ${JSON.stringify(generateTestKey().publicKeyPem)} }]
+    keys: [{ name: k, pem: ${JSON.stringify(generateTestKey().publicKeyPem)}, transparencyLog: optional }]
 `,
   );
   adminPort = Number(new URL(pg.adminUrl).port);

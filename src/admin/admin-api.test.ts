@@ -19,7 +19,12 @@ const CONFIG = {
   upstreams: [{ name: "local", url: UP }],
   admin: { token: TOKEN },
   defaults: { mode: "audit" },
-  projects: { team: { mode: "enforce", keys: [{ name: "trusted", pem: trusted.publicKeyPem }] } },
+  projects: {
+    team: {
+      mode: "enforce",
+      keys: [{ name: "trusted", pem: trusted.publicKeyPem, transparencyLog: "optional" }],
+    },
+  },
 };
 
 let agent: MockAgent;
@@ -133,7 +138,10 @@ describe("changing policies", () => {
     const image = pushImage(registry, "team/app", "v1");
     fakeLegacySignature(registry, "team/app", image.digest, trusted);
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(200);
-    expect((await put("team", { keys: [{ name: "other", pem: other.publicKeyPem }] })).status).toBe(200);
+    expect(
+      (await put("team", { keys: [{ name: "other", pem: other.publicKeyPem, transparencyLog: "optional" }] }))
+        .status,
+    ).toBe(200);
     expect((await apps.proxy.request("/v2/team/app/manifests/v1")).status).toBe(403);
   });
 

@@ -108,7 +108,7 @@ function toKey(fingerprint: string, digest: string): string {
 function sizeOfEntry(entry: Entry, key: string): number {
   const v = entry.verdict;
   let bytes = ENTRY_OVERHEAD_BYTES + stringBytes(key) + stringBytes(entry.digest);
-  for (const s of [v.outcome, v.reason, v.via, v.key, v.keyFingerprint, v.indexDigest]) {
+  for (const s of [v.outcome, v.reason, v.via, v.key, v.keyFingerprint, v.indexDigest, v.detail]) {
     if (typeof s === "string") bytes += stringBytes(s);
   }
   return bytes;

@@ -17,6 +17,8 @@ export interface CachedVerdict {
   /** allow via signature: the trusted key's name and fingerprint. */
   key?: string;
   keyFingerprint?: string;
+  /** deny: what was found and why it did not count (shown in the 403 message). */
+  detail?: string;
   /** allow via index: the verified index that listed this digest. */
   indexDigest?: string;
   /** ms since epoch when the verdict was made. */

@@ -41,6 +41,8 @@ export function renderDemoConfig(input: DemoConfigInput): string {
     "    mode: enforce",
     "    keys:",
     `      - name: ${input.keyName}`,
+    // The demo signs without a transparency log (no Rekor here): keys require one by default.
+    "        transparencyLog: optional",
     "        pem: |",
     ...pem,
     "",

@@ -1,12 +1,8 @@
 import { verify } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { computeDigest, MediaType } from "../oci/index.ts";
-import {
-  COSIGN_SIGNATURE_ANNOTATION,
-  judgeSignatures,
-  parseTrustedKey,
-  SIMPLESIGNING_MEDIA_TYPE,
-} from "../verify/index.ts";
+import { judgeWithKeys } from "../verify/authorities.test-helpers.ts";
+import { COSIGN_SIGNATURE_ANNOTATION, parseTrustedKey, SIMPLESIGNING_MEDIA_TYPE } from "../verify/index.ts";
 import {
   createLegacySignature,
   generateSigningKey,
@@ -81,13 +77,13 @@ describe("createLegacySignature", () => {
       },
     ];
     const trusted = parseTrustedKey({ name: "demo", pem: key.publicKeyPem });
-    expect(judgeSignatures({ digest: DIGEST, keys: [trusted], evidence })).toMatchObject({
+    expect(judgeWithKeys({ digest: DIGEST, keys: [trusted], evidence })).toMatchObject({
       status: "verified",
       key: "demo",
       keyFingerprint: trusted.fingerprint,
     });
     const other = parseTrustedKey({ name: "other", pem: generateSigningKey().publicKeyPem });
-    expect(judgeSignatures({ digest: DIGEST, keys: [other], evidence })).toMatchObject({
+    expect(judgeWithKeys({ digest: DIGEST, keys: [other], evidence })).toMatchObject({
       status: "denied",
       reason: "UNTRUSTED_SIGNATURE",
     });

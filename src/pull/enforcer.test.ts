@@ -47,7 +47,10 @@ beforeEach(async () => {
   const config = parseConfig(
     JSON.stringify({
       upstreams: [{ name: "up", url: UP }],
-      defaults: { mode: "enforce", keys: [{ name: "trusted", pem: trusted.publicKeyPem }] },
+      defaults: {
+        mode: "enforce",
+        keys: [{ name: "trusted", pem: trusted.publicKeyPem, transparencyLog: "optional" }],
+      },
     }),
     { source: "t", baseDir: ".", env: {} },
   );
@@ -312,7 +315,9 @@ describe("decide", () => {
   it("looks again under a changed policy (the fingerprint is part of the cache key)", async () => {
     const image = signedImage();
     expect((await decide(image)).outcome).toBe("allow");
-    await policies.update("proj", { keys: [{ name: "stranger", pem: stranger.publicKeyPem }] });
+    await policies.update("proj", {
+      keys: [{ name: "stranger", pem: stranger.publicKeyPem, transparencyLog: "optional" }],
+    });
     expect(await decide(image)).toMatchObject({
       outcome: "deny",
       reason: "UNTRUSTED_SIGNATURE",

@@ -12,6 +12,7 @@ import type { EffectivePolicy } from "../policy/index.ts";
 import type { PullgateMetrics } from "../telemetry/index.ts";
 import type { RequestContext, Route } from "../upstream/index.ts";
 import {
+  type Authority,
   type DenyReason,
   judgeSignatures,
   type PulledRepository,
@@ -258,7 +259,7 @@ export class Enforcer {
         (evidence) =>
           judgeSignatures({
             digest,
-            keys: policy.keys.map((k) => k.key),
+            authorities: authoritiesOf(policy),
             evidence,
             repository: pulledRepository(input),
           }).status === "verified",
@@ -276,7 +277,7 @@ export class Enforcer {
     this.#opts.metrics.signatureLookupRequests.inc(undefined, lookup.requests);
     const verdict = judgeSignatures({
       digest,
-      keys: policy.keys.map((k) => k.key),
+      authorities: authoritiesOf(policy),
       evidence: lookup.evidence,
       repository: pulledRepository(input),
     });
@@ -315,10 +316,21 @@ export class Enforcer {
       };
     }
     if (store) {
-      const deny: CachedVerdict = { outcome: "deny", reason: verdict.reason, decidedAt };
+      const deny: CachedVerdict = {
+        outcome: "deny",
+        reason: verdict.reason,
+        ...(verdict.detail ? { detail: verdict.detail } : {}),
+        decidedAt,
+      };
       await this.#opts.cache.set(denyScope(input), digest, deny, this.#opts.denyTtlSeconds);
     }
-    return { outcome: "deny", reason: verdict.reason, tier: "verified", signatures: verdict.signatures };
+    return {
+      outcome: "deny",
+      reason: verdict.reason,
+      tier: "verified",
+      ...(verdict.detail ? { detail: verdict.detail } : {}),
+      signatures: verdict.signatures,
+    };
   }
 
   /** Records the config and layer blobs of an admitted manifest, so strictBlobs serves them. */
@@ -389,7 +401,8 @@ function fromCache(v: CachedVerdict, tier: CacheTier): Decision {
       indexDigest: v.indexDigest,
     };
   }
-  return { outcome: "deny", reason: (v.reason as DenyReason | undefined) ?? "NO_SIGNATURE", tier };
+  const reason = (v.reason as DenyReason | undefined) ?? "NO_SIGNATURE";
+  return v.detail ? { outcome: "deny", reason, tier, detail: v.detail } : { outcome: "deny", reason, tier };
 }
 
 /**
@@ -412,4 +425,9 @@ export function blobDigests(manifest: Manifest): Digest[] {
     if (d?.digest !== undefined && isDigest(d.digest)) out.push(d.digest);
   }
   return out;
+}
+
+/** The keys and keyless identities a policy trusts, as verify/ takes them. */
+function authoritiesOf(policy: EffectivePolicy): readonly Authority[] {
+  return [...policy.keys, ...policy.keyless];
 }

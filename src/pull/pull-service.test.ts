@@ -18,7 +18,7 @@ import {
 const UP = "http://up.test:5000";
 const HUB = "https://hub.test";
 const trusted = generateTestKey();
-const keys = [{ name: "trusted", pem: trusted.publicKeyPem }];
+const keys = [{ name: "trusted", pem: trusted.publicKeyPem, transparencyLog: "optional" }];
 
 const CONFIG = {
   upstreams: [

@@ -12,11 +12,12 @@ export function denied(
   detail: string | undefined,
 ): OciError {
   const image = `${repository}@${digest}`;
+  const found = detail ? `: ${detail}` : "";
   const why: Record<DenyReason, string> = {
     NO_SIGNATURE: `${image} has no signature`,
-    UNTRUSTED_SIGNATURE: `${image} has signatures, but none verifies with a key the project trusts`,
-    DIGEST_MISMATCH: `${image} carries a valid signature by a trusted key, but for a different digest`,
-    REPOSITORY_MISMATCH: `${image} carries a valid signature by a trusted key for this digest, but naming another repository (the project requires matchRepository)`,
+    UNTRUSTED_SIGNATURE: `${image} has signatures, but none is by a key or keyless identity the project trusts${found}`,
+    DIGEST_MISMATCH: `${image} carries a valid signature by a trusted signer, but for a different digest${found}`,
+    REPOSITORY_MISMATCH: `${image} carries a valid signature by a trusted signer for this digest, but naming another repository (the project requires matchRepository)`,
     AMBIGUOUS_MANIFEST: `${image} is ambiguous JSON that container clients could read differently from pullgate (${detail ?? "ambiguous"}); it is refused whatever signs it`,
   };
   return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}`, {

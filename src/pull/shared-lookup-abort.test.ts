@@ -18,7 +18,7 @@ it("a client that disconnects during the shared lookup does not fail the other r
   agent.disableNetConnect();
   const key = generateTestKey();
   const config = parseConfig(
-    `upstreams:\n  - name: up\n    url: "${UP}"\nprojects:\n  proj:\n    mode: enforce\n    keys: [{ name: k, pem: ${JSON.stringify(key.publicKeyPem)} }]\n`,
+    `upstreams:\n  - name: up\n    url: "${UP}"\nprojects:\n  proj:\n    mode: enforce\n    keys: [{ name: k, pem: ${JSON.stringify(key.publicKeyPem)}, transparencyLog: optional }]\n`,
     { source: "t", baseDir: ".", env: {} },
   );
   const deps = await createDeps(config, { logger: createMemoryLogger(), dispatcherFor: () => agent });

@@ -164,7 +164,7 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): Verdict
 }
 
 const VIAS = new Set(["signature", "index", "signature-artifact"]);
-const OPTIONAL_STRINGS = ["reason", "key", "keyFingerprint", "indexDigest"] as const;
+const OPTIONAL_STRINGS = ["reason", "key", "keyFingerprint", "indexDigest", "detail"] as const;
 
 /** Parses a stored verdict; undefined when it is not one. */
 export function parseCachedVerdict(json: string): CachedVerdict | undefined {

@@ -45,6 +45,11 @@ export const MAX_LEGACY_LAYERS = 256;
 export const MAX_BUNDLES = 32;
 /** Signature checks (candidate × trusted key) per call: bounds the CPU one lookup can cost. */
 export const MAX_SIGNATURE_CHECKS = 1024;
+/**
+ * Keyless verifications (certificate chain, SCT, SET: about 7 ms of CPU each) one decision runs at
+ * most; candidates beyond are not considered. cosign writes one per signer.
+ */
+export const MAX_KEYLESS_CHECKS = 16;
 
 /** An RFC 3161 timestamp of the signature (`cosign sign --timestamp-server-url`), JSON `{SignedRFC3161Timestamp}`. */
 export const COSIGN_RFC3161_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp";

@@ -1,32 +1,32 @@
 import { type Bundle, bundleFromJSON } from "@sigstore/bundle";
-import { dsse } from "@sigstore/core";
 import {
   COSIGN_SIGN_PREDICATE,
   IN_TOTO_PAYLOAD_TYPE,
   SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX,
 } from "./cosign-format.ts";
 import { namesDigest, readStatement } from "./in-toto-statement.ts";
-import type { Judgement } from "./judge-legacy-layer.ts";
+import type { CertificateBudget, Judgement } from "./judge-legacy-layer.ts";
 import { quote } from "./quote.ts";
 import { type PulledRepository, subjectRepositoryProblem } from "./signed-repository.ts";
-import { orderKeysByHint } from "./trusted-key.ts";
-import type { BundleEvidence, DigestString, TrustedKey } from "./types.ts";
-import { verifySignatureBytes } from "./verify-signature-bytes.ts";
+import type { BundleEvidence, DigestString } from "./types.ts";
+import { type Authority, verifyAgainstAuthorities } from "./verify-authorities.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * One Sigstore bundle found as a referrer (cosign-formats.md §1.9). It must hold a DSSE envelope of an
- * in-toto statement whose signature (over PAE(payloadType, payload)) a trusted key verifies; only then
- * is the statement read: `_type` in-toto v1/v0.1, `predicateType` cosign's sign predicate (any other
- * predicate is an attestation: not-a-signature), and a subject naming `digest`. Transparency-log
- * entries, certificates and timestamps in the bundle are not used here (key-based policy).
+ * in-toto statement that an authority the project trusts stands behind (verify-authorities.ts: a key
+ * with its log rule, or a keyless identity with its certificate, SCTs and log entries, all against
+ * the authority's trusted root); only then is the statement read: `_type` in-toto v1/v0.1,
+ * `predicateType` cosign's sign predicate (any other predicate is an attestation: not-a-signature),
+ * and a subject naming `digest`.
  */
 export function judgeBundle(
   evidence: BundleEvidence,
   digest: DigestString,
-  keys: readonly TrustedKey[],
+  authorities: readonly Authority[],
   repository?: PulledRepository,
+  budget: CertificateBudget = { remaining: Number.POSITIVE_INFINITY },
 ): Judgement {
   if (
     evidence.artifactType !== undefined &&
@@ -59,13 +59,23 @@ export function judgeBundle(
   const signature = envelope.signatures[0]?.sig;
   if (signature === undefined || signature.length === 0)
     return { result: "invalid", detail: "no DSSE signature" };
-  const pae = dsse.preAuthEncoding(envelope.payloadType, envelope.payload);
-  const key = orderKeysByHint(keys, hintOf(bundle)).find((candidate) =>
-    verifySignatureBytes(candidate, pae, signature),
-  );
-  if (key === undefined) {
-    return { result: "untrusted", detail: "no trusted key verifies the DSSE signature" };
+  if (bundle.verificationMaterial.content.$case !== "publicKey") {
+    if (budget.remaining <= 0)
+      return { result: "not-considered", detail: "over the cap of keyless verifications for one decision" };
+    budget.remaining -= 1;
   }
+  const r = verifyAgainstAuthorities(bundle, undefined, authorities);
+  if (!r.ok)
+    return {
+      result: "untrusted",
+      detail: r.detail,
+      ...(r.certificate ? { certificate: r.certificate } : {}),
+    };
+  const who = {
+    authority: r.authority,
+    ...(r.certificate ? { certificate: r.certificate } : {}),
+    ...(r.logEntry ? { logEntry: r.logEntry } : {}),
+  };
   const statement = readStatement(envelope.payload);
   if (typeof statement === "string") return { result: "invalid", detail: statement };
   if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
@@ -75,19 +85,13 @@ export function judgeBundle(
     };
   }
   if (!namesDigest(statement.subjects, digest)) {
-    return { result: "digest-mismatch", key, detail: "no statement subject names the digest" };
+    return { result: "digest-mismatch", ...who, detail: "no statement subject names the digest" };
   }
   if (repository) {
     const problem = subjectRepositoryProblem(statement.subjects, repository);
-    if (problem) return { result: "repository-mismatch", key, detail: problem };
+    if (problem) return { result: "repository-mismatch", ...who, detail: problem };
   }
-  return { result: "verified", key };
-}
-
-/** The bundle's key hint (base64 sha256 of the signer's SPKI), "" when it has none. */
-function hintOf(bundle: Bundle): string {
-  const material = bundle.verificationMaterial.content;
-  return material.$case === "publicKey" ? material.publicKey.hint : "";
+  return { result: "verified", ...who };
 }
 
 function unreachable(value: never): never {

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, sign } from "node:crypto";
 import { dsse } from "@sigstore/core";
 import { describe, expect, it } from "vitest";
+import { judgeWithKeys, keyAuthorities } from "./authorities.test-helpers.ts";
 import {
   COSIGN_SIGNATURE_ANNOTATION,
   MAX_SIGNATURE_CHECKS,
@@ -8,7 +9,6 @@ import {
 } from "./cosign-format.ts";
 import { judgeBundle } from "./judge-bundle.ts";
 import { judgeLegacyLayer } from "./judge-legacy-layer.ts";
-import { judgeSignatures } from "./judge-signatures.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
 import type { BundleEvidence, DigestString, LegacyLayerEvidence, TrustedKey } from "./types.ts";
 
@@ -26,6 +26,7 @@ const trusted = parseTrustedKey({
   name: "k",
   pem: publicKey.export({ type: "spki", format: "pem" }).toString(),
 });
+const AUTH = keyAuthorities([trusted]);
 
 describe("judgeSignatures: the signature-check budget counts bundles", () => {
   const keys = Array.from({ length: 8 }, (_, i) => newKey(`k${i}`));
@@ -55,7 +56,7 @@ describe("judgeSignatures: the signature-check budget counts bundles", () => {
       },
       ...Array.from({ length: 9 }, (_, i) => bundle(i)),
     ];
-    const verdict = judgeSignatures({ digest, keys, evidence });
+    const verdict = judgeWithKeys({ digest, keys, evidence });
     const bundleReports = verdict.signatures.filter((r) => r.format === "sigstore-bundle");
     expect(bundleReports.filter((r) => r.result === "invalid")).toHaveLength(8);
     expect(bundleReports.at(-1)).toMatchObject({
@@ -75,7 +76,7 @@ describe("judgeSignatures: the signature-check budget counts bundles", () => {
         layers: Array.from({ length: layersFilling + 1 }, (_, i) => layer(i)),
       },
     ];
-    const verdict = judgeSignatures({ digest, keys, evidence });
+    const verdict = judgeWithKeys({ digest, keys, evidence });
     const legacyReports = verdict.signatures.filter((r) => r.format === "cosign-legacy");
     expect(legacyReports.filter((r) => r.result === "invalid")).toHaveLength(layersFilling);
     expect(legacyReports.at(-1)).toMatchObject({
@@ -104,13 +105,13 @@ describe("judgeLegacyLayer: the repository binding", () => {
   };
 
   it("verifies for the signed repository and refuses another one", () => {
-    expect(judgeLegacyLayer(layer, digest, [trusted], { registry: "r.example", name: "proj/app" })).toEqual({
+    expect(judgeLegacyLayer(layer, digest, AUTH, { registry: "r.example", name: "proj/app" })).toEqual({
       result: "verified",
-      key: trusted,
+      authority: AUTH[0],
     });
-    expect(judgeLegacyLayer(layer, digest, [trusted], { registry: "r.example", name: "proj/evil" })).toEqual({
+    expect(judgeLegacyLayer(layer, digest, AUTH, { registry: "r.example", name: "proj/evil" })).toEqual({
       result: "repository-mismatch",
-      key: trusted,
+      authority: AUTH[0],
       detail: 'payload is for "r.example/proj/app:v1", not r.example/proj/evil',
     });
   });
@@ -138,7 +139,7 @@ describe("judgeBundle: the repository binding and strict UTF-8", () => {
     judgeBundle(
       { format: "sigstore-bundle", source: digest, artifactType: undefined, bundle: bytes },
       digest,
-      [trusted],
+      AUTH,
       repository,
     );
 
@@ -146,11 +147,11 @@ describe("judgeBundle: the repository binding and strict UTF-8", () => {
     const bytes = Buffer.from(bundleJson(statement("r.example/proj/app"), ""));
     expect(judge(bytes, { registry: "r.example", name: "proj/app" })).toEqual({
       result: "verified",
-      key: trusted,
+      authority: AUTH[0],
     });
     expect(judge(bytes, { registry: "r.example", name: "proj/evil" })).toEqual({
       result: "repository-mismatch",
-      key: trusted,
+      authority: AUTH[0],
       // The quoted names themselves are not pinned: `names.map(quote)` in signed-repository.ts passes
       // the index as quote's `max` (reported, not fixed here).
       detail: expect.stringMatching(/^statement subjects name .*, not r\.example\/proj\/evil$/),
@@ -160,7 +161,7 @@ describe("judgeBundle: the repository binding and strict UTF-8", () => {
   it("refuses a bundle with an invalid UTF-8 byte inside a JSON string", () => {
     const [before, after] = bundleJson(statement("x"), "HINT").split("HINT") as [string, string];
     const good = Buffer.from(bundleJson(statement("x"), "h"));
-    expect(judge(good)).toEqual({ result: "verified", key: trusted });
+    expect(judge(good)).toEqual({ result: "verified", authority: AUTH[0] });
     const bad = Buffer.concat([Buffer.from(before), Buffer.from([0xff]), Buffer.from(after)]);
     expect(judge(bad)).toEqual({ result: "invalid", detail: "not a Sigstore bundle" });
   });

@@ -1,27 +1,51 @@
+import { createHash } from "node:crypto";
 import {
+  COSIGN_CERTIFICATE_ANNOTATION,
+  COSIGN_REKOR_BUNDLE_ANNOTATION,
+  COSIGN_RFC3161_ANNOTATION,
   COSIGN_SIGNATURE_ANNOTATION,
   SIMPLESIGNING_MEDIA_TYPE,
   SIMPLESIGNING_PAYLOAD_TYPE,
 } from "./cosign-format.ts";
 import { decodeBase64 } from "./decode-base64.ts";
 import { field } from "./json-field.ts";
+import { legacyLayerBundle } from "./legacy-bundle.ts";
 import { quote } from "./quote.ts";
 import { type PulledRepository, payloadRepositoryProblem } from "./signed-repository.ts";
-import type { DigestString, LegacyLayerEvidence, SignatureResult, TrustedKey } from "./types.ts";
+import type { CertificateSigner } from "./signer-identity.ts";
+import type { DigestString, LegacyLayerEvidence, SignatureResult } from "./types.ts";
+import {
+  type Authority,
+  type KeyAuthority,
+  type LogEntryInfo,
+  verifyAgainstAuthorities,
+} from "./verify-authorities.ts";
 import { verifySignatureBytes } from "./verify-signature-bytes.ts";
 
 export interface Judgement {
   result: SignatureResult;
-  /** The trusted key whose signature verified (verified / digest-mismatch). */
-  key?: TrustedKey;
+  /** The key or keyless identity whose signature verified (verified / digest-mismatch / repository-mismatch). */
+  authority?: Authority;
+  /** A keyless signer's certificate (also when it did not count: the message says who it was). */
+  certificate?: CertificateSigner;
+  /** The transparency-log entry that was verified with it. */
+  logEntry?: LogEntryInfo;
   detail?: string;
+}
+
+/** Keyless verifications (about 7 ms of CPU each) one decision may run; the rest are not considered. */
+export interface CertificateBudget {
+  remaining: number;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * One layer of a legacy `.sig` manifest (cosign-formats.md §1.2, §1.3, §1.5). The signature is checked
- * first, over the exact payload bytes; only a payload a trusted key signed is read: its
+ * first, over the exact payload bytes, by an authority the project trusts: a key (with its log rule:
+ * a `dev.sigstore.cosign/bundle` SET from a log of its root, naming the key), or a keyless identity
+ * (the `dev.sigstore.cosign/certificate` leaf, chained to its root's Fulcio CAs at the logged time,
+ * with its SCT and SET, naming that identity). Only a payload an authority signed is read: its
  * `critical.type` must be the simple-signing type and `critical.image["docker-manifest-digest"]` must
  * be exactly `digest`. `docker-reference` is ignored, as cosign does, unless `repository` is given
  * (the policy's matchRepository): then it must name that repository.
@@ -29,8 +53,9 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export function judgeLegacyLayer(
   layer: LegacyLayerEvidence,
   digest: DigestString,
-  keys: readonly TrustedKey[],
+  authorities: readonly Authority[],
   repository?: PulledRepository,
+  budget: CertificateBudget = { remaining: Number.POSITIVE_INFINITY },
 ): Judgement {
   if (layer.mediaType !== SIMPLESIGNING_MEDIA_TYPE) {
     return { result: "not-a-signature", detail: `layer media type ${quote(layer.mediaType)}` };
@@ -47,20 +72,72 @@ export function judgeLegacyLayer(
     return { result: "invalid", detail: "payload blob not fetched (missing or over the size cap)" };
   }
   const payload = layer.payload;
-  const key = keys.find((candidate) => verifySignatureBytes(candidate, payload, signature));
-  if (key === undefined) {
-    return { result: "untrusted", detail: "no trusted key verifies the signature over the payload" };
-  }
+  const signer = signerOf(layer, payload, encoded, signature, authorities, budget);
+  if (signer.result !== "verified") return signer;
+  const { result: _verified, ...who } = signer;
   const claims = readClaims(payload);
   if (typeof claims === "string") return { result: "invalid", detail: claims };
   if (claims.manifestDigest !== digest) {
-    return { result: "digest-mismatch", key, detail: `payload names ${quote(claims.manifestDigest)}` };
+    return { result: "digest-mismatch", ...who, detail: `payload names ${quote(claims.manifestDigest)}` };
   }
   if (repository) {
     const problem = payloadRepositoryProblem(claims.payload, repository);
-    if (problem) return { result: "repository-mismatch", key, detail: problem };
+    if (problem) return { result: "repository-mismatch", ...who, detail: problem };
   }
-  return { result: "verified", key };
+  return { result: "verified", ...who };
+}
+
+/** Who stands behind the signature: "verified" with the authority, else why nobody the project trusts does. */
+function signerOf(
+  layer: LegacyLayerEvidence,
+  payload: Uint8Array,
+  encoded: string,
+  signature: Uint8Array,
+  authorities: readonly Authority[],
+  budget: CertificateBudget,
+): Judgement {
+  const annotated = (name: string) => (layer.annotations[name] ?? "") !== "";
+  const certified = annotated(COSIGN_CERTIFICATE_ANNOTATION);
+  if (!certified && !annotated(COSIGN_REKOR_BUNDLE_ANNOTATION) && !annotated(COSIGN_RFC3161_ANNOTATION)) {
+    // A plain key signature (made without Rekor): one signature check per key, no log to verify.
+    const keys = authorities.filter((a): a is KeyAuthority => a.kind === "key");
+    const signedBy = keys.filter((a) => verifySignatureBytes(a.key, payload, signature));
+    const accepted = signedBy.find((a) => a.transparencyLog === "optional");
+    if (accepted) return { result: "verified", authority: accepted };
+    if (signedBy[0])
+      return {
+        result: "untrusted",
+        detail: `signed by key ${signedBy[0].name} without a transparency-log entry, and the key requires one (transparencyLog: required; set optional for signatures made without Rekor)`,
+      };
+    return {
+      result: "untrusted",
+      detail:
+        keys.length > 0
+          ? "no trusted key verifies the signature over the payload"
+          : "signed with a key, and the project trusts no key",
+    };
+  }
+  if (certified) {
+    if (budget.remaining <= 0)
+      return { result: "not-considered", detail: "over the cap of keyless verifications for one decision" };
+    budget.remaining -= 1;
+  }
+  const sha = createHash("sha256").update(payload).digest();
+  const bundle = legacyLayerBundle(encoded, layer.annotations, sha);
+  if (typeof bundle === "string") return { result: "invalid", detail: bundle };
+  const r = verifyAgainstAuthorities(bundle, payload, authorities);
+  if (!r.ok)
+    return {
+      result: "untrusted",
+      detail: r.detail,
+      ...(r.certificate ? { certificate: r.certificate } : {}),
+    };
+  return {
+    result: "verified",
+    authority: r.authority,
+    ...(r.certificate ? { certificate: r.certificate } : {}),
+    ...(r.logEntry ? { logEntry: r.logEntry } : {}),
+  };
 }
 
 /** The signed claims, or why the payload is not a simple-signing payload. */

@@ -10,6 +10,7 @@ import {
   vectorBytes,
   vectorKey,
 } from "../../test/support/vectors.ts";
+import { judgeWithKeys, TEST_ROOT } from "./authorities.test-helpers.ts";
 import {
   BUNDLE_V03_MEDIA_TYPE,
   COSIGN_SIGN_PREDICATE,
@@ -20,6 +21,7 @@ import {
   SIMPLESIGNING_MEDIA_TYPE,
 } from "./cosign-format.ts";
 import { judgeSignatures } from "./judge-signatures.ts";
+import { compileSignerIdentity } from "./signer-identity.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
 import type {
   BundleEvidence,
@@ -28,6 +30,7 @@ import type {
   SignatureEvidence,
   TrustedKey,
 } from "./types.ts";
+import type { KeylessAuthority } from "./verify-authorities.ts";
 import { verifySignatureBytes } from "./verify-signature-bytes.ts";
 
 const cosignPub = vectorKey(`${FIXTURES}/cosign.pub`, "cosign");
@@ -43,7 +46,7 @@ function legacy(
 
 function judgeCase(name: string, keys: readonly TrustedKey[], digest?: string) {
   const fixture = fixtureCase(name);
-  return judgeSignatures({ digest: digest ?? fixture.digest ?? "", keys, evidence: [fixture.evidence] });
+  return judgeWithKeys({ digest: digest ?? fixture.digest ?? "", keys, evidence: [fixture.evidence] });
 }
 
 describe("judgeSignatures: containers/image cosign fixtures (real signatures)", () => {
@@ -99,7 +102,7 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
       for (const bit of [0x01, 0x80]) {
         const flipped = Buffer.from(payload);
         flipped[index] = (flipped[index] as number) ^ bit;
-        const verdict = judgeSignatures({
+        const verdict = judgeWithKeys({
           digest: VALID_DIGEST,
           keys: [cosignPub],
           evidence: [legacy([{ ...layer, payload: flipped }])],
@@ -150,7 +153,7 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
     const fixture = fixtureCase("dir-img-cosign-no-manifest");
     expect(fixture.digest).toBeUndefined();
     for (const digest of ["", "sha256:", "latest", VALID_DIGEST.toUpperCase()]) {
-      const verdict = judgeSignatures({ digest, keys: [cosignPub], evidence: [fixture.evidence] });
+      const verdict = judgeWithKeys({ digest, keys: [cosignPub], evidence: [fixture.evidence] });
       expect(verdict).toMatchObject({ status: "denied", reason: "DIGEST_MISMATCH" });
     }
   });
@@ -165,15 +168,41 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
     });
   });
 
-  it("dir-img-cosign-fulcio-rekor-valid: verified with the leaf certificate's key", () => {
+  it("dir-img-cosign-fulcio-rekor-valid: a keyless signature needs a keyless identity; its leaf's key as a key is not one", () => {
     const fixture = fixtureCase("dir-img-cosign-fulcio-rekor-valid");
     const certPem = fixture.signatures[0]?.annotations["dev.sigstore.cosign/certificate"] as string;
     const leafKey = new X509Certificate(certPem).publicKey.export({ type: "spki", format: "pem" }).toString();
     const key = parseTrustedKey({ name: "fulcio-leaf", pem: leafKey });
-    expect(judgeCase("dir-img-cosign-fulcio-rekor-valid", [key])).toMatchObject({ status: "verified" });
+    expect(judgeCase("dir-img-cosign-fulcio-rekor-valid", [key])).toMatchObject({
+      status: "denied",
+      reason: "UNTRUSTED_SIGNATURE",
+      signatures: [
+        { result: "untrusted", subject: "mitr@redhat.com", issuer: "https://github.com/login/oauth" },
+      ],
+    });
+    const mitr: KeylessAuthority = {
+      kind: "keyless",
+      name: "mitr",
+      identity: compileSignerIdentity({
+        name: "mitr",
+        issuer: "https://github.com/login/oauth",
+        subject: "mitr@redhat.com",
+      }),
+      root: TEST_ROOT,
+    };
+    const verdict = judgeSignatures({
+      digest: fixture.digest ?? "",
+      authorities: [mitr],
+      evidence: [fixture.evidence],
+    });
+    expect(verdict).toMatchObject({ status: "verified", key: "mitr" });
+    expect(verdict.signatures[0]).toMatchObject({
+      subject: "mitr@redhat.com",
+      logEntry: { integratedTime: "2023-01-20T20:51:33.000Z" },
+    });
   });
 
-  it("dir-img-cosign-pki-valid: verified with the private-PKI leaf's RSA key (base64 wrapped over lines)", () => {
+  it("dir-img-cosign-pki-valid: a private-PKI certificate without a transparency log is not accepted (not supported)", () => {
     const fixture = fixtureCase("dir-img-cosign-pki-valid");
     const layer = fixture.signatures[0];
     expect(layer?.annotations[COSIGN_SIGNATURE_ANNOTATION]).toContain("\n");
@@ -182,8 +211,8 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
     const key = parseTrustedKey({ name: "pki-leaf", pem: leafKey });
     expect(key.algorithm).toBe("rsa");
     expect(judgeCase("dir-img-cosign-pki-valid", [key])).toMatchObject({
-      status: "verified",
-      key: "pki-leaf",
+      status: "denied",
+      reason: "UNTRUSTED_SIGNATURE",
     });
   });
 
@@ -193,7 +222,7 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
     const certPem = vectorBytes("containers-image/signature/internal/testdata/rekor-cert").toString();
     const leafKey = new X509Certificate(certPem).publicKey.export({ type: "spki", format: "pem" }).toString();
     const named = JSON.parse(payload.toString()).critical.image["docker-manifest-digest"] as string;
-    const verdict = judgeSignatures({
+    const verdict = judgeWithKeys({
       digest: named,
       keys: [parseTrustedKey({ name: "rekor-cert", pem: leafKey })],
       evidence: [
@@ -212,7 +241,7 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
 
   it("unknown-cosign-key.signature: untrusted with every fixture key", () => {
     const layer = toLayer(readDirSignature(`${FIXTURES}/unknown-cosign-key.signature`));
-    const verdict = judgeSignatures({
+    const verdict = judgeWithKeys({
       digest: VALID_DIGEST,
       keys: [cosignPub, cosign2Pub],
       evidence: [legacy([layer])],
@@ -224,7 +253,7 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
 describe("judgeSignatures: legacy layer edge cases", () => {
   const valid = fixtureCase("dir-img-cosign-valid").evidence.layers[0] as LegacyLayerEvidence;
   const judgeLayer = (layer: LegacyLayerEvidence) =>
-    judgeSignatures({ digest: VALID_DIGEST, keys: [cosignPub], evidence: [legacy([layer])] });
+    judgeWithKeys({ digest: VALID_DIGEST, keys: [cosignPub], evidence: [legacy([layer])] });
 
   it("payload not fetched: invalid, with a detail", () => {
     const verdict = judgeLayer({ ...valid, payload: undefined });
@@ -369,14 +398,14 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
     "%s: a legacy signature verifies; a wrong key is untrusted",
     (_, signer) => {
       const evidence = [legacy([legacyLayer(signer, DIGEST)])];
-      expect(judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence })).toMatchObject({
+      expect(judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence })).toMatchObject({
         status: "verified",
         format: "cosign-legacy",
         key: signer.name,
         keyFingerprint: signer.trusted.fingerprint,
       });
       const other = makeSigner("other", "ec");
-      expect(judgeSignatures({ digest: DIGEST, keys: [other.trusted], evidence })).toMatchObject({
+      expect(judgeWithKeys({ digest: DIGEST, keys: [other.trusted], evidence })).toMatchObject({
         status: "denied",
         reason: "UNTRUSTED_SIGNATURE",
       });
@@ -387,13 +416,13 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
     "%s: a DSSE bundle signature verifies; a wrong key is untrusted",
     (_, signer) => {
       const evidence = [bundleEvidence(signer, DIGEST)];
-      expect(judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence })).toMatchObject({
+      expect(judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence })).toMatchObject({
         status: "verified",
         format: "sigstore-bundle",
         key: signer.name,
       });
       const other = makeSigner("other", "ec");
-      const verdict = judgeSignatures({ digest: DIGEST, keys: [other.trusted], evidence });
+      const verdict = judgeWithKeys({ digest: DIGEST, keys: [other.trusted], evidence });
       expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
       expect(verdict.signatures[0]?.result).toBe("untrusted");
     },
@@ -403,11 +432,11 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
     const [signer] = signers as [Signer];
     const mismatch = legacyLayer(signer, DIGEST, OTHER);
     expect(
-      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [legacy([mismatch])] }),
+      judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [legacy([mismatch])] }),
     ).toMatchObject({
       reason: "DIGEST_MISMATCH",
     });
-    const verdict = judgeSignatures({
+    const verdict = judgeWithKeys({
       digest: DIGEST,
       keys: [signer.trusted],
       evidence: [legacy([mismatch]), bundleEvidence(signer, DIGEST)],
@@ -430,7 +459,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
       };
     };
     const judge = (claims: unknown) =>
-      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [legacy([layerFor(claims)])] })
+      judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [legacy([layerFor(claims)])] })
         .signatures[0]?.result;
     const image = { "docker-manifest-digest": DIGEST };
     expect(judge({ critical: { type: "cosign container image signature", image } })).toBe("verified");
@@ -458,7 +487,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
 
   it("bundle: a statement for another digest is DIGEST_MISMATCH", () => {
     const [signer] = signers as [Signer];
-    const verdict = judgeSignatures({
+    const verdict = judgeWithKeys({
       digest: DIGEST,
       keys: [signer.trusted],
       evidence: [bundleEvidence(signer, OTHER)],
@@ -471,7 +500,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
     const [signer] = signers as [Signer];
     const digest512 = `sha512:${createHash("sha512").update("m").digest("hex")}`;
     expect(
-      judgeSignatures({
+      judgeWithKeys({
         digest: digest512,
         keys: [signer.trusted],
         evidence: [bundleEvidence(signer, digest512)],
@@ -482,7 +511,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
   it("bundle: an attestation (any other predicateType) is not a signature, even by a trusted key", () => {
     const [signer] = signers as [Signer];
     const attestation = bundleEvidence(signer, DIGEST, { predicateType: "https://slsa.dev/provenance/v1" });
-    const verdict = judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [attestation] });
+    const verdict = judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [attestation] });
     expect(verdict).toMatchObject({ status: "denied", reason: "NO_SIGNATURE" });
     expect(verdict.signatures[0]?.result).toBe("not-a-signature");
   });
@@ -490,7 +519,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
   it("bundle: the DSSE signature must be over PAE, not the raw statement", () => {
     const [signer] = signers as [Signer];
     const raw = bundleEvidence(signer, DIGEST, { signRaw: true });
-    expect(judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [raw] })).toMatchObject({
+    expect(judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [raw] })).toMatchObject({
       reason: "UNTRUSTED_SIGNATURE",
     });
   });
@@ -498,7 +527,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
   it("bundle: in-toto Statement v0.1 is accepted; other _type or payloadType is invalid", () => {
     const [signer] = signers as [Signer];
     const judge = (evidence: BundleEvidence) =>
-      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [evidence] }).signatures[0]?.result;
+      judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [evidence] }).signatures[0]?.result;
     expect(
       judge(bundleEvidence(signer, DIGEST, { statementType: "https://in-toto.io/Statement/v0.1" })),
     ).toBe("verified");
@@ -513,7 +542,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
     const keys = [a.trusted, b.trusted];
     for (const hint of ["", "AAAA", createHash("sha256").update("x").digest("base64")]) {
       expect(
-        judgeSignatures({ digest: DIGEST, keys, evidence: [bundleEvidence(b, DIGEST, { hint })] }),
+        judgeWithKeys({ digest: DIGEST, keys, evidence: [bundleEvidence(b, DIGEST, { hint })] }),
       ).toMatchObject({
         status: "verified",
         key: b.name,
@@ -524,7 +553,7 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
         .update(a.trusted.key.export({ type: "spki", format: "der" }))
         .digest("base64"),
     });
-    expect(judgeSignatures({ digest: DIGEST, keys, evidence: [forged] })).toMatchObject({
+    expect(judgeWithKeys({ digest: DIGEST, keys, evidence: [forged] })).toMatchObject({
       reason: "UNTRUSTED_SIGNATURE",
     });
   });
@@ -532,11 +561,11 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
   it("bundle: another artifactType is not a signature; an absent one is judged by content", () => {
     const [signer] = signers as [Signer];
     const sbom = bundleEvidence(signer, DIGEST, { artifactType: "application/spdx+json" });
-    expect(judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [sbom] })).toMatchObject({
+    expect(judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [sbom] })).toMatchObject({
       reason: "NO_SIGNATURE",
     });
     const untyped = bundleEvidence(signer, DIGEST, { artifactType: undefined });
-    expect(judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [untyped] }).status).toBe(
+    expect(judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [untyped] }).status).toBe(
       "verified",
     );
   });
@@ -545,8 +574,8 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
     const [signer] = signers as [Signer];
     const base = bundleEvidence(signer, DIGEST);
     const judge = (bundle: Uint8Array) =>
-      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [{ ...base, bundle }] })
-        .signatures[0]?.result;
+      judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [{ ...base, bundle }] }).signatures[0]
+        ?.result;
     expect(judge(Buffer.from("not json"))).toBe("invalid");
     expect(judge(Buffer.from([0xff, 0xfe, 0x00]))).toBe("invalid");
     expect(judge(Buffer.from('{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}'))).toBe(
@@ -577,9 +606,19 @@ describe("judgeSignatures: the cosign OCI attestation bundle (real, keyless, DSS
   });
 
   it("is an attestation: not-a-signature for its own subject, so the image is not signed", () => {
+    const cody: KeylessAuthority = {
+      kind: "keyless",
+      name: "cody",
+      identity: compileSignerIdentity({
+        name: "cody",
+        issuer: "https://github.com/login/oauth",
+        subject: "cody@soyland.com",
+      }),
+      root: TEST_ROOT,
+    };
     const verdict = judgeSignatures({
       digest: subject,
-      keys: [leaf],
+      authorities: [cody],
       evidence: [
         {
           format: "sigstore-bundle",
@@ -599,7 +638,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
   const [signer] = signers as [Signer];
 
   it("no evidence: NO_SIGNATURE with no reports", () => {
-    expect(judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [] })).toEqual({
+    expect(judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [] })).toEqual({
       status: "denied",
       digest: DIGEST,
       reason: "NO_SIGNATURE",
@@ -613,7 +652,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
     const mismatch = legacy([legacyLayer(signer, DIGEST, OTHER)]);
     const notSig = legacy([{ ...legacyLayer(signer, DIGEST), mediaType: "text/plain" }]);
     const judge = (evidence: SignatureEvidence[]) =>
-      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence });
+      judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence });
     expect(judge([untrusted, mismatch, notSig])).toMatchObject({ reason: "DIGEST_MISMATCH" });
     expect(judge([mismatch, untrusted])).toMatchObject({ reason: "DIGEST_MISMATCH" });
     expect(judge([notSig, untrusted])).toMatchObject({ reason: "UNTRUSTED_SIGNATURE" });
@@ -635,7 +674,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
     // Distinct layers (identical ones are judged once: see below).
     const first = legacy(Array.from({ length: MAX_LEGACY_LAYERS - 1 }, () => legacyLayer(other, DIGEST)));
     const second = legacy([bad, good, legacyLayer(other, DIGEST)], sha256Digest(Buffer.from("second")));
-    const verdict = judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [first, second] });
+    const verdict = judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [first, second] });
     expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
     expect(verdict.signatures).toHaveLength(MAX_LEGACY_LAYERS + 1);
     expect(verdict.signatures.at(-1)).toMatchObject({ result: "not-considered", source: second.source });
@@ -645,7 +684,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
   it("matchRepository: a legacy signature counts only for the repository its docker-reference names", () => {
     const layer = legacyLayer(signer, DIGEST); // docker-reference registry.test/app
     const judgeFor = (repository?: { registry: string; name: string }) =>
-      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [legacy([layer])], repository });
+      judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [legacy([layer])], repository });
     expect(judgeFor()).toMatchObject({ status: "verified" });
     expect(judgeFor({ registry: "registry.test", name: "app" })).toMatchObject({ status: "verified" });
     const other = judgeFor({ registry: "registry.test", name: "other" });
@@ -657,7 +696,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
   });
 
   it("matchRepository: a bundle whose statement names no repository does not count (cosign v3 names none)", () => {
-    const verdict = judgeSignatures({
+    const verdict = judgeWithKeys({
       digest: DIGEST,
       keys: [signer.trusted],
       evidence: [bundleEvidence(signer, DIGEST)],
@@ -665,7 +704,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
     });
     expect(verdict).toMatchObject({ status: "denied", reason: "REPOSITORY_MISMATCH" });
     expect(
-      judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [bundleEvidence(signer, DIGEST)] }),
+      judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [bundleEvidence(signer, DIGEST)] }),
     ).toMatchObject({ status: "verified" });
   });
 
@@ -673,7 +712,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
     const bad = legacyLayer(makeSigner("other", "ec"), DIGEST);
     const good = legacyLayer(signer, DIGEST);
     const repeated = legacy([...Array.from({ length: 5000 }, () => bad), good]);
-    const verdict = judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence: [repeated] });
+    const verdict = judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [repeated] });
     expect(verdict).toMatchObject({ status: "verified" });
     expect(verdict.signatures).toHaveLength(5001);
   });
@@ -682,7 +721,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
     const other = makeSigner("other", "ec");
     const keys = [signer.trusted, ...Array.from({ length: 9 }, (_, i) => makeSigner(`k${i}`, "ec").trusted)];
     const layers = Array.from({ length: 120 }, () => legacyLayer(other, DIGEST));
-    const verdict = judgeSignatures({
+    const verdict = judgeWithKeys({
       digest: DIGEST,
       keys,
       evidence: [legacy([...layers, legacyLayer(signer, DIGEST)])],
@@ -697,7 +736,7 @@ describe("judgeSignatures: verdict assembly and caps", () => {
     const other = makeSigner("other", "ec");
     const bad = bundleEvidence(other, DIGEST);
     const evidence = [...Array.from({ length: MAX_BUNDLES }, () => bad), bundleEvidence(signer, DIGEST), bad];
-    const verdict = judgeSignatures({ digest: DIGEST, keys: [signer.trusted], evidence });
+    const verdict = judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence });
     expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
     expect(verdict.signatures).toHaveLength(MAX_BUNDLES + 1);
     expect(verdict.signatures.at(-1)).toMatchObject({ result: "not-considered" });

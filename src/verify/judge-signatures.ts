@@ -1,20 +1,18 @@
 import {
+  COSIGN_CERTIFICATE_ANNOTATION,
+  COSIGN_REKOR_BUNDLE_ANNOTATION,
+  COSIGN_RFC3161_ANNOTATION,
   COSIGN_SIGNATURE_ANNOTATION,
   MAX_BUNDLES,
+  MAX_KEYLESS_CHECKS,
   MAX_LEGACY_LAYERS,
   MAX_SIGNATURE_CHECKS,
 } from "./cosign-format.ts";
 import { judgeBundle } from "./judge-bundle.ts";
 import { type Judgement, judgeLegacyLayer } from "./judge-legacy-layer.ts";
 import type { PulledRepository } from "./signed-repository.ts";
-import type {
-  DenyReason,
-  DigestString,
-  SignatureEvidence,
-  SignatureReport,
-  TrustedKey,
-  Verdict,
-} from "./types.ts";
+import type { DenyReason, DigestString, SignatureEvidence, SignatureReport, Verdict } from "./types.ts";
+import type { Authority } from "./verify-authorities.ts";
 
 /**
  * The pure decision for one manifest digest: does some candidate signature, by one of `keys`, sign
@@ -27,12 +25,13 @@ import type {
  */
 export function judgeSignatures(input: {
   digest: DigestString;
-  keys: readonly TrustedKey[];
+  /** The keys (with their log rules) and keyless identities the project trusts, each with its root. */
+  authorities: readonly Authority[];
   evidence: readonly SignatureEvidence[];
   /** matchRepository: the signature must also name the repository the image is pulled from. */
   repository?: PulledRepository | undefined;
 }): Verdict {
-  const { digest, keys } = input;
+  const { digest, authorities } = input;
   const reports: SignatureReport[] = [];
   let legacyLayers = 0;
   let bundles = 0;
@@ -40,7 +39,9 @@ export function judgeSignatures(input: {
   // CPU bound: every candidate costs one check per trusted key; identical layers (same payload and
   // signature, as in a `.sig` manifest repeating one layer) are judged once.
   let checks = 0;
-  const perCandidate = Math.max(1, keys.length);
+  const perCandidate = Math.max(1, authorities.length);
+  // Keyless verifications cost ~7 ms of CPU each: a hostile `.sig` of forged certificates gets a few.
+  const certificates = { remaining: MAX_KEYLESS_CHECKS };
   const judged = new Map<string, Judgement>();
 
   for (const evidence of input.evidence) {
@@ -48,7 +49,16 @@ export function judgeSignatures(input: {
       case "cosign-legacy": {
         let skipped = 0;
         for (const layer of evidence.layers) {
-          const memoKey = `${layer.mediaType}\u0000${layer.digest}\u0000${layer.annotations[COSIGN_SIGNATURE_ANNOTATION] ?? ""}`;
+          const memoKey = [
+            layer.mediaType,
+            layer.digest,
+            ...[
+              COSIGN_SIGNATURE_ANNOTATION,
+              COSIGN_CERTIFICATE_ANNOTATION,
+              COSIGN_REKOR_BUNDLE_ANNOTATION,
+              COSIGN_RFC3161_ANNOTATION,
+            ].map((a) => layer.annotations[a] ?? ""),
+          ].join("\u0000");
           let judgement = judged.get(memoKey);
           if (judgement === undefined) {
             if (legacyLayers >= MAX_LEGACY_LAYERS || checks + perCandidate > MAX_SIGNATURE_CHECKS) {
@@ -57,7 +67,7 @@ export function judgeSignatures(input: {
             }
             legacyLayers += 1;
             checks += perCandidate;
-            judgement = judgeLegacyLayer(layer, digest, keys, input.repository);
+            judgement = judgeLegacyLayer(layer, digest, authorities, input.repository, certificates);
             judged.set(memoKey, judgement);
           }
           reports.push(toReport("cosign-legacy", evidence.source, judgement, layer.digest));
@@ -80,7 +90,11 @@ export function judgeSignatures(input: {
         bundles += 1;
         checks += perCandidate;
         reports.push(
-          toReport("sigstore-bundle", evidence.source, judgeBundle(evidence, digest, keys, input.repository)),
+          toReport(
+            "sigstore-bundle",
+            evidence.source,
+            judgeBundle(evidence, digest, authorities, input.repository, certificates),
+          ),
         );
         break;
       }
@@ -108,16 +122,23 @@ function toReport(
 ): SignatureReport {
   const report: SignatureReport = { format, source, result: judgement.result };
   if (payloadDigest !== undefined) report.payloadDigest = payloadDigest;
-  if (judgement.key !== undefined) {
-    report.key = judgement.key.name;
-    report.keyFingerprint = judgement.key.fingerprint;
+  const authority = judgement.authority;
+  if (authority !== undefined) {
+    report.key = authority.name;
+    if (authority.kind === "key") report.keyFingerprint = authority.key.fingerprint;
   }
+  if (judgement.certificate !== undefined) {
+    report.subject = judgement.certificate.subjects[0];
+    report.issuer = judgement.certificate.issuer;
+  }
+  if (judgement.logEntry !== undefined) report.logEntry = judgement.logEntry;
   if (judgement.detail !== undefined) report.detail = judgement.detail;
   return report;
 }
 
 function toVerdict(digest: DigestString, signatures: readonly SignatureReport[]): Verdict {
   let reason: DenyReason = "NO_SIGNATURE";
+  let because: SignatureReport | undefined;
   for (const report of signatures) {
     switch (report.result) {
       case "verified":
@@ -126,18 +147,23 @@ function toVerdict(digest: DigestString, signatures: readonly SignatureReport[])
           digest,
           format: report.format,
           key: report.key ?? "",
-          keyFingerprint: report.keyFingerprint ?? "",
+          ...(report.keyFingerprint !== undefined ? { keyFingerprint: report.keyFingerprint } : {}),
           signatures,
         };
       case "digest-mismatch":
+        if (reason !== "DIGEST_MISMATCH") because = report;
         reason = "DIGEST_MISMATCH";
         break;
       case "repository-mismatch":
+        if (reason !== "DIGEST_MISMATCH" && reason !== "REPOSITORY_MISMATCH") because = report;
         if (reason !== "DIGEST_MISMATCH") reason = "REPOSITORY_MISMATCH";
         break;
       case "untrusted":
       case "invalid":
-        if (reason === "NO_SIGNATURE") reason = "UNTRUSTED_SIGNATURE";
+        if (reason === "NO_SIGNATURE") {
+          reason = "UNTRUSTED_SIGNATURE";
+          because = report;
+        }
         break;
       case "not-a-signature":
       case "not-considered":
@@ -146,7 +172,10 @@ function toVerdict(digest: DigestString, signatures: readonly SignatureReport[])
         return unreachable(report.result);
     }
   }
-  return { status: "denied", digest, reason, signatures };
+  const detail = because?.detail?.slice(0, 400);
+  return detail
+    ? { status: "denied", digest, reason, detail, signatures }
+    : { status: "denied", digest, reason, signatures };
 }
 
 function unreachable(value: never): never {

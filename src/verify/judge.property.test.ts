@@ -3,6 +3,7 @@ import { bundleFromJSON } from "@sigstore/bundle";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FIXTURES, fixtureCase, sha256Digest, vectorKey } from "../../test/support/vectors.ts";
+import { keyAuthorities } from "./authorities.test-helpers.ts";
 import {
   BUNDLE_V03_MEDIA_TYPE,
   COSIGN_SIGN_PREDICATE,
@@ -39,7 +40,7 @@ const p256 = makeSigner("p256", "ec");
 const ed = makeSigner("ed25519", "ed25519");
 const outsider = makeSigner("outsider", "ec");
 const cosignPub = vectorKey(`${FIXTURES}/cosign.pub`, "cosign");
-const TRUSTED = [p256.trusted, ed.trusted, cosignPub];
+const TRUSTED = keyAuthorities([p256.trusted, ed.trusted, cosignPub]);
 const signers = [p256, ed];
 
 const DIGEST = sha256Digest(Buffer.from("an image manifest"));
@@ -461,7 +462,8 @@ describe("judgeLegacyLayer (property)", () => {
           Object.hasOwn(critical.image, "docker-manifest-digest") &&
           critical.image["docker-manifest-digest"] === digest;
         expect(j.result === "verified").toBe(ok);
-        if (j.result === "verified") expect(j.key?.fingerprint).toBe(signer.trusted.fingerprint);
+        if (j.result === "verified")
+          expect(j.authority?.kind === "key" && j.authority.key.fingerprint).toBe(signer.trusted.fingerprint);
       }),
       RUNS,
     );
@@ -551,7 +553,10 @@ describe("judgeBundle (property)", () => {
             s.predicateType === COSIGN_SIGN_PREDICATE &&
             namesDigest(s.subjects, digest);
           expect(j.result === "verified").toBe(ok);
-          if (ok) expect(j.key?.fingerprint).toBe(signer.trusted.fingerprint);
+          if (ok)
+            expect(j.authority?.kind === "key" && j.authority.key.fingerprint).toBe(
+              signer.trusted.fingerprint,
+            );
         },
       ),
       RUNS,
@@ -626,7 +631,7 @@ describe("judgeSignatures over arbitrary evidence (property)", () => {
     );
     fc.assert(
       fc.property(evidence, fc.constantFrom(DIGEST, FIXTURE_DIGEST), (ev, digest) => {
-        const verdict = judgeSignatures({ digest, keys: TRUSTED, evidence: ev });
+        const verdict = judgeSignatures({ digest, authorities: TRUSTED, evidence: ev });
         expect(verdict.status).toBe("denied");
         expect(verdict.signatures.some((s) => s.result === "verified")).toBe(false);
       }),

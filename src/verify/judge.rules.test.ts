@@ -1,6 +1,7 @@
 import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { dsse } from "@sigstore/core";
 import { describe, expect, it } from "vitest";
+import { keyAuthorities } from "./authorities.test-helpers.ts";
 import { judgeBundle } from "./judge-bundle.ts";
 import { judgeLegacyLayer } from "./judge-legacy-layer.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
@@ -16,6 +17,7 @@ const trusted = parseTrustedKey({
   name: "k",
   pem: publicKey.export({ type: "spki", format: "pem" }).toString(),
 });
+const AUTH = keyAuthorities([trusted]);
 const signed = (bytes: Uint8Array, key: KeyObject = privateKey) =>
   sign("sha256", bytes, key).toString("base64");
 
@@ -34,28 +36,28 @@ const layer = (payload: Uint8Array | undefined, annotations: Record<string, stri
 
 describe("judgeLegacyLayer: exact judgements", () => {
   it("verifies a signed simple-signing payload naming the digest", () => {
-    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: signed(goodPayload) }), digest, [trusted])).toEqual({
+    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: signed(goodPayload) }), digest, AUTH)).toEqual({
       result: "verified",
-      key: trusted,
+      authority: AUTH[0],
     });
   });
 
   it("refuses before checking a signature: other media type, no, empty or undecodable signature", () => {
-    expect(judgeLegacyLayer({ ...layer(goodPayload), mediaType: "x/y" }, digest, [trusted])).toEqual({
+    expect(judgeLegacyLayer({ ...layer(goodPayload), mediaType: "x/y" }, digest, AUTH)).toEqual({
       result: "not-a-signature",
       detail: 'layer media type "x/y"',
     });
     const none = { result: "invalid", detail: `no ${SIG} annotation` };
-    expect(judgeLegacyLayer(layer(goodPayload), digest, [trusted])).toEqual(none);
-    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: "" }), digest, [trusted])).toEqual(none);
+    expect(judgeLegacyLayer(layer(goodPayload), digest, AUTH)).toEqual(none);
+    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: "" }), digest, AUTH)).toEqual(none);
     const notBase64 = { result: "invalid", detail: "signature annotation is not base64" };
-    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: "!!" }), digest, [trusted])).toEqual(notBase64);
-    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: "\n" }), digest, [trusted])).toEqual(notBase64);
+    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: "!!" }), digest, AUTH)).toEqual(notBase64);
+    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: "\n" }), digest, AUTH)).toEqual(notBase64);
   });
 
   it("says why a signed payload is refused", () => {
     const judge = (payload: Uint8Array) =>
-      judgeLegacyLayer(layer(payload, { [SIG]: signed(payload) }), digest, [trusted]);
+      judgeLegacyLayer(layer(payload, { [SIG]: signed(payload) }), digest, AUTH);
     expect(judge(Buffer.from("{"))).toMatchObject({ result: "invalid", detail: "payload is not JSON" });
     const badUtf8 = Buffer.concat([Buffer.from('{"x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
     expect(judge(badUtf8)).toMatchObject({ result: "invalid", detail: "payload is not JSON" });
@@ -66,9 +68,9 @@ describe("judgeLegacyLayer: exact judgements", () => {
       detail: "payload has no critical.image.docker-manifest-digest",
     });
     const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
-    expect(
-      judgeLegacyLayer(layer(goodPayload, { [SIG]: signed(goodPayload, other) }), digest, [trusted]),
-    ).toEqual({ result: "untrusted", detail: "no trusted key verifies the signature over the payload" });
+    expect(judgeLegacyLayer(layer(goodPayload, { [SIG]: signed(goodPayload, other) }), digest, AUTH)).toEqual(
+      { result: "untrusted", detail: "no trusted key verifies the signature over the payload" },
+    );
   });
 });
 
@@ -100,11 +102,11 @@ describe("judgeBundle: exact judgements", () => {
     );
   };
   const judge = (bundle: Uint8Array, artifactType?: string) =>
-    judgeBundle({ format: "sigstore-bundle", source: digest, artifactType, bundle }, digest, [trusted]);
+    judgeBundle({ format: "sigstore-bundle", source: digest, artifactType, bundle }, digest, AUTH);
   const sign1 = "https://sigstore.dev/cosign/sign/v1";
 
   it("verifies a DSSE bundle signing the cosign sign predicate over the digest", () => {
-    expect(judge(bundleOf(statement(sign1)))).toEqual({ result: "verified", key: trusted });
+    expect(judge(bundleOf(statement(sign1)))).toEqual({ result: "verified", authority: AUTH[0] });
   });
 
   it("refuses with the reason", () => {
@@ -126,11 +128,11 @@ describe("judgeBundle: exact judgements", () => {
     const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
     expect(judge(bundleOf(statement(sign1), { key: other }))).toEqual({
       result: "untrusted",
-      detail: "no trusted key verifies the DSSE signature",
+      detail: `${AUTH[0]?.name}: the signature does not verify with this key`,
     });
     expect(judge(bundleOf(statement(sign1, `sha256:${"d".repeat(64)}`)))).toEqual({
       result: "digest-mismatch",
-      key: trusted,
+      authority: AUTH[0],
       detail: "no statement subject names the digest",
     });
   });

@@ -89,9 +89,17 @@ export interface SignatureReport {
   source: DigestString;
   payloadDigest?: DigestString;
   result: SignatureResult;
-  /** Name and fingerprint of the trusted key that verified it (verified / digest-mismatch). */
+  /**
+   * Name of the key or keyless identity that verified it (verified / digest-mismatch), and for a key
+   * its fingerprint.
+   */
   key?: string;
   keyFingerprint?: string;
+  /** A keyless signer's certificate subject and OIDC issuer (also when it did not count). */
+  subject?: string | undefined;
+  issuer?: string | undefined;
+  /** The transparency-log entry verified with it. */
+  logEntry?: { logId: string; logIndex: string; integratedTime: string | undefined };
   /** Short human-readable explanation; never secret material. */
   detail?: string;
 }
@@ -101,14 +109,18 @@ export type Verdict =
       status: "verified";
       digest: DigestString;
       format: "cosign-legacy" | "sigstore-bundle";
+      /** The key's or keyless identity's name. */
       key: string;
-      keyFingerprint: string;
+      /** For a key. */
+      keyFingerprint?: string;
       signatures: readonly SignatureReport[];
     }
   | {
       status: "denied";
       digest: DigestString;
       reason: DenyReason;
+      /** What was found and why it did not count (the report that decided the reason). */
+      detail?: string;
       signatures: readonly SignatureReport[];
     };
 

@@ -1,4 +1,5 @@
 import type { Bundle, TransparencyLogEntry } from "@sigstore/bundle";
+import { dsse } from "@sigstore/core";
 import { type SignedEntity, type TrustMaterial, toSignedEntity, Verifier } from "@sigstore/verify";
 import { rekorBodySigners } from "./rekor-body-signer.ts";
 import {
@@ -10,6 +11,7 @@ import {
 import type { TrustRoot } from "./trust-root.ts";
 import { keyHint } from "./trusted-key.ts";
 import type { TrustedKey } from "./types.ts";
+import { verifySignatureBytes } from "./verify-signature-bytes.ts";
 
 /** `required`: a verified log entry (SET or inclusion proof) naming the key, as `cosign verify --key`. */
 export type TransparencyLogMode = "required" | "optional";
@@ -77,7 +79,8 @@ export function verifyAgainstAuthorities(
     return { ok: false, detail: `unusable bundle: ${messageOf(err)}` };
   }
   const material = bundle.verificationMaterial.content;
-  if (material.$case === "publicKey") return byKey(entity, bundle, material.publicKey.hint, authorities);
+  if (material.$case === "publicKey")
+    return byKey(entity, bundle, artifact, material.publicKey.hint, authorities);
   const leaf =
     material.$case === "certificate"
       ? material.certificate.rawBytes
@@ -89,6 +92,7 @@ export function verifyAgainstAuthorities(
 function byKey(
   entity: SignedEntity,
   bundle: Bundle,
+  artifact: Uint8Array | undefined,
   hint: string,
   authorities: readonly Authority[],
 ): AuthorityVerification {
@@ -97,6 +101,7 @@ function byKey(
   // A hint only orders the attempts (cosign ignores it): every key is still tried.
   const ordered = [...keys].sort((a, b) => Number(keyHint(b.key) === hint) - Number(keyHint(a.key) === hint));
   const failures: string[] = [];
+  const signed = signedContent(bundle, artifact);
   for (const authority of ordered) {
     const trust: TrustMaterial = {
       ...authority.root.material,
@@ -108,7 +113,15 @@ function byKey(
       timestampThreshold: logged ? 1 : 0,
       ctlogThreshold: 0,
     });
-    if (!outcome.ok) {
+    // @sigstore/verify checks the signature last, and only with the key's default hash (SHA-256 for
+    // every ECDSA curve): a P-384/SHA-384 signature fails there after the timestamps and log entries
+    // passed. Then the signature is checked here, with the hashes cosign uses for the key.
+    const signatureOnly =
+      !outcome.ok &&
+      outcome.code === "SIGNATURE_ERROR" &&
+      signed !== undefined &&
+      verifySignatureBytes(authority.key, signed.bytes, signed.signature);
+    if (!outcome.ok && !signatureOnly) {
       failures.push(`${authority.name}: ${keyFailure(outcome.code, outcome.message, authority)}`);
       continue;
     }
@@ -183,6 +196,23 @@ function byCertificate(
 }
 
 type Outcome = { ok: true } | { ok: false; code: string | undefined; message: string };
+
+/** The bytes a bundle's signature signs (the artifact, or DSSE's PAE) and the signature. */
+function signedContent(
+  bundle: Bundle,
+  artifact: Uint8Array | undefined,
+): { bytes: Uint8Array; signature: Uint8Array } | undefined {
+  const content = bundle.content;
+  if (content.$case === "dsseEnvelope") {
+    const envelope = content.dsseEnvelope;
+    const signature = envelope.signatures[0]?.sig;
+    if (signature === undefined) return undefined;
+    return { bytes: dsse.preAuthEncoding(envelope.payloadType, envelope.payload), signature };
+  }
+  return artifact === undefined
+    ? undefined
+    : { bytes: artifact, signature: content.messageSignature.signature };
+}
 
 function run(
   trust: TrustMaterial,
