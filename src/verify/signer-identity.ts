@@ -1,4 +1,4 @@
-import { X509Certificate } from "@sigstore/core";
+import { ASN1Obj, X509Certificate } from "@sigstore/core";
 
 /**
  * A keyless signer identity as a policy states it (cosign's `--certificate-identity[-regexp]` and
@@ -33,6 +33,11 @@ export interface CertificateSigner {
   issuer: string | undefined;
   /** Fulcio extension values by OID. */
   extensions: ReadonlyMap<string, string>;
+  /**
+   * What the certificate may be used for: a signing certificate carries key usage digitalSignature
+   * and extended key usage codeSigning (Fulcio's; sigstore-go requires the latter, sigstore-js checks neither).
+   */
+  usage: { digitalSignature: boolean; codeSigning: boolean };
 }
 
 const FULCIO = "1.3.6.1.4.1.57264.1";
@@ -65,6 +70,8 @@ export const FULCIO_EXTENSIONS: Readonly<Record<string, { oid: string; der: bool
 const ISSUER_V1 = `${FULCIO}.1`;
 const ISSUER_V2 = `${FULCIO}.8`;
 const USERNAME_SAN = `${FULCIO}.7`;
+const EXTENDED_KEY_USAGE = "2.5.29.37";
+const CODE_SIGNING = "1.3.6.1.5.5.7.3.3";
 
 /** Compiles a spec; throws an Error naming what is wrong (reported as a config problem). */
 export function compileSignerIdentity(spec: SignerIdentitySpec): SignerIdentity {
@@ -109,7 +116,21 @@ export function certificateSigner(leafDer: Uint8Array): CertificateSigner {
     if (value !== undefined) extensions.set(oid, value);
   }
   const issuer = extensionValue(cert, ISSUER_V2, true) ?? extensionValue(cert, ISSUER_V1, false);
-  return { subjects, issuer, extensions };
+  const usage = {
+    digitalSignature: cert.extKeyUsage?.digitalSignature === true,
+    codeSigning: hasCodeSigning(cert),
+  };
+  return { subjects, issuer, extensions, usage };
+}
+
+function hasCodeSigning(cert: X509Certificate): boolean {
+  const ext = cert.extension(EXTENDED_KEY_USAGE);
+  if (!ext) return false;
+  try {
+    return ASN1Obj.parseBuffer(Buffer.from(ext.value)).subs.some((oid) => oid.toOID() === CODE_SIGNING);
+  } catch {
+    return false;
+  }
 }
 
 /** Does the certificate's signer match the identity: issuer, a subject, and every listed extension? */
@@ -129,8 +150,8 @@ function extensionValue(cert: X509Certificate, oid: string, der: boolean): strin
   if (!ext) return undefined;
   try {
     if (!der) return ext.value.toString("utf8");
-    const obj = ext.valueObj;
-    // DER UTF8String (tag 12); other string types are not what Fulcio writes.
+    // extnValue holds a DER UTF8String (tag 12); other string types are not what Fulcio writes.
+    const obj = ASN1Obj.parseBuffer(Buffer.from(ext.value));
     return obj.tag.number === 12 ? obj.value.toString("utf8") : undefined;
   } catch {
     return undefined;

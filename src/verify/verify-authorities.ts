@@ -149,6 +149,16 @@ function byCertificate(
     return { ok: false, detail: `unreadable certificate: ${messageOf(err)}` };
   }
   const who = describeCertificate(certificate);
+  if (!certificate.usage.codeSigning || !certificate.usage.digitalSignature) {
+    const missing = !certificate.usage.codeSigning
+      ? "extended key usage codeSigning"
+      : "key usage digitalSignature";
+    return {
+      ok: false,
+      certificate,
+      detail: `signed keyless by ${who}, but the certificate is not for signing (no ${missing})`,
+    };
+  }
   const keyless = authorities.filter((a): a is KeylessAuthority => a.kind === "keyless");
   if (keyless.length === 0) {
     return {

@@ -1,0 +1,190 @@
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createPrivateSigstore, type PrivateSigstore } from "../../test/support/private-sigstore.ts";
+import { SIMPLESIGNING_MEDIA_TYPE } from "./cosign-format.ts";
+import { judgeSignatures } from "./judge-signatures.ts";
+import { compileSignerIdentity } from "./signer-identity.ts";
+import { parseTrustRoot, type TrustRoot } from "./trust-root.ts";
+import { parseTrustedKey } from "./trusted-key.ts";
+import type { LegacySignatureEvidence } from "./types.ts";
+import type { Authority, KeylessAuthority } from "./verify-authorities.ts";
+
+// Keyless and logged key signatures made in the test by a private Sigstore (@sigstore/mock: a CA with
+// a CT log, a Rekor log, and the trusted root naming them), judged like any cosign `.sig` layer.
+
+const DIGEST = `sha256:${"a".repeat(64)}`;
+const WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3";
+const GITHUB = "https://token.actions.githubusercontent.com";
+
+const payload = Buffer.from(
+  JSON.stringify({
+    critical: {
+      identity: { "docker-reference": "registry.test/acme/app" },
+      image: { "docker-manifest-digest": DIGEST },
+      type: "cosign container image signature",
+    },
+    optional: null,
+  }),
+);
+
+let sigstore: PrivateSigstore;
+let root: TrustRoot;
+
+beforeAll(async () => {
+  sigstore = await createPrivateSigstore();
+  root = parseTrustRoot("private", sigstore.trustedRootJson);
+});
+
+function evidence(annotations: Record<string, string>): LegacySignatureEvidence {
+  return {
+    format: "cosign-legacy",
+    source: `sha256:${"5".repeat(64)}`,
+    layers: [
+      {
+        mediaType: SIMPLESIGNING_MEDIA_TYPE,
+        digest: `sha256:${createHash("sha256").update(payload).digest("hex")}`,
+        annotations,
+        payload,
+      },
+    ],
+  };
+}
+
+function identity(
+  spec: { subject?: string; subjectRegExp?: string; issuer?: string },
+  trust = root,
+): KeylessAuthority {
+  return {
+    kind: "keyless",
+    name: "release-workflow",
+    identity: compileSignerIdentity({ name: "release-workflow", issuer: GITHUB, ...spec }),
+    root: trust,
+  };
+}
+
+const judge = (annotations: Record<string, string>, authorities: Authority[]) =>
+  judgeSignatures({ digest: DIGEST, authorities, evidence: [evidence(annotations)] });
+
+describe("a private Sigstore made in the test", () => {
+  it("a keyless signature by the release workflow is verified, with its log entry", async () => {
+    const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB });
+    const verdict = judge(annotations, [
+      identity({
+        subjectRegExp: "https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*",
+      }),
+    ]);
+    expect(verdict).toMatchObject({ status: "verified", key: "release-workflow" });
+    expect(verdict.signatures[0]).toMatchObject({
+      subject: WORKFLOW,
+      issuer: GITHUB,
+      logEntry: { logIndex: expect.any(String) },
+    });
+  });
+
+  it("another workflow of the same repository is denied, and the message names it", async () => {
+    const other = "https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main";
+    const annotations = await sigstore.signKeyless(payload, { subject: other, issuer: GITHUB });
+    const verdict = judge(annotations, [
+      identity({ subjectRegExp: "https://github\\.com/acme/app/\\.github/workflows/release\\.yml@.*" }),
+    ]);
+    expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+    expect(verdict.status === "denied" && verdict.detail).toContain(`subject ${other}, issuer ${GITHUB}`);
+  });
+
+  it("a certificate from this CA is worthless under the public-good root, and vice versa", async () => {
+    const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB });
+    const stranger = parseTrustRoot("other-private", (await createPrivateSigstore()).trustedRootJson);
+    const verdict = judge(annotations, [identity({ subject: WORKFLOW }, stranger)]);
+    expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+  });
+
+  it("a certificate used outside its validity (logged after it expired) is denied", async () => {
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const late = await createPrivateSigstore({ caClock: hourAgo, logClock: new Date() });
+    const trust = parseTrustRoot("late", late.trustedRootJson);
+    const annotations = await late.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB });
+    const verdict = judge(annotations, [identity({ subject: WORKFLOW }, trust)]);
+    expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+    expect(verdict.status === "denied" && verdict.detail).toContain("not valid at the logged time");
+  });
+
+  it("Fulcio extensions are matched exactly, by name", async () => {
+    const annotations = await sigstore.signKeyless(payload, {
+      subject: WORKFLOW,
+      issuer: GITHUB,
+      extensions: { "1.3.6.1.4.1.57264.1.12": "https://github.com/acme/app" },
+    });
+    const wanting = (value: string): KeylessAuthority => ({
+      kind: "keyless",
+      name: "repo",
+      identity: compileSignerIdentity({
+        name: "repo",
+        issuer: GITHUB,
+        subject: WORKFLOW,
+        extensions: { sourceRepositoryURI: value },
+      }),
+      root,
+    });
+    expect(judge(annotations, [wanting("https://github.com/acme/app")]).status).toBe("verified");
+    expect(judge(annotations, [wanting("https://github.com/acme/other")]).status).toBe("denied");
+  });
+
+  it("reads the issuer from Fulcio's DER extension (1.3.6.1.4.1.57264.1.8) before the legacy raw one", async () => {
+    const annotations = await sigstore.signKeyless(payload, {
+      subject: WORKFLOW,
+      issuer: GITHUB,
+      extensions: { "1.3.6.1.4.1.57264.1.8": "https://issuer.v2.test" },
+    });
+    expect(
+      judge(annotations, [identity({ subject: WORKFLOW, issuer: "https://issuer.v2.test" })]).status,
+    ).toBe("verified");
+    expect(judge(annotations, [identity({ subject: WORKFLOW, issuer: GITHUB })]).status).toBe("denied");
+  });
+
+  it("a key signature logged in this Rekor passes under transparencyLog: required; unlogged, only under optional", async () => {
+    const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const pem = publicKey.export({ type: "spki", format: "pem" }).toString();
+    const key = parseTrustedKey({ name: "ci", pem });
+    const required: Authority = { kind: "key", name: "ci", key, transparencyLog: "required", root };
+    const optional: Authority = { ...required, transparencyLog: "optional" };
+    const logged = await sigstore.signWithKeyLogged(payload, privateKey, pem);
+    expect(judge(logged, [required]).status).toBe("verified");
+    const { "dev.sigstore.cosign/bundle": _set, ...unlogged } = logged;
+    expect(judge(unlogged, [required])).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+    expect(judge(unlogged, [optional]).status).toBe("verified");
+    // Logged for another key: the entry does not name this one.
+    const other = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const otherPem = other.publicKey.export({ type: "spki", format: "pem" }).toString();
+    const misattributed = await sigstore.signWithKeyLogged(payload, privateKey, otherPem);
+    expect(judge(misattributed, [required])).toMatchObject({ status: "denied" });
+  });
+
+  it.each([
+    [
+      "a leaf without the codeSigning extended key usage",
+      { codeSigning: false },
+      "no extended key usage codeSigning",
+    ],
+    [
+      "a leaf without the digitalSignature key usage",
+      { digitalSignature: false },
+      "no key usage digitalSignature",
+    ],
+    ["a leaf issued by a trusted certificate that is no CA", { intermediateIsCa: false }, "does not chain"],
+    [
+      "a leaf below an intermediate whose path length forbids it",
+      { pathLengthViolation: true },
+      "does not chain",
+    ],
+  ])("denies %s", async (_, shape, why) => {
+    const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB }, shape);
+    const verdict = judge(annotations, [identity({ subject: WORKFLOW })]);
+    expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+    expect(verdict.status === "denied" && verdict.detail).toContain(why);
+  });
+
+  it("the shapes above are refused for their flaw alone: the same CA's well-formed leaf passes", async () => {
+    const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB }, {});
+    expect(judge(annotations, [identity({ subject: WORKFLOW })]).status).toBe("verified");
+  });
+});
