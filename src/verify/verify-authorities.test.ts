@@ -1,12 +1,15 @@
 import { createHash, generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { bundleFromJSON } from "@sigstore/bundle";
 import { pem } from "@sigstore/core";
 import { describe, expect, it } from "vitest";
 import {
   ATTESTATION_BUNDLE,
+  CONFORMANCE,
   FIXTURES,
   PGI_ROOT,
   readDirSignature,
+  vectorBytes,
   vectorKey,
   vectorText,
 } from "../../test/support/vectors.ts";
@@ -19,6 +22,7 @@ import { legacyLayerBundle } from "./legacy-bundle.ts";
 import { rekorBodySigners } from "./rekor-body-signer.ts";
 import { compileSignerIdentity, type SignerIdentitySpec } from "./signer-identity.ts";
 import { parseTrustRoot, type TrustRoot } from "./trust-root.ts";
+import { parseTrustedKey } from "./trusted-key.ts";
 import {
   type Authority,
   type AuthorityVerification,
@@ -239,6 +243,78 @@ describe("Sigstore bundles", () => {
     const noCa = parseTrustRoot("no-ca", JSON.stringify(root));
     const r = verifyAgainstAuthorities(attestation, undefined, [keyless(cody, noCa)]);
     expect(r).toMatchObject({ ok: false, detail: expect.stringContaining("does not chain") });
+  });
+});
+
+describe("sigstore-conformance bundles (keyless beacon, Rekor v1 and v2, key with a TSA timestamp)", () => {
+  const BEACON =
+    "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+  const GH = "https://token.actions.githubusercontent.com";
+  const bundleOf = (name: string) =>
+    bundleFromJSON(JSON.parse(vectorText(`${CONFORMANCE}/${name}/bundle.sigstore.json`)));
+  const builtIn = parseTrustRoot(
+    "public-good",
+    readFileSync(new URL("../../trust/public-good.trusted_root.json", import.meta.url)),
+  );
+  const artifact = vectorBytes(`${CONFORMANCE}/a.txt`);
+
+  it("a keyless DSSE bundle in Rekor v1 (happy-path-intoto-in-dsse-v3) verifies for the beacon identity", () => {
+    const r = verifyAgainstAuthorities(bundleOf("happy-path-intoto-in-dsse-v3"), undefined, [
+      keyless({ issuer: GH, subject: BEACON }, builtIn),
+    ]);
+    expect(r.ok).toBe(true);
+  });
+
+  it("a Rekor v2 entry (no SET: inclusion proof and a TSA timestamp) verifies with its root's log and TSA", () => {
+    const own = parseTrustRoot(
+      "staging",
+      vectorText(`${CONFORMANCE}/rekor2-dsse-happy-path/trusted_root.json`),
+    );
+    const bundle = bundleOf("rekor2-dsse-happy-path");
+    const r = verifyAgainstAuthorities(bundle, undefined, [keyless({ issuer: GH, subject: BEACON }, own)]);
+    expect(r).toMatchObject({ ok: true, logEntry: { integratedTime: undefined } });
+    // The same bundle under a root without that log and TSA: refused.
+    expect(
+      verifyAgainstAuthorities(bundle, undefined, [keyless({ issuer: GH, subject: BEACON }, pgi)]).ok,
+    ).toBe(false);
+  });
+
+  it("a message-signature bundle (happy-path-v0.3) verifies over its artifact", () => {
+    const auth = [keyless({ issuer: GH, subject: BEACON }, builtIn)];
+    expect(verifyAgainstAuthorities(bundleOf("happy-path-v0.3"), artifact, auth).ok).toBe(true);
+    expect(
+      verifyAgainstAuthorities(bundleOf("happy-path-v0.3"), Buffer.from("another artifact"), auth).ok,
+    ).toBe(false);
+  });
+
+  it("a key bundle with a TSA timestamp verifies under the built-in root (which holds the TSA), not under an older one", () => {
+    const k = parseTrustedKey({
+      name: "managed",
+      pem: vectorText(`${CONFORMANCE}/managed-key-happy-path/key.pub`),
+    });
+    const bundle = bundleOf("managed-key-happy-path");
+    const authority = (root: TrustRoot): KeyAuthority => ({
+      kind: "key",
+      name: "managed",
+      key: k,
+      transparencyLog: "required",
+      root,
+    });
+    expect(verifyAgainstAuthorities(bundle, artifact, [authority(builtIn)]).ok).toBe(true);
+    // trusted_root_pgi.json predates the public-good TSA: a timestamp it cannot check refuses the bundle.
+    expect(verifyAgainstAuthorities(bundle, artifact, [authority(pgi)]).ok).toBe(false);
+  });
+
+  it.each([
+    "dsse-invalid-sig_fail",
+    "dsse-mismatch-sig_fail",
+    "set-invalid-signature_fail",
+    "signature-mismatch_fail",
+  ])("%s is refused", (name) => {
+    const r = verifyAgainstAuthorities(bundleOf(name), artifact, [
+      keyless({ issuer: GH, subject: BEACON }, builtIn),
+    ]);
+    expect(r.ok).toBe(false);
   });
 });
 
