@@ -18,7 +18,7 @@ import {
   type PullPermissions,
 } from "./http/index.ts";
 import { createMemoryPolicyStore, PolicyRegistry, type PolicyStore } from "./policy/index.ts";
-import { Enforcer, PullService, type ReadinessOptions } from "./pull/index.ts";
+import { Enforcer, PullService, type ReadinessOptions, VerificationPool } from "./pull/index.ts";
 import {
   createRedisConnection,
   createRedisEntryMac,
@@ -100,7 +100,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       logger.log("warn", "redis not reachable at startup; runtime policies load when it is");
   }
   await policies.start();
-  const enforcer = createEnforcer(config, cache, metrics);
+  // Threads start on the first keyless verification (none for key-only policies).
+  const pool = new VerificationPool({ metrics });
+  const enforcer = createEnforcer(config, cache, metrics, pool);
   const manifests = createManifestCache({ maxBytes: config.cache.manifestMaxBytes });
   metrics.observe({
     manifestCacheBytes: () => manifests.bytes,
@@ -126,6 +128,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     await cache.close();
     await Promise.all(connections.map((c) => c.close()));
     await router.close();
+    await pool.close();
   };
   return {
     config,
@@ -161,8 +164,14 @@ function createStores(config: Config, logger: Logger, metrics: PullgateMetrics) 
   return { memory, cache, store, connections };
 }
 
-function createEnforcer(config: Config, cache: VerdictCache, metrics: PullgateMetrics): Enforcer {
+function createEnforcer(
+  config: Config,
+  cache: VerdictCache,
+  metrics: PullgateMetrics,
+  pool: VerificationPool,
+): Enforcer {
   return new Enforcer({
+    pool,
     cache,
     limits: {
       maxManifestBytes: config.manifests.maxBytes,

@@ -24,6 +24,7 @@ import { Deadline, DeadlineExceeded } from "./deadline.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type LookupLimits, lookupSignatures, type SignatureLookup } from "./signature-lookup.ts";
 import { SingleFlight } from "./single-flight.ts";
+import type { VerificationPool } from "./verification-pool.ts";
 
 export type DecisionTier = CacheTier | "verified" | "content";
 
@@ -59,6 +60,8 @@ export interface EnforcerOptions {
   now?: () => number;
   /** Counts the lookups made and the upstream requests they needed. */
   metrics: Pick<PullgateMetrics, "signatureLookups" | "signatureLookupRequests">;
+  /** Worker threads for keyless verification; without it everything is judged in process (unit tests). */
+  pool?: VerificationPool | undefined;
 }
 
 export interface DecideInput {
@@ -217,7 +220,7 @@ export class Enforcer {
         // Not proven inert: it is an image like any other and needs a signature of its own.
       }
       const lookup = (await earlyLookup) ?? (await this.#lookup(input, deadline));
-      return await this.#judge(input, manifest, store, lookup);
+      return await this.#judge(input, manifest, store, lookup, deadline);
     } catch (err) {
       if (err instanceof DeadlineExceeded) {
         return {
@@ -256,13 +259,16 @@ export class Enforcer {
           clientAuthorization: input.ctx.clientAuthorization,
           signal: deadline.signal,
         },
-        (evidence) =>
-          judgeSignatures({
-            digest,
-            authorities: authoritiesOf(policy),
-            evidence,
-            repository: pulledRepository(input),
-          }).status === "verified",
+        // Early admit judges in process: not for keyless policies, whose checks belong in the pool.
+        policy.keyless.length > 0 && this.#opts.pool
+          ? undefined
+          : (evidence) =>
+              judgeSignatures({
+                digest,
+                authorities: authoritiesOf(policy),
+                evidence,
+                repository: pulledRepository(input),
+              }).status === "verified",
       );
     });
   }
@@ -272,15 +278,20 @@ export class Enforcer {
     manifest: Manifest,
     store: boolean,
     lookup: SignatureLookup,
+    deadline: Deadline,
   ): Promise<Decision> {
     const { policy, digest } = input;
     this.#opts.metrics.signatureLookupRequests.inc(undefined, lookup.requests);
-    const verdict = judgeSignatures({
+    const judged = {
       digest,
       authorities: authoritiesOf(policy),
       evidence: lookup.evidence,
       repository: pulledRepository(input),
-    });
+    };
+    const pool = this.#opts.pool;
+    const verdict = pool
+      ? await deadline.race(pool.judge({ ...judged, signal: deadline.signal }))
+      : judgeSignatures(judged);
     const decidedAt = this.#now();
     if (verdict.status === "verified") {
       if (store) {

@@ -17,3 +17,4 @@ export {
 export type { PullTarget } from "./pull-target.ts";
 export type { ServedManifest } from "./pull-types.ts";
 export type { ReadinessOptions, ReadinessResult } from "./readiness.ts";
+export { VerificationPool, type VerificationPoolOptions } from "./verification-pool.ts";

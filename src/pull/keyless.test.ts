@@ -96,6 +96,8 @@ describe("keyless signers", () => {
     await start({ proj: { mode: "enforce", keyless: [mitr({ subject: "mitr@redhat.com" })] } });
     pushKeylessImage("proj/app");
     expect(await pull("proj/app")).toEqual({ status: 200, message: "" });
+    // Judged in a worker thread, off the event loop.
+    expect(deps.metrics.workerJudgements.value()).toBe(1);
   });
 
   it("denies another identity, saying which subject and issuer signed", async () => {

@@ -25,6 +25,8 @@ export interface PullgateMetrics {
   /** Requests sent to an upstream registry's own origin (redirect targets not counted). */
   readonly upstreamRequests: Counter<"upstream">;
   readonly upstreamConnections: Counter<"upstream">;
+  /** Signature judgements run in the verification worker pool (policies with keyless identities). */
+  readonly workerJudgements: Counter;
   /** Entries read back from Redis and ignored: their MAC was missing or wrong (kind: verdict, policy). */
   readonly redisRejectedEntries: Counter<"kind">;
   /** Attaches the sources the gauges read when /metrics is scraped. */
@@ -72,6 +74,10 @@ export function createPullgateMetrics(): PullgateMetrics {
     upstreamConnections: counter<"upstream">(
       "pullgate_upstream_connections_total",
       "Connections opened to upstreams.",
+    ),
+    workerJudgements: counter(
+      "pullgate_worker_judgements_total",
+      "Signature judgements run in the verification worker pool (policies with keyless identities).",
     ),
     redisRejectedEntries: counter<"kind">(
       "pullgate_redis_rejected_entries_total",

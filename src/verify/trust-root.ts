@@ -12,6 +12,8 @@ export interface TrustRoot {
   name: string;
   sha256: string;
   material: TrustMaterial;
+  /** The root's JSON text (a worker thread parses its own copy: trust material does not cross threads). */
+  json: string;
 }
 
 export class TrustRootError extends Error {
@@ -29,7 +31,12 @@ export function parseTrustRoot(name: string, json: string | Uint8Array): TrustRo
   if (material.tlogs.length === 0 && material.certificateAuthorities.length === 0) {
     throw new TrustRootError(`trusted root ${name}: has no transparency log and no certificate authority`);
   }
-  return { name, sha256: createHash("sha256").update(bytes).digest("hex"), material };
+  return {
+    name,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    material,
+    json: bytes.toString("utf8"),
+  };
 }
 
 function messageOf(err: unknown): string {

@@ -1,0 +1,91 @@
+import { availableParallelism } from "node:os";
+import { Piscina } from "piscina";
+import type { PullgateMetrics } from "../telemetry/index.ts";
+import {
+  type Authority,
+  judgeSignatures,
+  type PulledRepository,
+  type SignatureEvidence,
+  type SignerIdentitySpec,
+  type TransparencyLogMode,
+  type Verdict,
+} from "../verify/index.ts";
+
+/** What crosses to a worker: plain data only. */
+export interface JudgeTask {
+  digest: string;
+  evidence: readonly SignatureEvidence[];
+  repository?: PulledRepository | undefined;
+  authorities: Array<
+    | { kind: "key"; name: string; pem: string; transparencyLog: TransparencyLogMode; root: RootRef }
+    | { kind: "keyless"; name: string; spec: SignerIdentitySpec; root: RootRef }
+  >;
+}
+interface RootRef {
+  name: string;
+  sha256: string;
+  json: string;
+}
+
+export interface VerificationPoolOptions {
+  /** Worker threads (default: the cores but one, at least 1). */
+  threads?: number;
+  metrics?: Pick<PullgateMetrics, "workerJudgements"> | undefined;
+}
+
+/**
+ * Keyless verifications cost about 7 ms of CPU each (certificate chain, SCT, SET): they run in worker
+ * threads, so warm pulls on the event loop keep their latency while cold keyless pulls are verified.
+ * Key-only policies are judged in process (a key check is ~0.1 ms: a thread hop would cost more).
+ */
+export class VerificationPool {
+  readonly #pool: Piscina<JudgeTask, Verdict>;
+  readonly #metrics: VerificationPoolOptions["metrics"];
+
+  constructor(opts: VerificationPoolOptions = {}) {
+    const threads = opts.threads ?? Math.max(1, availableParallelism() - 1);
+    this.#metrics = opts.metrics;
+    // From the sources the worker is verify-worker.ts (Node strips its types); in dist/, verify-worker.js.
+    const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+    this.#pool = new Piscina({
+      filename: new URL(`./verify-worker${ext}`, import.meta.url).href,
+      minThreads: 0,
+      maxThreads: threads,
+      idleTimeout: 30_000,
+    });
+  }
+
+  /** judgeSignatures, in a worker when a keyless identity may need a certificate verified. */
+  async judge(input: {
+    digest: string;
+    authorities: readonly Authority[];
+    evidence: readonly SignatureEvidence[];
+    repository?: PulledRepository | undefined;
+    signal?: AbortSignal | undefined;
+  }): Promise<Verdict> {
+    if (!input.authorities.some((a) => a.kind === "keyless")) return judgeSignatures(input);
+    const task: JudgeTask = {
+      digest: input.digest,
+      evidence: input.evidence,
+      repository: input.repository,
+      authorities: input.authorities.map((a) => {
+        const root = { name: a.root.name, sha256: a.root.sha256, json: a.root.json };
+        return a.kind === "key"
+          ? {
+              kind: "key",
+              name: a.name,
+              pem: a.key.key.export({ type: "spki", format: "pem" }).toString(),
+              transparencyLog: a.transparencyLog,
+              root,
+            }
+          : { kind: "keyless", name: a.name, spec: a.identity.spec, root };
+      }),
+    };
+    this.#metrics?.workerJudgements.inc();
+    return this.#pool.run(task, input.signal ? { signal: input.signal } : {});
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+  }
+}
