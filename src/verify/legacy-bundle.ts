@@ -27,14 +27,12 @@ export function legacyLayerBundle(
   const verificationMaterial: Record<string, unknown> = {};
   const certificatePem = annotations[COSIGN_CERTIFICATE_ANNOTATION];
   if (certificatePem !== undefined && certificatePem !== "") {
-    const certificates = [certificatePem, ...splitPem(annotations[COSIGN_CHAIN_ANNOTATION] ?? "")];
-    try {
-      verificationMaterial.x509CertificateChain = {
-        certificates: certificates.map((c) => ({ rawBytes: pem.toDER(c).toString("base64") })),
-      };
-    } catch {
-      return "certificate annotation is not PEM";
-    }
+    const [leaf, ...extra] = splitPem(certificatePem);
+    if (leaf === undefined || extra.length > 0) return "certificate annotation is not one PEM certificate";
+    const certificates = [leaf, ...splitPem(annotations[COSIGN_CHAIN_ANNOTATION] ?? "")];
+    verificationMaterial.x509CertificateChain = {
+      certificates: certificates.map((c) => ({ rawBytes: pem.toDER(c).toString("base64") })),
+    };
   } else {
     verificationMaterial.publicKey = { hint: "" };
   }

@@ -341,6 +341,87 @@ describe("the log entry must name the signer (cosign's comparePublicKey; @sigsto
   });
 });
 
+describe("why a signature does not count, in words", () => {
+  const moveSet = (s: { annotations: Record<string, string> }) =>
+    changeSet(s.annotations, (set) => {
+      const p = set.Payload as Record<string, number>;
+      p.integratedTime = (p.integratedTime ?? 0) + 1;
+    });
+  const flip = (s: { payload: Buffer }) => {
+    s.payload[10] = (s.payload[10] ?? 0) ^ 1;
+  };
+  const dropSet = (s: { annotations: Record<string, string> }) => {
+    delete s.annotations[COSIGN_REKOR_BUNDLE_ANNOTATION];
+  };
+  const detailOf = (r: AuthorityVerification) => (r.ok ? "" : r.detail);
+
+  it.each([
+    [
+      "a key's SET moved in time",
+      KEY_REKOR,
+      () => [key("cosign2.pub", "required")],
+      moveSet,
+      "cosign2.pub: the log entry's signed promise (SET) does not verify with any log of the trusted root (",
+    ],
+    [
+      "a key's payload changed",
+      KEY_REKOR,
+      () => [key("cosign2.pub", "required")],
+      flip,
+      "cosign2.pub: the log entry is for another signature or payload (",
+    ],
+    [
+      "a key that did not sign",
+      KEY_REKOR,
+      () => [key("cosign.pub", "required")],
+      () => {},
+      "cosign.pub: the signature does not verify with this key",
+    ],
+    [
+      "a keyless SET moved in time",
+      KEYLESS,
+      () => [keyless(MITR)],
+      moveSet,
+      "ci (root public-good): the log entry's signed promise (SET) does not verify",
+    ],
+    [
+      "a keyless payload changed",
+      KEYLESS,
+      () => [keyless(MITR)],
+      flip,
+      "ci (root public-good): the log entry is for another signature or payload",
+    ],
+    [
+      "a keyless signature without its SET",
+      KEYLESS,
+      () => [keyless(MITR)],
+      dropSet,
+      "ci (root public-good): no verified log entry or timestamp (",
+    ],
+  ])("%s", (_, path, authorities, edit, expected) => {
+    expect(detailOf(verifyLegacy(path, authorities(), edit))).toContain(expected);
+  });
+
+  it("names every key that was tried, and the accepted identities a certificate did not match", () => {
+    const r = verifyLegacy(KEY_ONLY, [key("cosign2.pub", "optional"), key("cosign.pub", "required")]);
+    expect(detailOf(r)).toMatch(/^cosign2\.pub: .*; cosign\.pub: no transparency-log entry/);
+    const names = verifyLegacy(KEYLESS, [
+      keyless({ ...MITR, subject: "a@b" }, pgi, "one"),
+      keyless({ ...MITR, subject: "c@d" }, pgi, "two"),
+    ]);
+    expect(detailOf(names)).toContain("matches no accepted identity (one, two)");
+  });
+
+  it("a key signature among keyless identities and keys is judged by the keys only", () => {
+    const r = verifyLegacy(KEY_REKOR, [keyless(MITR), key("cosign2.pub", "required")]);
+    expect(r).toMatchObject({ ok: true, authority: { name: "cosign2.pub" } });
+    expect(verifyLegacy(KEY_REKOR, [keyless(MITR)])).toMatchObject({
+      ok: false,
+      detail: "signed with a key, and the project trusts no key",
+    });
+  });
+});
+
 describe("trusted roots", () => {
   it("refuses what is not a trusted root", () => {
     expect(() => parseTrustRoot("x", "{}")).toThrow(/no transparency log and no certificate authority/);

@@ -12,6 +12,10 @@ export interface SignerIdentityClaims {
   issuer: string;
   /** Extra Fulcio extensions (DER UTF8String values), by OID. */
   extensions?: Record<string, string>;
+  /** Extra extensions with raw values (the deprecated GitHub ones, 1.3.6.1.4.1.57264.1.2–.6), by OID. */
+  rawExtensions?: Record<string, string>;
+  /** An email SAN besides the URI one. */
+  email?: string;
 }
 
 /** How the CA shapes a leaf (and its issuing intermediate): Fulcio's shape unless told otherwise. */
@@ -275,11 +279,20 @@ async function createCa(
         extensions: [
           new x509.KeyUsagesExtension(usages, true),
           new x509.ExtendedKeyUsageExtension(eku),
-          new x509.SubjectAlternativeNameExtension([{ type: "url", value: identity.subject }], true),
+          new x509.SubjectAlternativeNameExtension(
+            [
+              { type: "url", value: identity.subject },
+              ...(identity.email ? [{ type: "email" as const, value: identity.email }] : []),
+            ],
+            true,
+          ),
           await x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey, false, crypto),
           new x509.Extension("1.3.6.1.4.1.57264.1.1", false, Buffer.from(identity.issuer)),
           ...Object.entries(identity.extensions ?? {}).map(
             ([oid, value]) => new x509.Extension(oid, false, derUtf8(value)),
+          ),
+          ...Object.entries(identity.rawExtensions ?? {}).map(
+            ([oid, value]) => new x509.Extension(oid, false, Buffer.from(value)),
           ),
         ],
       };

@@ -1,0 +1,135 @@
+import { pem } from "@sigstore/core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createPrivateSigstore, type PrivateSigstore } from "../../test/support/private-sigstore.ts";
+import {
+  type CertificateSigner,
+  certificateSigner,
+  compileSignerIdentity,
+  FULCIO_EXTENSIONS,
+  matchesIdentity,
+} from "./signer-identity.ts";
+
+// What a certificate says about its signer, and how an identity is matched against it.
+
+const GH = "https://token.actions.githubusercontent.com";
+const WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1";
+let sigstore: PrivateSigstore;
+
+beforeAll(async () => {
+  sigstore = await createPrivateSigstore();
+});
+
+async function leafOf(claims: Parameters<PrivateSigstore["signKeyless"]>[1]): Promise<CertificateSigner> {
+  const annotations = await sigstore.signKeyless(Buffer.from("x"), claims);
+  return certificateSigner(pem.toDER(annotations["dev.sigstore.cosign/certificate"] ?? ""));
+}
+
+describe("certificateSigner", () => {
+  it("reads every Fulcio extension by its name's OID, raw or DER as Fulcio writes it", async () => {
+    const extensions: Record<string, string> = {};
+    const rawExtensions: Record<string, string> = {};
+    for (const [name, { oid, der }] of Object.entries(FULCIO_EXTENSIONS)) {
+      (der ? extensions : rawExtensions)[oid] = `value of ${name}`;
+    }
+    const signer = await leafOf({ subject: WORKFLOW, issuer: GH, extensions, rawExtensions });
+    for (const [name, { oid }] of Object.entries(FULCIO_EXTENSIONS)) {
+      expect(signer.extensions.get(oid), name).toBe(`value of ${name}`);
+      const wanting = (value: string) =>
+        compileSignerIdentity({ name: "x", issuer: GH, subject: WORKFLOW, extensions: { [name]: value } });
+      expect(matchesIdentity(wanting(`value of ${name}`), signer), name).toBe(true);
+      expect(matchesIdentity(wanting("another value"), signer), name).toBe(false);
+    }
+    expect(signer.extensions.size).toBe(Object.keys(FULCIO_EXTENSIONS).length);
+  });
+
+  it("a DER extension written raw (or a raw one written as DER) is not read as its value", async () => {
+    const [derName, derSpec] = Object.entries(FULCIO_EXTENSIONS).find(([, s]) => s.der) ?? [];
+    const [rawName, rawSpec] = Object.entries(FULCIO_EXTENSIONS).find(([, s]) => !s.der) ?? [];
+    const signer = await leafOf({
+      subject: WORKFLOW,
+      issuer: GH,
+      rawExtensions: { [derSpec?.oid ?? ""]: "plain" },
+      extensions: { [rawSpec?.oid ?? ""]: "wrapped" },
+    });
+    expect(signer.extensions.get(derSpec?.oid ?? ""), derName).toBeUndefined();
+    expect(signer.extensions.get(rawSpec?.oid ?? ""), rawName).not.toBe("wrapped");
+  });
+
+  it("reads the URI and email SANs as subjects, the issuer, and the usages", async () => {
+    const signer = await leafOf({ subject: WORKFLOW, issuer: GH, email: "bot@acme.example" });
+    expect(signer.subjects).toEqual([WORKFLOW, "bot@acme.example"]);
+    expect(signer.issuer).toBe(GH);
+    expect(signer.usage).toEqual({ digitalSignature: true, codeSigning: true });
+  });
+});
+
+describe("matchesIdentity", () => {
+  const signer: CertificateSigner = {
+    subjects: ["https://example.test/a", "bot@example.test"],
+    issuer: GH,
+    extensions: new Map([["1.3.6.1.4.1.57264.1.12", "https://github.com/acme/app"]]),
+    usage: { digitalSignature: true, codeSigning: true },
+  };
+  const id = (spec: Record<string, unknown>) => compileSignerIdentity({ name: "x", issuer: GH, ...spec });
+
+  it("accepts when any subject matches, the issuer matches, and every extension matches", () => {
+    expect(matchesIdentity(id({ subject: "bot@example.test" }), signer)).toBe(true);
+    expect(matchesIdentity(id({ subjectRegExp: "https://example\\.test/.*" }), signer)).toBe(true);
+    expect(matchesIdentity(id({ subject: "nobody@example.test" }), signer)).toBe(false);
+    expect(
+      matchesIdentity(
+        id({
+          subject: "bot@example.test",
+          extensions: { sourceRepositoryURI: "https://github.com/acme/app" },
+        }),
+        signer,
+      ),
+    ).toBe(true);
+    expect(
+      matchesIdentity(
+        id({ subject: "bot@example.test", extensions: { sourceRepositoryRef: "refs/heads/main" } }),
+        signer,
+      ),
+    ).toBe(false);
+  });
+
+  it("refuses a certificate without an issuer, and anchors patterns at both ends", () => {
+    expect(matchesIdentity(id({ subject: "bot@example.test" }), { ...signer, issuer: undefined })).toBe(
+      false,
+    );
+    expect(matchesIdentity(id({ subjectRegExp: "bot" }), signer)).toBe(false);
+    expect(matchesIdentity(id({ subjectRegExp: "example\\.test" }), signer)).toBe(false);
+    expect(
+      matchesIdentity(
+        compileSignerIdentity({ name: "x", issuerRegExp: "https://token\\..*", subject: "bot@example.test" }),
+        signer,
+      ),
+    ).toBe(true);
+    expect(
+      matchesIdentity(
+        compileSignerIdentity({ name: "x", issuerRegExp: "token", subject: "bot@example.test" }),
+        signer,
+      ),
+    ).toBe(false);
+  });
+
+  it("compiles only complete specs, saying what is wrong", () => {
+    expect(() => compileSignerIdentity({ name: "x", subject: "s" })).toThrow(
+      "give exactly one of issuer or issuerRegExp",
+    );
+    expect(() => compileSignerIdentity({ name: "x", issuer: "i", issuerRegExp: "i", subject: "s" })).toThrow(
+      "give exactly one of issuer or issuerRegExp",
+    );
+    expect(() => compileSignerIdentity({ name: "x", issuer: "i" })).toThrow(
+      "give exactly one of subject or subjectRegExp",
+    );
+    expect(() => compileSignerIdentity({ name: "x", issuer: "i", subjectRegExp: "(" })).toThrow(
+      /^subjectRegExp does not compile: /,
+    );
+    expect(() =>
+      compileSignerIdentity({ name: "x", issuer: "i", subject: "s", extensions: { nope: "1" } }),
+    ).toThrow(/^extensions\.nope: not a Fulcio extension \(githubWorkflowTrigger, /);
+    // Unicode mode: a pattern is matched by code point.
+    expect(compileSignerIdentity({ name: "x", issuer: "i", subjectRegExp: "." }).subject).toEqual(/^(?:.)$/u);
+  });
+});
