@@ -25,21 +25,62 @@ async function leafOf(claims: Parameters<PrivateSigstore["signKeyless"]>[1]): Pr
 }
 
 describe("certificateSigner", () => {
+  // Fulcio's extensions (fulcio docs/oid-info.md), written out independently of FULCIO_EXTENSIONS:
+  // .2–.6 are the deprecated GitHub ones with raw values, .9–.22 DER UTF8Strings.
+  const FULCIO_OIDS: Array<[name: string, arc: number]> = [
+    ["githubWorkflowTrigger", 2],
+    ["githubWorkflowSHA", 3],
+    ["githubWorkflowName", 4],
+    ["githubWorkflowRepository", 5],
+    ["githubWorkflowRef", 6],
+    ["buildSignerURI", 9],
+    ["buildSignerDigest", 10],
+    ["runnerEnvironment", 11],
+    ["sourceRepositoryURI", 12],
+    ["sourceRepositoryDigest", 13],
+    ["sourceRepositoryRef", 14],
+    ["sourceRepositoryIdentifier", 15],
+    ["sourceRepositoryOwnerURI", 16],
+    ["sourceRepositoryOwnerIdentifier", 17],
+    ["buildConfigURI", 18],
+    ["buildConfigDigest", 19],
+    ["buildTrigger", 20],
+    ["runInvocationURI", 21],
+    ["sourceRepositoryVisibilityAtSigning", 22],
+  ];
+
+  it("knows exactly Fulcio's extension names", () => {
+    expect(Object.keys(FULCIO_EXTENSIONS).sort()).toEqual(FULCIO_OIDS.map(([n]) => n).sort());
+  });
+
   it("reads every Fulcio extension by its name's OID, raw or DER as Fulcio writes it", async () => {
     const extensions: Record<string, string> = {};
     const rawExtensions: Record<string, string> = {};
-    for (const [name, { oid, der }] of Object.entries(FULCIO_EXTENSIONS)) {
-      (der ? extensions : rawExtensions)[oid] = `value of ${name}`;
+    for (const [name, arc] of FULCIO_OIDS) {
+      (arc >= 9 ? extensions : rawExtensions)[`1.3.6.1.4.1.57264.1.${arc}`] = `value of ${name}`;
     }
     const signer = await leafOf({ subject: WORKFLOW, issuer: GH, extensions, rawExtensions });
-    for (const [name, { oid }] of Object.entries(FULCIO_EXTENSIONS)) {
-      expect(signer.extensions.get(oid), name).toBe(`value of ${name}`);
+    for (const [name, arc] of FULCIO_OIDS) {
+      expect(signer.extensions.get(`1.3.6.1.4.1.57264.1.${arc}`), name).toBe(`value of ${name}`);
       const wanting = (value: string) =>
         compileSignerIdentity({ name: "x", issuer: GH, subject: WORKFLOW, extensions: { [name]: value } });
       expect(matchesIdentity(wanting(`value of ${name}`), signer), name).toBe(true);
       expect(matchesIdentity(wanting("another value"), signer), name).toBe(false);
     }
-    expect(signer.extensions.size).toBe(Object.keys(FULCIO_EXTENSIONS).length);
+    expect(signer.extensions.size).toBe(FULCIO_OIDS.length);
+  });
+
+  it("matching sees the list of subjects, whichever SAN each came from", () => {
+    // A signer with only an otherName SAN is rare; the SAN list is what matching sees.
+    const only = {
+      subjects: ["user@example.test"],
+      issuer: GH,
+      extensions: new Map(),
+      usage: { digitalSignature: true, codeSigning: true },
+    };
+    expect(
+      matchesIdentity(compileSignerIdentity({ name: "x", issuer: GH, subject: "user@example.test" }), only),
+    ).toBe(true);
   });
 
   it("a DER extension written raw (or a raw one written as DER) is not read as its value", async () => {
