@@ -434,3 +434,30 @@ describe("trusted roots", () => {
     expect(parseTrustRoot("public-good", `${vectorText(PGI_ROOT)}\n`).sha256).not.toBe(pgi.sha256);
   });
 });
+
+describe("parseTrustRoot", () => {
+  it("takes text or bytes alike, and keeps the JSON for worker threads", () => {
+    const text = vectorText(PGI_ROOT);
+    const fromBytes = parseTrustRoot("pgi", Buffer.from(text));
+    expect(fromBytes.sha256).toBe(parseTrustRoot("pgi", text).sha256);
+    expect(fromBytes.json).toBe(text);
+  });
+
+  it("accepts a root with only logs or only certificate authorities, and says why it refuses one", () => {
+    const root = JSON.parse(vectorText(PGI_ROOT)) as Record<string, unknown[]>;
+    expect(() =>
+      parseTrustRoot("logs", JSON.stringify({ ...root, certificateAuthorities: [] })),
+    ).not.toThrow();
+    expect(() => parseTrustRoot("cas", JSON.stringify({ ...root, tlogs: [] }))).not.toThrow();
+    const err = (() => {
+      try {
+        parseTrustRoot("x", "not json");
+      } catch (e) {
+        return e as Error & { code?: string };
+      }
+      return undefined;
+    })();
+    expect(err?.code).toBe("TRUST_ROOT_INVALID");
+    expect(err?.message).toMatch(/^trusted root x: not a Sigstore trusted root \(.{1,161}\)$/);
+  });
+});
