@@ -7,7 +7,13 @@ import {
   createTieredVerdictCache,
   type VerdictCache,
 } from "./cache/index.ts";
-import { type Config, ConfigError, clientAuthProblems, type UpstreamConfig } from "./config/index.ts";
+import {
+  type Config,
+  ConfigError,
+  clientAuthProblems,
+  type UpstreamConfig,
+  watchTrustRoots,
+} from "./config/index.ts";
 import {
   type ClientAuthenticator,
   type ClientAuthOptions,
@@ -65,6 +71,8 @@ export interface DepsOverrides {
   clientAuth?: ClientAuthOptions;
   /** Unit tests: the readiness check's clock and cache. */
   readiness?: ReadinessOptions;
+  /** How often configured trusted-root files are checked for changes (default 2 s). */
+  trustRootReloadIntervalMs?: number;
 }
 
 /**
@@ -100,6 +108,14 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       logger.log("warn", "redis not reachable at startup; runtime policies load when it is");
   }
   await policies.start();
+  // A changed root file replaces its root in place; policies are rebuilt with the new fingerprints.
+  const stopWatchingRoots = watchTrustRoots({
+    roots: config.trustedRoots,
+    paths: config.trustedRootPaths,
+    intervalMs: overrides.trustRootReloadIntervalMs ?? 2_000,
+    logger,
+    onChange: () => policies.invalidate(),
+  });
   // Threads start on the first keyless verification (none for key-only policies).
   const pool = new VerificationPool({ metrics });
   const enforcer = createEnforcer(config, cache, metrics, pool);
@@ -123,6 +139,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     metrics,
   });
   const close = async () => {
+    stopWatchingRoots();
     await policies.close();
     await store.close();
     await cache.close();

@@ -10,6 +10,7 @@ export {
 } from "./load-config.ts";
 export { EMBEDDED_DEFAULT_CONFIG } from "./schema.ts";
 export { Secret } from "./secret.ts";
+export { watchTrustRoots } from "./trust-root-reloader.ts";
 export type {
   AdminJwtConfig,
   ClientAuthConfig,

@@ -122,6 +122,9 @@ function resolveConfig(
   const adminToken = raw.admin.token ?? ctx.env.PULLGATE_ADMIN_TOKEN;
   const upstreams = resolveUpstreams(raw, ctx, problems);
   const trustedRoots = resolveTrustedRoots(raw, ctx.baseDir, problems);
+  const trustedRootPaths = new Map(
+    Object.entries(raw.trustedRoots).map(([name, r]) => [name, resolve(ctx.baseDir, r.path)] as const),
+  );
   const { defaults, projects } = resolvePolicies(raw, upstreams, trustedRoots, ctx.baseDir, problems);
   const jwt = raw.admin.jwt ? resolveAdminJwt(raw.admin.jwt, ctx.baseDir, problems) : undefined;
   const clientAuth = resolveClientAuth(raw, ctx.baseDir, problems);
@@ -149,6 +152,7 @@ function resolveConfig(
     upstreams,
     manifests: { maxBytes: raw.manifests.maxBytes },
     trustedRoots,
+    trustedRootPaths,
     projects,
     defaults,
     cache: { ...raw.cache },

@@ -91,6 +91,8 @@ export interface Config {
   manifests: { maxBytes: number };
   /** Sigstore trusted roots by name: `public-good` (built in) and `trustedRoots` from the file. */
   trustedRoots: ReadonlyMap<string, TrustRoot>;
+  /** The files of the configured roots (absolute paths), re-read when they change; not the built-in one. */
+  trustedRootPaths: ReadonlyMap<string, string>;
   /** Each project's policy options (policy/project-options.ts), resolved against `defaults`, keys parsed. */
   projects: Readonly<Record<string, ProjectOptions>>;
   /** The policy of every project not listed in `projects` (its `upstreams` is always ["*"]). */

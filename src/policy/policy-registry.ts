@@ -185,6 +185,14 @@ export class PolicyRegistry {
     return run;
   }
 
+  /**
+   * Rebuilds every effective policy on next use (a trusted root's content changed: fingerprints that
+   * cover it change, so verdicts made under the old root become unreachable).
+   */
+  invalidate(): void {
+    this.#cache.clear();
+  }
+
   async close(): Promise<void> {
     this.#unsubscribe?.();
   }

@@ -1,5 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MockAgent } from "undici";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createPrivateSigstore } from "../../test/support/private-sigstore.ts";
 import { generateTestKey } from "../../test/support/signer.ts";
 import { FIXTURES, PGI_ROOT, readDirSignature, vectorBytes } from "../../test/support/vectors.ts";
 import { createApps, createDeps, type Deps } from "../app.ts";
@@ -161,5 +165,44 @@ describe("keys and the transparency log", () => {
     const image = pushImage(registry, "proj/app", "v1");
     fakeLegacySignature(registry, "proj/app", image.digest, key);
     expect((await pull("proj/app")).status).toBe(200);
+  });
+});
+
+describe("trusted roots are re-read when their file changes", () => {
+  it("a replaced root changes the fingerprint and the verdict; a broken file keeps the previous root", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-roots-"));
+    const rootFile = join(dir, "corp.json");
+    writeFileSync(rootFile, readFileSync(join(`${import.meta.dirname}/../../test/vectors`, PGI_ROOT)));
+    const config = parseConfig(
+      JSON.stringify({
+        upstreams: [{ name: "up", url: UP }],
+        trustedRoots: { corp: { path: rootFile } },
+        projects: {
+          proj: { mode: "enforce", keyless: [mitr({ subject: "mitr@redhat.com", trustedRoot: "corp" })] },
+        },
+      }),
+      { source: "test", baseDir: dir, env: {} },
+    );
+    deps = await createDeps(config, { dispatcherFor: () => agent, trustRootReloadIntervalMs: 20 });
+    app = createApps(deps).proxy;
+    pushKeylessImage("proj/app");
+    const before = deps.policies.forProject("proj").fingerprint;
+    expect((await pull("proj/app")).status).toBe(200);
+
+    // A half-written file: ignored, the root and the verdict stay.
+    writeFileSync(rootFile, "{ half");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(deps.policies.forProject("proj").fingerprint).toBe(before);
+
+    // Another root (one without this signer's Fulcio CA): new fingerprint, and the image is denied.
+    const other = (await createPrivateSigstore()).trustedRootJson;
+    writeFileSync(rootFile, other);
+    await vi.waitFor(() => expect(deps.policies.forProject("proj").fingerprint).not.toBe(before), {
+      timeout: 5_000,
+      interval: 50,
+    });
+    expect(config.trustedRoots.get("corp")?.json).toBe(other);
+    expect((await pull("proj/app")).status).toBe(403);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

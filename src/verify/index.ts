@@ -44,7 +44,7 @@ export {
   type SignerIdentity,
   type SignerIdentitySpec,
 } from "./signer-identity.ts";
-export { parseTrustRoot, type TrustRoot, TrustRootError } from "./trust-root.ts";
+export { parseTrustRoot, TrustRoot, TrustRootError } from "./trust-root.ts";
 export { keyHint, parseTrustedKey } from "./trusted-key.ts";
 export * from "./types.ts";
 export {

@@ -8,12 +8,39 @@ import { type TrustMaterial, toTrustMaterial } from "@sigstore/verify";
  * window. Parsed once into @sigstore/verify's trust material; `sha256` of the exact bytes enters the
  * policy fingerprint, so a changed root makes earlier verdicts unreachable.
  */
-export interface TrustRoot {
-  name: string;
-  sha256: string;
-  material: TrustMaterial;
+export class TrustRoot {
+  readonly name: string;
+  #sha256: string;
+  #material: TrustMaterial;
+  #json: string;
+
+  constructor(name: string, sha256: string, material: TrustMaterial, json: string) {
+    this.name = name;
+    this.#sha256 = sha256;
+    this.#material = material;
+    this.#json = json;
+  }
+
+  get sha256(): string {
+    return this.#sha256;
+  }
+  get material(): TrustMaterial {
+    return this.#material;
+  }
   /** The root's JSON text (a worker thread parses its own copy: trust material does not cross threads). */
-  json: string;
+  get json(): string {
+    return this.#json;
+  }
+
+  /**
+   * Takes the content of a newer copy of this root (its file changed): every policy that names it
+   * sees the new content, and the policies' fingerprints change once they are rebuilt.
+   */
+  replaceWith(next: TrustRoot): void {
+    this.#sha256 = next.sha256;
+    this.#material = next.material;
+    this.#json = next.json;
+  }
 }
 
 export class TrustRootError extends Error {
@@ -31,12 +58,12 @@ export function parseTrustRoot(name: string, json: string | Uint8Array): TrustRo
   if (material.tlogs.length === 0 && material.certificateAuthorities.length === 0) {
     throw new TrustRootError(`trusted root ${name}: has no transparency log and no certificate authority`);
   }
-  return {
+  return new TrustRoot(
     name,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
+    createHash("sha256").update(bytes).digest("hex"),
     material,
-    json: bytes.toString("utf8"),
-  };
+    bytes.toString("utf8"),
+  );
 }
 
 function messageOf(err: unknown): string {
