@@ -5,11 +5,13 @@
  *  - key + Rekor SET (transparencyLog: required) — dir-img-cosign-key-rekor-valid;
  *  - keyless: Fulcio chain, SCT, SET, identity — dir-img-cosign-fulcio-rekor-valid.
  * Each is run KEYLESS_BENCH_ITERATIONS times (default 1000) after a 200-iteration warm-up, three rounds;
- * the median round's mean and p99 are printed with verifications per second, and written to
+ * the median round's mean and p99 are printed with verifications per second. Then the resident memory
+ * one verification worker thread adds (VerificationPool, 1 thread, 200 keyless judgements). Written to
  * bench/results/keyless-<UTC timestamp>.json. No network: the trusted root is cosign's test root.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { VerificationPool } from "../src/pull/index.ts";
 import {
   type Authority,
   compileSignerIdentity,
@@ -95,10 +97,29 @@ for (const c of cases) {
     `${c.name.padEnd(40)} mean ${median.meanUs.toFixed(0).padStart(6)} µs  p99 ${median.p99Us.toFixed(0).padStart(6)} µs  ${perSecond} /s on one core`,
   );
 }
+// The memory one worker thread adds: its isolate, @sigstore loaded, the root parsed.
+const keylessCase = cases[2] as (typeof cases)[number];
+const fixture = fixtureCase(keylessCase.fixture);
+const rssMb = () => Math.round(process.memoryUsage.rss() / 1e5) / 10;
+const beforeMb = rssMb();
+const pool = new VerificationPool({ threads: 1 });
+for (let i = 0; i < 200; i++) {
+  await pool.judge({
+    digest: fixture.digest ?? "",
+    authorities: keylessCase.authorities,
+    evidence: [fixture.evidence],
+  });
+}
+const workerRssMb = Math.round((rssMb() - beforeMb) * 10) / 10;
+await pool.close();
+console.log(
+  `one verification worker thread adds ${workerRssMb} MB of resident memory (200 keyless judgements)`,
+);
+
 const dir = join(import.meta.dirname, "results");
 await mkdir(dir, { recursive: true });
 const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "Z");
 await writeFile(
   join(dir, `keyless-${stamp}.json`),
-  JSON.stringify({ node: process.version, iterations: ITERATIONS, results }, null, 2),
+  JSON.stringify({ node: process.version, iterations: ITERATIONS, results, workerRssMb }, null, 2),
 );
