@@ -3,6 +3,7 @@ import { type RunningPullgate, startPullgate } from "./server/index.ts";
 
 const USAGE = `usage: pullgate serve [--config FILE]
        pullgate demo [--keep]
+       pullgate trust update [--config FILE] [--root NAME] [--mirror URL] [--tuf-root FILE]
 
   serve            run the proxy (config from --config, else $PULLGATE_CONFIG, else the embedded
                    default: Docker Hub upstream, proxy 127.0.0.1:5050, admin 127.0.0.1:5051, mode off)
@@ -10,6 +11,8 @@ const USAGE = `usage: pullgate serve [--config FILE]
   --check          validate the configuration and exit (0 valid, 2 invalid)
   demo             see enforcement work with nothing to configure: a throwaway registry, a signed and
                    an unsigned image, pulled through pullgate with skopeo (--keep: keep it running)
+  trust update     fetch the current Sigstore trusted root over TUF into its configured file
+                   (pullgate trust --help for its options)
 `;
 
 /** The CLI. Returns the process exit code for errors before serving; serving ends with exit 0 on SIGTERM/SIGINT. */
@@ -25,6 +28,10 @@ export async function runCli(
   if (command === "demo") {
     const { runDemo } = await import("./demo/index.ts");
     return runDemo(rest);
+  }
+  if (command === "trust") {
+    const { runTrustCommand } = await import("./trust/trust-command.ts");
+    return runTrustCommand(rest, env);
   }
   if (command !== "serve") {
     process.stderr.write(`pullgate: unknown command ${JSON.stringify(command)}\n${USAGE}`);

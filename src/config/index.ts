@@ -2,6 +2,7 @@ export { type HtpasswdEntry, parseHtpasswd } from "./htpasswd.ts";
 export {
   ConfigError,
   clientAuthProblems,
+  configuredTrustedRootFiles,
   type LoadConfigOptions,
   loadConfig,
   MIN_REDIS_HMAC_KEY_BYTES,

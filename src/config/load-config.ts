@@ -45,30 +45,61 @@ export interface LoadConfigOptions {
 }
 
 export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const { text, source, baseDir, env } = readConfigSource(options);
+  return parseConfig(text, { source, baseDir, env, requireClientAuthForCredentials: true });
+}
+
+/**
+ * The files of the configured trusted roots (name → absolute path), from the configuration's own text:
+ * unlike loadConfig it does not read them, so `pullgate trust update` can write a file that does not
+ * exist yet. The built-in `public-good` is listed only when `trustedRoots.public-good` replaces it.
+ */
+export function configuredTrustedRootFiles(options: LoadConfigOptions = {}): {
+  source: string;
+  files: ReadonlyMap<string, string>;
+} {
+  const { text, source, baseDir } = readConfigSource(options);
+  const raw = parseRawConfig(text, source);
+  return {
+    source,
+    files: new Map(Object.entries(raw.trustedRoots).map(([name, r]) => [name, resolve(baseDir, r.path)])),
+  };
+}
+
+function readConfigSource(options: LoadConfigOptions): {
+  text: string;
+  source: string;
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+} {
   const env = options.env ?? process.env;
-  let text: string;
-  let source: string;
-  let baseDir: string;
   if (options.text !== undefined) {
-    text = options.text;
-    source = "inline";
-    baseDir = options.baseDir ?? process.cwd();
-  } else if (options.path !== undefined) {
-    source = resolve(options.path);
-    baseDir = dirname(source);
+    return { text: options.text, source: "inline", baseDir: options.baseDir ?? process.cwd(), env };
+  }
+  if (options.path !== undefined) {
+    const source = resolve(options.path);
     try {
-      text = readFileSync(source, "utf8");
+      return { text: readFileSync(source, "utf8"), source, baseDir: dirname(source), env };
     } catch (err) {
       throw new ConfigError(source, [
         `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
       ]);
     }
-  } else {
-    text = EMBEDDED_DEFAULT_CONFIG;
-    source = "embedded default";
-    baseDir = process.cwd();
   }
-  return parseConfig(text, { source, baseDir, env, requireClientAuthForCredentials: true });
+  return { text: EMBEDDED_DEFAULT_CONFIG, source: "embedded default", baseDir: process.cwd(), env };
+}
+
+/** YAML (unique keys) checked against the file's schema; every problem in one ConfigError. */
+function parseRawConfig(text: string, source: string): RawConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true }) ?? {};
+  } catch (err) {
+    throw new ConfigError(source, [`YAML: ${(err as Error).message.split("\n")[0]}`]);
+  }
+  const parsed = rawConfigSchema.safeParse(doc);
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(formatIssue));
+  return parsed.data;
 }
 
 /**
@@ -84,17 +115,10 @@ export function parseConfig(
     requireClientAuthForCredentials?: boolean;
   },
 ): Config {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true }) ?? {};
-  } catch (err) {
-    throw new ConfigError(ctx.source, [`YAML: ${(err as Error).message.split("\n")[0]}`]);
-  }
-  const parsed = rawConfigSchema.safeParse(doc);
-  if (!parsed.success) throw new ConfigError(ctx.source, parsed.error.issues.map(formatIssue));
+  const raw = parseRawConfig(text, ctx.source);
   const problems: string[] = [];
-  const config = resolveConfig(parsed.data, ctx, problems);
-  if (ctx.requireClientAuthForCredentials) problems.push(...clientAuthProblems(parsed.data));
+  const config = resolveConfig(raw, ctx, problems);
+  if (ctx.requireClientAuthForCredentials) problems.push(...clientAuthProblems(raw));
   if (problems.length > 0) throw new ConfigError(ctx.source, problems);
   return deepFreeze(config);
 }
