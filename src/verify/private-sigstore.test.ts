@@ -176,6 +176,11 @@ describe("a private Sigstore made in the test", () => {
       { pathLengthViolation: true },
       "does not chain",
     ],
+    [
+      "a leaf naming a trusted CA as its issuer but signed by another key",
+      { forgedSignature: true },
+      "does not chain",
+    ],
   ])("denies %s", async (_, shape, why) => {
     const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB }, shape);
     const verdict = judge(annotations, [identity({ subject: WORKFLOW })]);
@@ -186,5 +191,96 @@ describe("a private Sigstore made in the test", () => {
   it("the shapes above are refused for their flaw alone: the same CA's well-formed leaf passes", async () => {
     const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB }, {});
     expect(judge(annotations, [identity({ subject: WORKFLOW })]).status).toBe("verified");
+  });
+});
+
+describe("the log entry of a keyless .sig signature, altered", () => {
+  // Each entry is really logged (its SET verifies) and names this certificate, signature and digest
+  // value; only the field named changes.
+  it.each([
+    [
+      "another kind (rekord)",
+      { kind: "rekord" },
+      "the log entry is for another signature or payload (unsupported kind: rekord)",
+    ],
+    [
+      // @sigstore/verify reads a 0.0.2 body as Rekor v2's and finds no spec it knows (its words).
+      "another version (hashedrekord 0.0.2 in a Rekor v1 entry)",
+      { apiVersion: "0.0.2" },
+      "the log entry is for another signature or payload (missing dsse spec)",
+    ],
+    [
+      "another hash algorithm beside the same digest value (sha512)",
+      { hashAlgorithm: "sha512" },
+      'states hash algorithm "sha512" for a sha256 digest',
+    ],
+  ])("denies %s", async (_, entry, why) => {
+    const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB }, {}, entry);
+    const verdict = judge(annotations, [identity({ subject: WORKFLOW })]);
+    expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+    expect(verdict.status === "denied" && verdict.detail).toContain(why);
+  });
+
+  it("control: the same entry unaltered passes", async () => {
+    const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB }, {}, {});
+    expect(judge(annotations, [identity({ subject: WORKFLOW })]).status).toBe("verified");
+  });
+});
+
+describe("keyless Sigstore bundles (DSSE over an in-toto statement)", () => {
+  const IN_TOTO = "application/vnd.in-toto+json";
+  const statement = (subjects: Array<Record<string, string>>) =>
+    Buffer.from(
+      JSON.stringify({
+        _type: "https://in-toto.io/Statement/v1",
+        predicateType: "https://sigstore.dev/cosign/sign/v1",
+        subject: subjects.map((digest, i) => ({ name: `registry.test/acme/app-${i}`, digest })),
+        predicate: {},
+      }),
+    );
+  const ours = { sha256: DIGEST.slice("sha256:".length) };
+  const other = { sha256: "b".repeat(64) };
+  const judgeBundleJson = (json: string) =>
+    judgeSignatures({
+      digest: DIGEST,
+      authorities: [identity({ subject: WORKFLOW })],
+      evidence: [
+        {
+          format: "sigstore-bundle",
+          source: `sha256:${"6".repeat(64)}`,
+          artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+          bundle: Buffer.from(json),
+        },
+      ],
+    });
+  const signed = (body: Buffer, payloadType = IN_TOTO) =>
+    sigstore.signKeylessBundle(body, payloadType, { subject: WORKFLOW, issuer: GITHUB });
+
+  it("verifies for the workflow identity when the statement names the image", async () => {
+    const verdict = judgeBundleJson(await signed(statement([ours])));
+    expect(verdict).toMatchObject({ status: "verified", key: "release-workflow", format: "sigstore-bundle" });
+  });
+
+  it("denies a DSSE payload type other than in-toto, though the signature and log entry verify", async () => {
+    const verdict = judgeBundleJson(
+      await signed(statement([ours]), "application/vnd.dev.cosign.simplesigning.v1+json"),
+    );
+    expect(verdict).toMatchObject({ status: "denied", reason: "UNTRUSTED_SIGNATURE" });
+    expect(verdict.status === "denied" && verdict.detail).toContain("DSSE payloadType");
+  });
+
+  it("a statement with several subjects names the image only when one subject carries its digest", async () => {
+    // in-toto and cosign verify-attestation: any subject may match; the others name other artifacts.
+    expect(judgeBundleJson(await signed(statement([other, ours]))).status).toBe("verified");
+    expect(judgeBundleJson(await signed(statement([other, { sha256: "c".repeat(64) }])))).toMatchObject({
+      status: "denied",
+      reason: "DIGEST_MISMATCH",
+    });
+    // The digest under another algorithm's name, or only as a prefix, is not the image's digest.
+    expect(
+      judgeBundleJson(
+        await signed(statement([other, { sha512: ours.sha256 }, { sha256: ours.sha256.slice(0, 63) }])),
+      ),
+    ).toMatchObject({ status: "denied", reason: "DIGEST_MISMATCH" });
   });
 });

@@ -56,3 +56,48 @@ export function rekorBodySigners(canonicalizedBody: Uint8Array): Uint8Array[] {
 function arrayOf(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
+
+/**
+ * The hash algorithm a Rekor body states for the digest it binds ("sha256", "sha384", "sha512";
+ * Rekor v2's "SHA2_256" read alike), for the kinds rekorBodySigners reads. @sigstore/verify compares
+ * the digest's value with the bundle's and ignores the algorithm beside it: a body stating another
+ * algorithm over the same bytes must not count. Undefined when the body states none this reads.
+ */
+export function rekorBodyHashAlgorithm(canonicalizedBody: Uint8Array): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(canonicalizedBody).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  const spec = field(body, "spec");
+  let stated: unknown;
+  switch (`${field(body, "kind")}/${field(body, "apiVersion")}`) {
+    case "hashedrekord/0.0.1":
+      stated = field(field(field(spec, "data"), "hash"), "algorithm");
+      break;
+    case "hashedrekord/0.0.2":
+      stated = field(field(field(spec, "hashedRekordV002"), "data"), "algorithm");
+      break;
+    case "dsse/0.0.1":
+      stated = field(field(spec, "payloadHash"), "algorithm");
+      break;
+    case "dsse/0.0.2":
+      stated = field(field(field(spec, "dsseV002"), "payloadHash"), "algorithm");
+      break;
+    case "intoto/0.0.2":
+      stated = field(field(field(spec, "content"), "payloadHash"), "algorithm");
+      break;
+  }
+  return typeof stated === "string" ? (HASH_NAMES.get(stated) ?? stated) : undefined;
+}
+
+/** Rekor v2 (protobuf enum names) and v1 (lower case) spellings of one algorithm. */
+const HASH_NAMES = new Map([
+  ["SHA2_256", "sha256"],
+  ["SHA2_384", "sha384"],
+  ["SHA2_512", "sha512"],
+  ["sha256", "sha256"],
+  ["sha384", "sha384"],
+  ["sha512", "sha512"],
+]);

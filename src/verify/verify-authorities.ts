@@ -1,7 +1,8 @@
 import type { Bundle, TransparencyLogEntry } from "@sigstore/bundle";
 import { dsse } from "@sigstore/core";
 import { type SignedEntity, type TrustMaterial, toSignedEntity, Verifier } from "@sigstore/verify";
-import { rekorBodySigners } from "./rekor-body-signer.ts";
+import { quote } from "./quote.ts";
+import { rekorBodyHashAlgorithm, rekorBodySigners } from "./rekor-body-signer.ts";
 import {
   type CertificateSigner,
   certificateSigner,
@@ -131,6 +132,11 @@ function byKey(
       failures.push(`${authority.name}: the transparency-log entry names another key`);
       continue;
     }
+    const hashProblem = entryHashProblem(bundle, entries);
+    if (hashProblem !== undefined) {
+      failures.push(`${authority.name}: ${hashProblem}`);
+      continue;
+    }
     return { ok: true, authority, logEntry: logEntryOf(entries[0]) };
   }
   return { ok: false, detail: failures.join("; ") };
@@ -200,6 +206,11 @@ function byCertificate(
       failures.push(`${authority.name}: the transparency-log entry names another certificate`);
       continue;
     }
+    const hashProblem = entryHashProblem(bundle, entries);
+    if (hashProblem !== undefined) {
+      failures.push(`${authority.name}: ${hashProblem}`);
+      continue;
+    }
     return { ok: true, authority, certificate, logEntry: logEntryOf(entries[0]) };
   }
   return { ok: false, certificate, detail: `signed keyless by ${who}: ${failures.join("; ")}` };
@@ -247,6 +258,29 @@ function namesSigner(entry: LogEntryLike, signer: Uint8Array): boolean {
   return rekorBodySigners(entry.canonicalizedBody).some((named) =>
     Buffer.from(named).equals(Buffer.from(signer)),
   );
+}
+
+/** HashAlgorithm (protobuf-specs) → the name a Rekor body uses. */
+const DIGEST_ALGORITHMS: Record<number, string> = { 1: "sha256", 2: "sha384", 3: "sha512" };
+
+/**
+ * Why a log entry does not bind the digest the library compared it with: its body states another
+ * hash algorithm (the library compares the value only). DSSE content is compared by its sha256.
+ */
+function entryHashProblem(bundle: Bundle, entries: readonly LogEntryLike[]): string | undefined {
+  const content = bundle.content;
+  const expected =
+    content.$case === "dsseEnvelope"
+      ? "sha256"
+      : DIGEST_ALGORITHMS[content.messageSignature.messageDigest?.algorithm ?? 0];
+  for (const entry of entries) {
+    const stated = rekorBodyHashAlgorithm(entry.canonicalizedBody);
+    if (expected === undefined || stated !== expected) {
+      const named = stated === undefined ? "none" : quote(stated, 40);
+      return `the transparency-log entry states hash algorithm ${named} for a ${expected ?? "unknown"} digest`;
+    }
+  }
+  return undefined;
 }
 
 function keyFailure(code: string | undefined, message: string, authority: KeyAuthority): string {

@@ -28,6 +28,16 @@ export interface LeafShape {
   intermediateIsCa?: boolean;
   /** The intermediate's path length constraint 0 (default none); then a second intermediate below it. */
   pathLengthViolation?: boolean;
+  /** The leaf names the intermediate as its issuer but is signed by another key (default false). */
+  forgedSignature?: boolean;
+}
+
+/** How the log entry of a keyless `.sig` signature is written: Rekor's hashedrekord 0.0.1 over sha256 unless told otherwise. */
+export interface LogEntryShape {
+  kind?: string;
+  apiVersion?: string;
+  /** The algorithm the body states beside the (always sha256) digest value. */
+  hashAlgorithm?: string;
 }
 
 export interface PrivateSigstore {
@@ -41,7 +51,17 @@ export interface PrivateSigstore {
     payload: Uint8Array,
     identity: SignerIdentityClaims,
     shape?: LeafShape,
+    entry?: LogEntryShape,
   ): Promise<Record<string, string>>;
+  /**
+   * A keyless DSSE signature of `payload` (with `payloadType`) as a Sigstore bundle v0.1 (certificate,
+   * dsse 0.0.1 log entry with its SET), as JSON.
+   */
+  signKeylessBundle(
+    payload: Uint8Array,
+    payloadType: string,
+    identity: SignerIdentityClaims,
+  ): Promise<string>;
   /** A key signature of `payload` logged in this Rekor: the layer annotations (signature and SET). */
   signWithKeyLogged(
     payload: Uint8Array,
@@ -101,26 +121,41 @@ export async function createPrivateSigstore(
     timestampAuthorities: [],
   };
 
-  /** Logs a hashedrekord entry for (payload, signature, signer PEM) and returns cosign's bundle annotation. */
-  const logged = async (payload: Uint8Array, signature: Buffer, signerPem: string) => {
-    const entries = await tlog.log({
-      apiVersion: "0.0.1",
-      kind: "hashedrekord",
-      spec: {
-        data: { hash: { algorithm: "sha256", value: createHash("sha256").update(payload).digest("hex") } },
-        signature: {
-          content: signature.toString("base64"),
-          publicKey: { content: Buffer.from(signerPem).toString("base64") },
-        },
-      },
-    });
-    const entry = Object.values(entries)[0] as {
+  /** Logs `body` and returns the entry as Rekor answers it. */
+  const logEntry = async (body: unknown) => {
+    const entries = await tlog.log(body as Parameters<typeof tlog.log>[0]);
+    return Object.values(entries)[0] as {
       body: string;
       integratedTime: number;
       logIndex: number;
       logID: string;
       verification: { signedEntryTimestamp: string };
     };
+  };
+
+  /** Logs a hashedrekord entry for (payload, signature, signer PEM) and returns cosign's bundle annotation. */
+  const logged = async (
+    payload: Uint8Array,
+    signature: Buffer,
+    signerPem: string,
+    shape: LogEntryShape = {},
+  ) => {
+    const entry = await logEntry({
+      apiVersion: shape.apiVersion ?? "0.0.1",
+      kind: shape.kind ?? "hashedrekord",
+      spec: {
+        data: {
+          hash: {
+            algorithm: shape.hashAlgorithm ?? "sha256",
+            value: createHash("sha256").update(payload).digest("hex"),
+          },
+        },
+        signature: {
+          content: signature.toString("base64"),
+          publicKey: { content: Buffer.from(signerPem).toString("base64") },
+        },
+      },
+    });
     return JSON.stringify({
       SignedEntryTimestamp: entry.verification.signedEntryTimestamp,
       Payload: {
@@ -134,15 +169,56 @@ export async function createPrivateSigstore(
 
   return {
     trustedRootJson: JSON.stringify(trustedRoot),
-    async signKeyless(payload, identity, shape = {}) {
+    async signKeyless(payload, identity, shape = {}, entry = {}) {
       const { publicKey, privateKey } = ecKeys();
       const certificate = toPem(await ca.issue(publicKey, identity, shape));
       const signature = sign("sha256", payload, privateKey);
       return {
         "dev.cosignproject.cosign/signature": signature.toString("base64"),
         "dev.sigstore.cosign/certificate": certificate,
-        "dev.sigstore.cosign/bundle": await logged(payload, signature, certificate),
+        "dev.sigstore.cosign/bundle": await logged(payload, signature, certificate, entry),
       };
+    },
+    async signKeylessBundle(payload, payloadType, identity) {
+      const { publicKey, privateKey } = ecKeys();
+      const der = await ca.issue(publicKey, identity, {});
+      const signature = sign("sha256", preAuthEncoding(payloadType, payload), privateKey);
+      const envelope = {
+        payload: Buffer.from(payload).toString("base64"),
+        payloadType,
+        signatures: [{ sig: signature.toString("base64"), keyid: "" }],
+      };
+      const entry = await logEntry({
+        apiVersion: "0.0.1",
+        kind: "dsse",
+        spec: {
+          envelopeHash: {
+            algorithm: "sha256",
+            value: createHash("sha256").update(JSON.stringify(envelope)).digest("hex"),
+          },
+          payloadHash: { algorithm: "sha256", value: createHash("sha256").update(payload).digest("hex") },
+          signatures: [
+            { signature: signature.toString("base64"), verifier: Buffer.from(toPem(der)).toString("base64") },
+          ],
+        },
+      });
+      return JSON.stringify({
+        mediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        verificationMaterial: {
+          x509CertificateChain: { certificates: [{ rawBytes: der.toString("base64") }] },
+          tlogEntries: [
+            {
+              logIndex: String(entry.logIndex),
+              logId: { keyId: Buffer.from(entry.logID, "hex").toString("base64") },
+              kindVersion: { kind: "dsse", version: "0.0.1" },
+              integratedTime: String(entry.integratedTime),
+              inclusionPromise: { signedEntryTimestamp: entry.verification.signedEntryTimestamp },
+              canonicalizedBody: entry.body,
+            },
+          ],
+        },
+        dsseEnvelope: envelope,
+      });
     },
     async signWithKeyLogged(payload, privateKey, publicKeyPem) {
       const signature = sign("sha256", payload, privateKey);
@@ -152,6 +228,17 @@ export async function createPrivateSigstore(
       };
     },
   };
+}
+
+/** DSSE's pre-authentication encoding (what a DSSE signature signs). */
+function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffer {
+  const type = Buffer.from(payloadType, "utf8");
+  return Buffer.concat([
+    Buffer.from(`DSSEv1 ${type.length} `),
+    type,
+    Buffer.from(` ${payload.length} `),
+    Buffer.from(payload),
+  ]);
 }
 
 function toPem(der: Buffer): string {
@@ -250,7 +337,10 @@ async function createCa(
       [der(below.cert), der(limited.cert), der(intermediate.cert), der(root)],
     ],
     async issue(publicKey, identity, shape) {
-      const { issuer, key } = issuerFor(shape);
+      const { issuer, key: issuerKey } = issuerFor(shape);
+      const key = shape.forgedSignature
+        ? ((await crypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair).privateKey
+        : issuerKey;
       const leafKey = await crypto.subtle.importKey(
         "spki",
         publicKey.export({ type: "spki", format: "der" }),
