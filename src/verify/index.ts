@@ -1,6 +1,5 @@
 // Public surface of verify/: pure cosign / Sigstore verification (data in, verdict out).
 
-export { type CertificateChainResult, verifyCertificateChain } from "./certificate-chain.ts";
 export {
   BUNDLE_PREDICATE_ANNOTATION,
   BUNDLE_V03_MEDIA_TYPE,
@@ -21,7 +20,6 @@ export {
 export { judgeSignatures } from "./judge-signatures.ts";
 export { legacyLayerBundle } from "./legacy-bundle.ts";
 export { rekorBodySigners } from "./rekor-body-signer.ts";
-export { type RekorSetResult, verifyRekorSet } from "./rekor-set.ts";
 export {
   type ArtifactBlobKind,
   type ArtifactClaim,
@@ -57,11 +55,4 @@ export {
   type TransparencyLogMode,
   verifyAgainstAuthorities,
 } from "./verify-authorities.ts";
-export {
-  type BundleSigner,
-  type BundleVerification,
-  type BundleVerificationFailure,
-  type BundleVerificationOptions,
-  verifyBundleWithTrustRoot,
-} from "./verify-bundle-with-trust-root.ts";
 export { verifySignatureBytes } from "./verify-signature-bytes.ts";

@@ -158,7 +158,7 @@ describe("judgeSignatures: containers/image cosign fixtures (real signatures)", 
     }
   });
 
-  it("dir-img-cosign-key-rekor-valid with cosign2.pub: verified (the SET is checked by verifyRekorSet)", () => {
+  it("dir-img-cosign-key-rekor-valid with cosign2.pub: verified (the SET is checked against the root's Rekor key)", () => {
     expect(judgeCase("dir-img-cosign-key-rekor-valid", [cosign2Pub])).toMatchObject({
       status: "verified",
       key: "cosign2",

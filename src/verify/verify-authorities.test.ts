@@ -183,6 +183,42 @@ describe("keyless legacy .sig layer (Fulcio certificate, Rekor SET)", () => {
   });
 });
 
+describe("containers/image internal/testdata: rekor-payload, rekor-sig, rekor-cert, rekor-set", () => {
+  const dir = "containers-image/signature/internal/testdata";
+  const payload = vectorBytes(`${dir}/rekor-payload`);
+  const annotations = {
+    [COSIGN_SIGNATURE_ANNOTATION]: vectorText(`${dir}/rekor-sig`).trim(),
+    [COSIGN_CERTIFICATE_ANNOTATION]: vectorText(`${dir}/rekor-cert`),
+    [COSIGN_REKOR_BUNDLE_ANNOTATION]: vectorText(`${dir}/rekor-set`).trim(),
+  };
+  const verifyWith = (authorities: Authority[], bytes = payload) => {
+    const bundle = legacyLayerBundle(
+      annotations[COSIGN_SIGNATURE_ANNOTATION],
+      annotations,
+      createHash("sha256").update(bytes).digest(),
+    );
+    if (typeof bundle === "string") throw new Error(bundle);
+    return verifyAgainstAuthorities(bundle, bytes, authorities);
+  };
+
+  it("a keyless signature with its SET: verified for mitr@redhat.com under the public-good root", () => {
+    expect(
+      verifyWith([keyless({ issuer: "https://github.com/login/oauth", subject: "mitr@redhat.com" })]),
+    ).toMatchObject({
+      ok: true,
+      certificate: { subjects: ["mitr@redhat.com"], issuer: "https://github.com/login/oauth" },
+    });
+  });
+
+  it("refused for another subject, or for other bytes", () => {
+    const mitr = keyless({ issuer: "https://github.com/login/oauth", subject: "mitr@redhat.com" });
+    expect(
+      verifyWith([keyless({ issuer: "https://github.com/login/oauth", subject: "x@redhat.com" })]).ok,
+    ).toBe(false);
+    expect(verifyWith([mitr], Buffer.concat([payload, Buffer.from(" ")])).ok).toBe(false);
+  });
+});
+
 describe("keys and the transparency log", () => {
   it("a key signature with a Rekor SET verifies under required and optional", () => {
     expect(verifyLegacy(KEY_REKOR, [key("cosign2.pub", "required")])).toMatchObject({
