@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  attachBundle,
   legacySignatureConfig,
   legacySignatureManifest,
   RegistryWriter,
@@ -11,7 +12,7 @@ import {
   simpleSigningPayload,
 } from "../src/local/index.ts";
 import { computeDigest } from "../src/oci/index.ts";
-import { legacySignatureTag } from "../src/verify/index.ts";
+import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, legacySignatureTag } from "../src/verify/index.ts";
 import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd.ts";
 import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
 import { createPrivateSigstore, type PrivateSigstore } from "./support/private-sigstore.ts";
@@ -64,6 +65,45 @@ async function pushSignature(
   expect(computeDigest(manifest)).toMatch(/^sha256:/);
 }
 
+/**
+ * Attaches a keyless Sigstore bundle v0.3 for `image`, as `cosign sign` v3 does: a referrer listed in the
+ * referrers tag schema index, with `descriptorArtifactType` null as on registries without the
+ * referrers API (GHCR, distribution 2.8), where cosign leaves the descriptor's artifactType out.
+ */
+async function attachKeylessBundle(
+  repository: string,
+  image: ImageResult,
+  sigstore: PrivateSigstore,
+  subject: string,
+  descriptorArtifactType?: null,
+) {
+  const statement = Buffer.from(
+    JSON.stringify({
+      _type: "https://in-toto.io/Statement/v1",
+      subject: [
+        { name: `${registry.host}/${repository}`, digest: { sha256: image.manifestDigest.slice(7) } },
+      ],
+      predicateType: COSIGN_SIGN_PREDICATE,
+      predicate: {},
+    }),
+  );
+  const bundle = await sigstore.signKeylessBundle(
+    statement,
+    IN_TOTO_PAYLOAD_TYPE,
+    { subject, issuer: GITHUB },
+    "v0.3",
+  );
+  await attachBundle({
+    writer,
+    repository,
+    digest: image.manifestDigest,
+    subjectMediaType: image.manifestMediaType,
+    subjectSize: image.manifestBytes.length,
+    bundle: Buffer.from(bundle),
+    ...(descriptorArtifactType === null ? { descriptorArtifactType: null } : {}),
+  });
+}
+
 beforeAll(async () => {
   work = await makeTempDir("keyless-clients");
   const layout = join(work, "layout");
@@ -108,6 +148,15 @@ beforeAll(async () => {
     );
     return rest;
   });
+  // Bundles only (no .sig): the release workflow's, one in the GHCR shape, and the nightly workflow's.
+  await attachKeylessBundle("ci/bundled", await build("bundled", "ci/bundled"), sigstore, RELEASE);
+  await attachKeylessBundle("ci/ghcr", await build("ghcr", "ci/ghcr"), sigstore, RELEASE, null);
+  await attachKeylessBundle(
+    "ci/bundled-nightly",
+    await build("bundled-nightly", "ci/bundled-nightly"),
+    sigstore,
+    NIGHTLY,
+  );
   const logged = await build("logged", "keyed/logged");
   await pushSignature("keyed/logged", logged, (p) => sigstore.signWithKeyLogged(p, privateKey, keyPem));
 
@@ -176,11 +225,37 @@ describe("skopeo through pullgate, keyless", () => {
   });
 });
 
+describe("skopeo through pullgate, keyless Sigstore bundles (cosign v3's format)", () => {
+  it("copies an image whose only signature is the release workflow's bundle, also in the GHCR shape", async () => {
+    for (const repository of ["ci/bundled", "ci/ghcr"]) {
+      const r = await skopeoCopy(repository);
+      expect(r.code, `${repository}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  it("is denied an image whose bundle another workflow signed, with the signer in the message", async () => {
+    const r = await skopeoCopy("ci/bundled-nightly");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("nightly.yml@refs/heads/main");
+  });
+});
+
 describe("containerd through pullgate, keyless", () => {
   it("pulls the release workflow's image and fails another workflow's with the reason", async () => {
     const ok = await containerd.pull(`${registry.host}/ci/release:v1`, { hostsDir, unpack: true });
     expect(ok.code, ok.stderr).toBe(0);
     const denied = await containerd.pull(`${registry.host}/ci/nightly:v1`, { hostsDir, unpack: true });
+    expect(denied.code).not.toBe(0);
+    expect(`${denied.stdout}${denied.stderr}`).toContain("403 Forbidden");
+  });
+
+  it("pulls an image signed only by a keyless bundle, and fails one bundled by another workflow", async () => {
+    const ok = await containerd.pull(`${registry.host}/ci/ghcr:v1`, { hostsDir, unpack: true });
+    expect(ok.code, ok.stderr).toBe(0);
+    const denied = await containerd.pull(`${registry.host}/ci/bundled-nightly:v1`, {
+      hostsDir,
+      unpack: true,
+    });
     expect(denied.code).not.toBe(0);
     expect(`${denied.stdout}${denied.stderr}`).toContain("403 Forbidden");
   });

@@ -261,6 +261,19 @@ describe("keyless Sigstore bundles (DSSE over an in-toto statement)", () => {
     expect(verdict).toMatchObject({ status: "verified", key: "release-workflow", format: "sigstore-bundle" });
   });
 
+  it("a v0.3 bundle as cosign sign v3 writes it (leaf certificate, SET and inclusion proof) verifies too", async () => {
+    const json = await sigstore.signKeylessBundle(
+      statement([ours]),
+      IN_TOTO,
+      { subject: WORKFLOW, issuer: GITHUB },
+      "v0.3",
+    );
+    expect(JSON.parse(json).verificationMaterial.tlogEntries[0].inclusionProof.checkpoint.envelope).toContain(
+      "rekor.private.test",
+    );
+    expect(judgeBundleJson(json)).toMatchObject({ status: "verified", key: "release-workflow" });
+  });
+
   it("denies a DSSE payload type other than in-toto, though the signature and log entry verify", async () => {
     const verdict = judgeBundleJson(
       await signed(statement([ours]), "application/vnd.dev.cosign.simplesigning.v1+json"),

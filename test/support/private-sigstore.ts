@@ -54,13 +54,15 @@ export interface PrivateSigstore {
     entry?: LogEntryShape,
   ): Promise<Record<string, string>>;
   /**
-   * A keyless DSSE signature of `payload` (with `payloadType`) as a Sigstore bundle v0.1 (certificate,
-   * dsse 0.0.1 log entry with its SET), as JSON.
+   * A keyless DSSE signature of `payload` (with `payloadType`) as a Sigstore bundle, as JSON: v0.3 (as
+   * `cosign sign` v3 writes: the leaf certificate, a dsse 0.0.1 entry with its SET and inclusion proof),
+   * or v0.1 (a certificate chain, the SET only).
    */
   signKeylessBundle(
     payload: Uint8Array,
     payloadType: string,
     identity: SignerIdentityClaims,
+    version?: "v0.1" | "v0.3",
   ): Promise<string>;
   /** A key signature of `payload` logged in this Rekor: the layer annotations (signature and SET). */
   signWithKeyLogged(
@@ -129,7 +131,16 @@ export async function createPrivateSigstore(
       integratedTime: number;
       logIndex: number;
       logID: string;
-      verification: { signedEntryTimestamp: string };
+      verification: {
+        signedEntryTimestamp: string;
+        inclusionProof: {
+          logIndex: number;
+          treeSize: number;
+          rootHash: string;
+          hashes: string[];
+          checkpoint: string;
+        };
+      };
     };
   };
 
@@ -179,7 +190,7 @@ export async function createPrivateSigstore(
         "dev.sigstore.cosign/bundle": await logged(payload, signature, certificate, entry),
       };
     },
-    async signKeylessBundle(payload, payloadType, identity) {
+    async signKeylessBundle(payload, payloadType, identity, version = "v0.1") {
       const { publicKey, privateKey } = ecKeys();
       const der = await ca.issue(publicKey, identity, {});
       const signature = sign("sha256", preAuthEncoding(payloadType, payload), privateKey);
@@ -202,20 +213,36 @@ export async function createPrivateSigstore(
           ],
         },
       });
+      const proof = entry.verification.inclusionProof;
+      const tlogEntry = {
+        logIndex: String(entry.logIndex),
+        logId: { keyId: Buffer.from(entry.logID, "hex").toString("base64") },
+        kindVersion: { kind: "dsse", version: "0.0.1" },
+        integratedTime: String(entry.integratedTime),
+        inclusionPromise: { signedEntryTimestamp: entry.verification.signedEntryTimestamp },
+        ...(version === "v0.3"
+          ? {
+              inclusionProof: {
+                logIndex: String(proof.logIndex),
+                treeSize: String(proof.treeSize),
+                rootHash: Buffer.from(proof.rootHash, "hex").toString("base64"),
+                hashes: proof.hashes,
+                checkpoint: { envelope: proof.checkpoint },
+              },
+            }
+          : {}),
+        canonicalizedBody: entry.body,
+      };
       return JSON.stringify({
-        mediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        mediaType:
+          version === "v0.3"
+            ? "application/vnd.dev.sigstore.bundle.v0.3+json"
+            : "application/vnd.dev.sigstore.bundle+json;version=0.1",
         verificationMaterial: {
-          x509CertificateChain: { certificates: [{ rawBytes: der.toString("base64") }] },
-          tlogEntries: [
-            {
-              logIndex: String(entry.logIndex),
-              logId: { keyId: Buffer.from(entry.logID, "hex").toString("base64") },
-              kindVersion: { kind: "dsse", version: "0.0.1" },
-              integratedTime: String(entry.integratedTime),
-              inclusionPromise: { signedEntryTimestamp: entry.verification.signedEntryTimestamp },
-              canonicalizedBody: entry.body,
-            },
-          ],
+          ...(version === "v0.3"
+            ? { certificate: { rawBytes: der.toString("base64") } }
+            : { x509CertificateChain: { certificates: [{ rawBytes: der.toString("base64") }] } }),
+          tlogEntries: [tlogEntry],
         },
         dsseEnvelope: envelope,
       });
