@@ -2,6 +2,12 @@ import type { Goal, ScenarioSummary, Stat } from "./report.ts";
 import type { RoundTrips } from "./round-trips.ts";
 import { DIRECT, NGINX, PULLGATE_ENFORCE } from "./scenario.ts";
 import { DIRECT_LOOKUP, MIN_ROUND_TRIPS } from "./scenarios/cold.ts";
+import {
+  HERD_P99_RATIO_GOAL,
+  KEYLESS_WARM_UNDER_HERD,
+  WARM_DURING_HERD,
+  WARM_IDLE,
+} from "./scenarios/keyless-herd.ts";
 
 const PG = PULLGATE_ENFORCE;
 
@@ -161,5 +167,22 @@ export function evaluateGoals(
   } else {
     goals.push({ goal: "Herd: 1 signature lookup", measured: "not measured", ratio: "–", met: undefined });
   }
+  goals.push(keylessHerdGoal(summaries));
   return goals;
+}
+
+/** Warm pull p99 of one process while a herd of keyless first pulls runs through it, over its idle p99. */
+function keylessHerdGoal(summaries: ScenarioSummary[]): Goal {
+  const goal = `Warm pull p99 during a keyless herd ≤ ${HERD_P99_RATIO_GOAL}× the idle process's (same process)`;
+  const busy = stat(summaries, KEYLESS_WARM_UNDER_HERD, WARM_DURING_HERD, "p99Ms");
+  const idle = stat(summaries, KEYLESS_WARM_UNDER_HERD, WARM_IDLE, "p99Ms");
+  if (!busy || !idle || idle.median === 0)
+    return { goal, measured: "not measured", ratio: "–", met: undefined };
+  const r = busy.median / idle.median;
+  return {
+    goal,
+    measured: `${busy.median.toFixed(2)} vs ${idle.median.toFixed(2)} ms (idle)`,
+    ratio: `${r.toFixed(2)}× idle`,
+    met: r <= HERD_P99_RATIO_GOAL,
+  };
 }

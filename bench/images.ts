@@ -4,6 +4,7 @@ import {
   legacySignatureLayer,
   legacySignatureManifest,
   RegistryWriter,
+  type SignatureLayer,
   type SigningKey,
   simpleSigningPayload,
 } from "../src/local/index.ts";
@@ -60,6 +61,9 @@ function fastWriter(url: string, connections: number): { writer: RegistryWriter;
   };
 }
 
+/** The signature layer of one image's `.sig` manifest: the payload's descriptor and its annotations. */
+export type SignLayer = (payload: Buffer, payloadDigest: string) => SignatureLayer | Promise<SignatureLayer>;
+
 /**
  * `count` distinct small images in `repository`, each signed the cosign legacy way by `key`: a
  * `sha256-<hex>.sig` manifest with one simplesigning payload layer, as `signLegacy()` writes it, except that
@@ -68,13 +72,30 @@ function fastWriter(url: string, connections: number): { writer: RegistryWriter;
  * `<tagPrefix><i>` when `tagPrefix` is given, else pushed by digest only. `parallel` pushes at a time over one
  * connection pool.
  */
-export async function pushSignedImages(opts: {
+export function pushSignedImages(opts: {
   registryUrl: string;
   repository: string;
   /** Makes the digests of this set differ from every other set's. */
   label: string;
   count: number;
   key: SigningKey;
+  tagPrefix?: string;
+  parallel?: number;
+}): Promise<SmallImage[]> {
+  const { key, ...rest } = opts;
+  return pushImagesSignedBy({
+    ...rest,
+    signLayer: (payload, payloadDigest) => legacySignatureLayer(payload, payloadDigest, key),
+  });
+}
+
+/** pushSignedImages() with the `.sig` layer made by `signLayer` (a keyless signer, say). */
+export async function pushImagesSignedBy(opts: {
+  registryUrl: string;
+  repository: string;
+  label: string;
+  count: number;
+  signLayer: SignLayer;
   tagPrefix?: string;
   parallel?: number;
 }): Promise<SmallImage[]> {
@@ -98,7 +119,7 @@ export async function pushSignedImages(opts: {
         await writer.pushManifest(repository, tag ?? digest, manifest, ociManifest);
         const payload = simpleSigningPayload(digest);
         const payloadDigest = await writer.pushBlob(repository, payload);
-        const layers = [legacySignatureLayer(payload, payloadDigest, opts.key)];
+        const layers = [await opts.signLayer(payload, payloadDigest)];
         const sig = legacySignatureManifest(layers, sigConfig, sigConfigDigest);
         await writer.pushManifest(repository, legacySignatureTag(digest), sig, ociManifest);
         images[i] = { repository, tag, digest, manifestBytes: manifest };

@@ -32,6 +32,12 @@ export async function processCpuTicks(pid: number): Promise<number> {
   return Number(fields[11]) + Number(fields[12]); // fields 14 and 15
 }
 
+/** utime+stime of one thread of a process (the main thread's id is the pid), in clock ticks. */
+export async function threadCpuTicks(pid: number, tid: number): Promise<number> {
+  const fields = statFields(await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8"));
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 /** cutime+cstime (reaped children) from a /proc/<pid>/stat line, in clock ticks. */
 export function childrenCpuTicks(statLine: string): number {
   const fields = statFields(statLine);

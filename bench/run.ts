@@ -507,6 +507,7 @@ async function main(bench: Bench): Promise<void> {
         ...(opts.listen ? { listen: opts.listen } : {}),
         ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
         ...(opts.enforce ? { projects, redisUrl: redis.url } : {}),
+        ...(opts.policy ? { ...opts.policy, redisUrl: redis.url } : {}),
       });
       bench.transient.add(server);
       processes.set(name, () => [server.proc.pid]);

@@ -64,6 +64,12 @@ export type RunRecord = {
   raw?: unknown;
 };
 
+/** `projects:` and `trustedRoots:` of a pullgate config. */
+export type PullgatePolicy = {
+  projects: Record<string, unknown>;
+  trustedRoots?: Record<string, { path: string }>;
+};
+
 /** The bench's world: servers, data sets and helpers, built once by run.ts. */
 export type Env = {
   tmp: string;
@@ -86,11 +92,14 @@ export type Env = {
   enforce(): PullgateServer;
   /** Stops pullgate-enforce, FLUSHALL, starts a new process on the same URL. */
   restartEnforce(): Promise<void>;
-  /** A pullgate process the caller stops (stopped on cleanup otherwise); sampled as `name`. */
+  /**
+   * A pullgate process the caller stops (stopped on cleanup otherwise); sampled as `name`. `enforce`: the
+   * `projects` above and Redis; `policy`: these projects and trusted roots instead, and Redis.
+   */
   startPullgate(
     name: string,
     upstreamUrl: string,
-    opts?: { enforce?: boolean; listen?: string; nodeArgs?: string[] },
+    opts?: { enforce?: boolean; policy?: PullgatePolicy; listen?: string; nodeArgs?: string[] },
   ): Promise<PullgateServer>;
   /** A docker-registry the caller stops (stopped on cleanup otherwise); sampled as `name`. */
   startRegistry(

@@ -84,6 +84,8 @@ export type PullgateOptions = {
   listen?: string;
   /** `projects:` of the config (default: none, so every project is off). */
   projects?: Record<string, unknown>;
+  /** `trustedRoots:` of the config (Sigstore trusted roots by name, for keyless identities). */
+  trustedRoots?: Record<string, { path: string }>;
   /** `redis: { url }` of the config, with the run's HMAC key (default: in-process cache only). */
   redisUrl?: string;
   /** Node options before the script (e.g. --inspect=127.0.0.1:PORT). */
@@ -123,6 +125,7 @@ export async function startPullgateProcess(
   ];
   if (opts.redisUrl !== undefined)
     lines.push(`redis: { url: ${JSON.stringify(opts.redisUrl)}, hmacKeyEnv: PULLGATE_REDIS_HMAC_KEY }`);
+  if (opts.trustedRoots !== undefined) lines.push(`trustedRoots: ${JSON.stringify(opts.trustedRoots)}`);
   if (opts.projects !== undefined) lines.push(`projects: ${JSON.stringify(opts.projects)}`);
   await writeFile(configFile, `${lines.join("\n")}\n`);
   const logFile = join(dir, `${name}.log`);
