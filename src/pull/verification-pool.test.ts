@@ -1,8 +1,10 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { fixtureCase, PGI_ROOT, vectorKey, vectorText } from "../../test/support/vectors.ts";
 import { createPullgateMetrics } from "../telemetry/index.ts";
 import { type Authority, compileSignerIdentity, judgeSignatures, parseTrustRoot } from "../verify/index.ts";
 import { VerificationPool } from "./verification-pool.ts";
+import { VERIFICATION_THREAD_NICE } from "./verification-thread.ts";
 
 // The worker pool judges exactly as the event loop would: same verdict, same reports.
 
@@ -48,5 +50,39 @@ describe("VerificationPool", () => {
     });
     expect(verdict.status).toBe("verified");
     expect(metrics.workerJudgements.value()).toBe(before);
+  });
+});
+
+describe("verification threads run below the event loop's priority", () => {
+  /** The nice value of each thread of this process (field 19 of /proc/self/task/<tid>/stat). */
+  const niceByThread = () =>
+    new Map(
+      readdirSync("/proc/self/task").map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return [Number(tid), Number(fields[16])] as const;
+      }),
+    );
+
+  it(`a worker renices its own thread to ${VERIFICATION_THREAD_NICE}; the event loop's thread keeps its own`, async () => {
+    const before = niceByThread();
+    const fixture = fixtureCase("dir-img-cosign-fulcio-rekor-valid");
+    const own = new VerificationPool({ threads: 1 });
+    try {
+      await own.judge({
+        digest: fixture.digest ?? "",
+        authorities: [keyless("mitr@redhat.com")],
+        evidence: [fixture.evidence],
+      });
+      const after = niceByThread();
+      const reniced = [...after].filter(
+        ([tid, nice]) => !before.has(tid) && nice === VERIFICATION_THREAD_NICE,
+      );
+      expect(reniced.length).toBeGreaterThanOrEqual(1);
+      expect(after.get(process.pid)).toBe(before.get(process.pid));
+      expect(after.get(process.pid)).not.toBe(VERIFICATION_THREAD_NICE);
+    } finally {
+      await own.close();
+    }
   });
 });

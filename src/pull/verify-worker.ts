@@ -11,6 +11,9 @@ import {
   type Verdict,
 } from "../verify/index.ts";
 import type { JudgeTask } from "./verification-pool.ts";
+import { lowerThisThreadsPriority } from "./verification-thread.ts";
+
+lowerThisThreadsPriority();
 
 const roots = new Map<string, TrustRoot>();
 const keys = new Map<string, TrustedKey>();
