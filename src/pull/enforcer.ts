@@ -16,14 +16,20 @@ import {
   type DenyReason,
   judgeSignatures,
   type PulledRepository,
+  type SignatureEvidence,
   type SignatureReport,
   signatureArtifactClaim,
+  type Verdict,
 } from "../verify/index.ts";
 import { proveSignatureArtifact } from "./artifact-proof.ts";
 import { Deadline, DeadlineExceeded } from "./deadline.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type LookupLimits, lookupSignatures, type SignatureLookup } from "./signature-lookup.ts";
 import { SingleFlight } from "./single-flight.ts";
+
+/** A lookup, with the verdict of the early admit when a format's evidence ended it. */
+type JudgedLookup = SignatureLookup & { verdict?: Verdict };
+
 import type { VerificationPool } from "./verification-pool.ts";
 
 export type DecisionTier = CacheTier | "verified" | "content";
@@ -190,7 +196,7 @@ export class Enforcer {
     input: DecideInput,
     manifest: Manifest,
     store: boolean,
-    earlyLookup: Promise<SignatureLookup | undefined>,
+    earlyLookup: Promise<JudgedLookup | undefined>,
     existing?: Deadline,
   ): Promise<Decision> {
     const deadline = existing ?? new Deadline(this.#timeoutMs);
@@ -244,13 +250,23 @@ export class Enforcer {
     }
   }
 
-  #lookup(input: Omit<DecideInput, "bytes" | "contentType">, deadline: Deadline): Promise<SignatureLookup> {
+  #lookup(input: Omit<DecideInput, "bytes" | "contentType">, deadline: Deadline): Promise<JudgedLookup> {
     const { policy, route, digest } = input;
+    // Early admit: a format whose evidence verifies ends the lookup. Its verdict travels with the
+    // lookup, so the evidence is judged once (in the pool, for keyless policies).
+    let early: { evidence: readonly SignatureEvidence[]; verdict: Verdict } | undefined;
+    const enough = async (evidence: readonly SignatureEvidence[]) => {
+      if (evidence.length === 0) return false; // nothing to judge: no thread hop for it
+      const verdict = await this.#verdictOf(input, evidence, deadline);
+      if (verdict.status !== "verified") return false;
+      early ??= { evidence, verdict };
+      return true;
+    };
     // Shared by every request in the flight: not tied to the first client's connection (its
     // disconnect must not fail the others), but bounded by the flight's own deadline.
-    return this.#withSlot(deadline, () => {
+    return this.#withSlot(deadline, async () => {
       this.#opts.metrics.signatureLookups.inc();
-      return lookupSignatures(
+      const lookup = await lookupSignatures(
         route.client,
         policy.signatureRepository ?? route.name,
         digest,
@@ -259,39 +275,40 @@ export class Enforcer {
           clientAuthorization: input.ctx.clientAuthorization,
           signal: deadline.signal,
         },
-        // Early admit judges in process: not for keyless policies, whose checks belong in the pool.
-        policy.keyless.length > 0 && this.#opts.pool
-          ? undefined
-          : (evidence) =>
-              judgeSignatures({
-                digest,
-                authorities: authoritiesOf(policy),
-                evidence,
-                repository: pulledRepository(input),
-              }).status === "verified",
+        enough,
       );
+      return early?.evidence === lookup.evidence ? { ...lookup, verdict: early.verdict } : lookup;
     });
+  }
+
+  /** judgeSignatures for the policy, in the verification pool when there is one (keyless policies). */
+  #verdictOf(
+    input: Omit<DecideInput, "bytes" | "contentType">,
+    evidence: readonly SignatureEvidence[],
+    deadline: Deadline,
+  ): Promise<Verdict> {
+    const judged = {
+      digest: input.digest,
+      authorities: authoritiesOf(input.policy),
+      evidence,
+      repository: pulledRepository(input),
+    };
+    const pool = this.#opts.pool;
+    return pool
+      ? deadline.race(pool.judge({ ...judged, signal: deadline.signal }))
+      : Promise.resolve(judgeSignatures(judged));
   }
 
   async #judge(
     input: DecideInput,
     manifest: Manifest,
     store: boolean,
-    lookup: SignatureLookup,
+    lookup: JudgedLookup,
     deadline: Deadline,
   ): Promise<Decision> {
-    const { policy, digest } = input;
+    const { digest } = input;
     this.#opts.metrics.signatureLookupRequests.inc(undefined, lookup.requests);
-    const judged = {
-      digest,
-      authorities: authoritiesOf(policy),
-      evidence: lookup.evidence,
-      repository: pulledRepository(input),
-    };
-    const pool = this.#opts.pool;
-    const verdict = pool
-      ? await deadline.race(pool.judge({ ...judged, signal: deadline.signal }))
-      : judgeSignatures(judged);
+    const verdict = lookup.verdict ?? (await this.#verdictOf(input, lookup.evidence, deadline));
     const decidedAt = this.#now();
     if (verdict.status === "verified") {
       if (store) {

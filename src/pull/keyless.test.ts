@@ -23,9 +23,10 @@ let registry: FakeRegistry;
 let deps: Deps;
 let app: ReturnType<typeof createApps>["proxy"];
 
-async function start(projects: Record<string, unknown>): Promise<void> {
+async function start(projects: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
   const config = parseConfig(
     JSON.stringify({
+      ...extra,
       upstreams: [{ name: "up", url: UP }],
       // cosign's test root: the 2023 signature's Fulcio CA and Rekor key (the current public-good root has them too).
       trustedRoots: { pgi: { path: PGI_ROOT } },
@@ -93,6 +94,33 @@ const mitr = (subject: Record<string, string>) => ({
   issuer: "https://github.com/login/oauth",
   trustedRoot: "pgi",
   ...subject,
+});
+
+describe("keyless early admit", () => {
+  it("a verified .sig admits the image while the referrers lookup still hangs, judged once in the pool", async () => {
+    // An upstream whose referrers API never answers within the lookup's deadline (registered before
+    // the fake registry's catch-all, so it is matched first).
+    agent = new MockAgent();
+    agent.disableNetConnect();
+    agent
+      .get(UP)
+      .intercept({ path: /\/referrers\//, method: "GET" })
+      .reply(200, "{}")
+      .delay(3_000)
+      .persist();
+    registry = new FakeRegistry(agent, UP);
+    await start(
+      { proj: { mode: "enforce", keyless: [mitr({ subject: "mitr@redhat.com" })] } },
+      { verification: { lookupTimeoutMs: 1_000 } },
+    );
+    pushKeylessImage("proj/app");
+    expect(await pull("proj/app")).toEqual({ status: 200, message: "" });
+    expect(deps.metrics.workerJudgements.value()).toBe(1);
+    // Control: the same hang with nothing verified to admit early is "could not look", not a deny.
+    pushImage(registry, "proj/unsigned", "v1");
+    const unsigned = await app.request("/v2/proj/unsigned/manifests/v1");
+    expect(unsigned.status).toBe(503);
+  });
 });
 
 describe("keyless signers", () => {

@@ -33,7 +33,7 @@ export async function lookupSignatures(
   limits: LookupLimits,
   ctx: RequestContext,
   /** Stop early: a format whose evidence satisfies this ends the lookup without waiting for the others. */
-  enough?: (evidence: readonly SignatureEvidence[]) => boolean,
+  enough?: (evidence: readonly SignatureEvidence[]) => boolean | Promise<boolean>,
   sources: readonly SignatureSource[] = SIGNATURE_SOURCES,
 ): Promise<SignatureLookup> {
   const counter = { requests: 0 };
@@ -63,13 +63,13 @@ export async function lookupSignatures(
 }
 
 /**
- * The first part, in order of completion, that satisfies `test`; undefined once all have finished
- * without one. A part that rejects leaves the others to decide; its rejection is seen by the caller's
+ * The first part, in order of completion, that satisfies `test` (which may be async: a judgement in
+ * a worker); undefined once all have finished without one. A part that rejects leaves the others to decide; its rejection is seen by the caller's
  * Promise.all.
  */
 function firstSatisfying(
   parts: readonly Promise<FormatFindings>[],
-  test: (part: FormatFindings) => boolean,
+  test: (part: FormatFindings) => boolean | Promise<boolean>,
 ): Promise<FormatFindings | undefined> {
   return new Promise((resolve) => {
     let pending = parts.length;
@@ -78,7 +78,8 @@ function firstSatisfying(
       if (pending === 0) resolve(undefined);
     };
     for (const part of parts) {
-      part.then((p) => (test(p) ? resolve(p) : settle()), settle);
+      // A test that throws or rejects (a worker's deadline) satisfies nothing.
+      part.then(async (p) => ((await test(p)) ? resolve(p) : settle())).catch(settle);
     }
   });
 }
