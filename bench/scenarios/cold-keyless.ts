@@ -3,18 +3,9 @@ import type { SmallImage } from "../images.ts";
 import { KEYLESS_PROJECT, pushKeylessImages } from "../keyless-images.ts";
 import { POOL_THREADS, type SharedKeylessSigner, startKeylessPullgate } from "../keyless-pullgate.ts";
 import { sumOf } from "../metrics.ts";
-import {
-  DIRECT,
-  decisionCounts,
-  type Env,
-  expect,
-  medianOf,
-  percentile,
-  type Scenario,
-  type Target,
-} from "../scenario.ts";
+import { DIRECT, type Env, expect, medianOf, type Scenario, type Target } from "../scenario.ts";
 import type { PullgateServer } from "../servers.ts";
-import { DIRECT_LOOKUP } from "./cold.ts";
+import { checkColdPulls, DIRECT_LOOKUP, measureColdPulls } from "./cold.ts";
 
 export const COLD_KEYLESS = "cold-keyless-pull";
 /** The target (and sampled process) of this scenario: a pullgate enforcing the keyless policy. */
@@ -137,51 +128,16 @@ export function coldKeylessPull(signerFor: SharedKeylessSigner): Scenario {
         judgementsBefore = await judgements(env);
       }
     },
-    measure: async (target) => {
-      const r = await sequentialPulls({
-        baseUrl: target.baseUrl,
-        images: cold,
-        lookup: target.name === DIRECT_LOOKUP,
-      });
-      return {
-        values: {
-          p50Ms: percentile(r.latenciesMs, 50),
-          p90Ms: percentile(r.latenciesMs, 90),
-          p99Ms: percentile(r.latenciesMs, 99),
-          maxMs: Math.max(...r.latenciesMs),
-        },
-        units: cold.length,
-        durationS: r.durationS,
-        clientCpuS: r.cpuS,
-        raw: { requests: r.requests, latenciesMs: r.latenciesMs.map((v) => Math.round(v * 1000) / 1000) },
-      };
-    },
+    measure: (target) => measureColdPulls(target, cold),
     checkRun: async (target, record, env) => {
       if (target.name !== PULLGATE_KEYLESS) return;
       const n = cold.length;
-      const d = decisionCounts(record);
-      expect(
-        d.allow === n && d.deny === 0 && d.other === 0,
-        target,
-        `decisions ${JSON.stringify(record.decisions)}`,
-      );
-      if (env.metricsOn && record.metrics) {
-        expect(record.metrics.lookups === n, target, `${record.metrics.lookups} lookups for ${n} cold pulls`);
-        record.values.upstreamPerPull = record.metrics.upstreamRequests / n;
-      } else {
-        expect(
-          d.verified === n,
-          target,
-          `expected ${n} fresh verifications, got ${JSON.stringify(record.decisions)}`,
-        );
-      }
+      await checkColdPulls(target, record, env, n);
       const after = await judgements(env);
       if (after !== undefined && judgementsBefore !== undefined) {
         const judged = after - judgementsBefore;
         expect(judged === n, target, `${judged} worker judgements for ${n} cold keyless pulls`);
       }
-      const stored = await env.redisVerdicts();
-      expect(stored === n, target, `Redis holds ${stored} verdicts after ${n} cold pulls`);
       const cpuS = record.cpuS[PULLGATE_KEYLESS];
       if (cpuS !== undefined && cpuS > 0) record.values.pullsPerCpuS = n / cpuS;
     },

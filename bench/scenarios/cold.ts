@@ -2,15 +2,18 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sequentialPulls } from "../client.ts";
+import type { SmallImage } from "../images.ts";
 import { parseAccessLog, perPull, type RoundTrips, readSince } from "../round-trips.ts";
 import {
   DIRECT,
   decisionCounts,
   type Env,
   expect,
+  type Measurement,
   medianOf,
   PULLGATE_ENFORCE,
   percentile,
+  type RunRecord,
   type Scenario,
   type Target,
 } from "../scenario.ts";
@@ -19,6 +22,48 @@ import type { PullgateServer, Server } from "../servers.ts";
 export const DIRECT_LOOKUP = "direct+lookup";
 /** Upstream requests a first pull needs at least (see the note). */
 export const MIN_ROUND_TRIPS = 6;
+
+/** Pulls each image once, one at a time (HEAD by tag, GET by digest), with their latency percentiles. */
+export async function measureColdPulls(target: Target, images: SmallImage[]): Promise<Measurement> {
+  const r = await sequentialPulls({ baseUrl: target.baseUrl, images, lookup: target.name === DIRECT_LOOKUP });
+  return {
+    values: {
+      p50Ms: percentile(r.latenciesMs, 50),
+      p90Ms: percentile(r.latenciesMs, 90),
+      p99Ms: percentile(r.latenciesMs, 99),
+      maxMs: Math.max(...r.latenciesMs),
+    },
+    units: images.length,
+    durationS: r.durationS,
+    clientCpuS: r.cpuS,
+    raw: { requests: r.requests, latenciesMs: r.latenciesMs.map((v) => Math.round(v * 1000) / 1000) },
+  };
+}
+
+/**
+ * Checks a pullgate run of `n` cold pulls: every pull allowed, one signature lookup each (upstream
+ * requests per pull recorded), and `n` verdicts in Redis.
+ */
+export async function checkColdPulls(target: Target, record: RunRecord, env: Env, n: number): Promise<void> {
+  const d = decisionCounts(record);
+  expect(
+    d.allow === n && d.deny === 0 && d.other === 0,
+    target,
+    `decisions ${JSON.stringify(record.decisions)}`,
+  );
+  if (env.metricsOn && record.metrics) {
+    expect(record.metrics.lookups === n, target, `${record.metrics.lookups} lookups for ${n} cold pulls`);
+    record.values.upstreamPerPull = record.metrics.upstreamRequests / n;
+  } else {
+    expect(
+      d.verified === n,
+      target,
+      `expected ${n} fresh verifications, got ${JSON.stringify(record.decisions)}`,
+    );
+  }
+  const stored = await env.redisVerdicts();
+  expect(stored === n, target, `Redis holds ${stored} verdicts after ${n} cold pulls`);
+}
 
 function fmt(v: number | undefined): string {
   return v === undefined ? "–" : v.toFixed(2);
@@ -125,46 +170,10 @@ export function coldPull(): Scenario {
         expect((await env.redisVerdicts()) === 0, target, "Redis not empty after FLUSHALL");
       }
     },
-    measure: async (target, _durationS, env) => {
-      const r = await sequentialPulls({
-        baseUrl: target.baseUrl,
-        images: env.sets.cold,
-        lookup: target.name === DIRECT_LOOKUP,
-      });
-      return {
-        values: {
-          p50Ms: percentile(r.latenciesMs, 50),
-          p90Ms: percentile(r.latenciesMs, 90),
-          p99Ms: percentile(r.latenciesMs, 99),
-          maxMs: Math.max(...r.latenciesMs),
-        },
-        units: env.sets.cold.length,
-        durationS: r.durationS,
-        clientCpuS: r.cpuS,
-        raw: { requests: r.requests, latenciesMs: r.latenciesMs.map((v) => Math.round(v * 1000) / 1000) },
-      };
-    },
+    measure: (target, _durationS, env) => measureColdPulls(target, env.sets.cold),
     checkRun: async (target, record, env) => {
       if (target.name !== PULLGATE_ENFORCE) return;
-      const n = env.sets.cold.length;
-      const d = decisionCounts(record);
-      expect(
-        d.allow === n && d.deny === 0 && d.other === 0,
-        target,
-        `decisions ${JSON.stringify(record.decisions)}`,
-      );
-      if (env.metricsOn && record.metrics) {
-        expect(record.metrics.lookups === n, target, `${record.metrics.lookups} lookups for ${n} cold pulls`);
-        record.values.upstreamPerPull = record.metrics.upstreamRequests / n;
-      } else {
-        expect(
-          d.verified === n,
-          target,
-          `expected ${n} fresh verifications, got ${JSON.stringify(record.decisions)}`,
-        );
-      }
-      const stored = await env.redisVerdicts();
-      expect(stored === n, target, `Redis holds ${stored} verdicts after ${n} cold pulls`);
+      await checkColdPulls(target, record, env, env.sets.cold.length);
     },
     notes: (records) => {
       const med = (t: string, k: string) => medianOf(records, t, k);
