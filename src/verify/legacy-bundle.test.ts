@@ -76,51 +76,54 @@ describe("legacyLayerBundle", () => {
     );
   });
 
+  /** cosign's SET annotation as the spoilers below change it. */
+  type SetAnnotation = { SignedEntryTimestamp: unknown; Payload: Record<string, unknown> };
+
   it.each([
     [
       "SignedEntryTimestamp",
-      (s: Record<string, any>) => {
+      (s: SetAnnotation) => {
         s.SignedEntryTimestamp = 1;
       },
     ],
     [
       "body",
-      (s: Record<string, any>) => {
+      (s: SetAnnotation) => {
         s.Payload.body = 1;
       },
     ],
     [
       "integratedTime",
-      (s: Record<string, any>) => {
+      (s: SetAnnotation) => {
         s.Payload.integratedTime = "1";
       },
     ],
     [
       "logIndex",
-      (s: Record<string, any>) => {
+      (s: SetAnnotation) => {
         s.Payload.logIndex = 1.5;
       },
     ],
     [
       "logID (not hex)",
-      (s: Record<string, any>) => {
+      (s: SetAnnotation) => {
         s.Payload.logID = "zz".repeat(32);
       },
     ],
     [
       "logID (too long)",
-      (s: Record<string, any>) => {
-        s.Payload.logID = `${s.Payload.logID}00`;
+      (s: SetAnnotation) => {
+        s.Payload.logID = `${String(s.Payload.logID)}00`;
       },
     ],
     [
       "logID (a prefix)",
-      (s: Record<string, any>) => {
-        s.Payload.logID = `x${s.Payload.logID}`;
+      (s: SetAnnotation) => {
+        s.Payload.logID = `x${String(s.Payload.logID)}`;
       },
     ],
   ])("refuses a SET annotation with a malformed %s", (_, spoil) => {
-    const set = JSON.parse(keyRekor.annotations[COSIGN_REKOR_BUNDLE_ANNOTATION] ?? "{}");
+    const set = JSON.parse(keyRekor.annotations[COSIGN_REKOR_BUNDLE_ANNOTATION] ?? "{}") as SetAnnotation;
     spoil(set);
     expect(convert(keyRekor, { [COSIGN_REKOR_BUNDLE_ANNOTATION]: JSON.stringify(set) })).toBe(
       "Rekor bundle annotation is malformed",

@@ -221,6 +221,53 @@ describe("the log entry of a keyless .sig signature, altered", () => {
     expect(verdict.status === "denied" && verdict.detail).toContain(why);
   });
 
+  it("denies an entry whose body states no hash algorithm", async () => {
+    const annotations = await sigstore.signKeyless(
+      payload,
+      { subject: WORKFLOW, issuer: GITHUB },
+      {},
+      { hashAlgorithm: null },
+    );
+    expect(judge(annotations, [identity({ subject: WORKFLOW })])).toMatchObject({
+      status: "denied",
+      detail: `signed keyless by subject ${WORKFLOW}, issuer ${GITHUB}: release-workflow: the transparency-log entry states hash algorithm none for a sha256 digest`,
+    });
+  });
+
+  it("denies an entry that names another certificate, once per trusted root however many identities accept it", async () => {
+    const other = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB });
+    const annotations = await sigstore.signKeyless(
+      payload,
+      { subject: WORKFLOW, issuer: GITHUB },
+      {},
+      { signerPem: other["dev.sigstore.cosign/certificate"] },
+    );
+    const twice = [
+      identity({ subject: WORKFLOW }),
+      { ...identity({ subject: WORKFLOW }), name: "same-root" },
+    ];
+    expect(judge(annotations, twice)).toMatchObject({
+      status: "denied",
+      reason: "UNTRUSTED_SIGNATURE",
+      detail: `signed keyless by subject ${WORKFLOW}, issuer ${GITHUB}: release-workflow: the transparency-log entry names another certificate`,
+    });
+  });
+
+  it("denies a key signature whose entry states another hash algorithm", async () => {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const pem = publicKey.export({ type: "spki", format: "pem" }).toString();
+    const annotations = await sigstore.signWithKeyLogged(payload, privateKey, pem, {
+      hashAlgorithm: "sha512",
+    });
+    const key = parseTrustedKey({ name: "release", pem });
+    expect(
+      judge(annotations, [{ kind: "key", name: "release", key, transparencyLog: "required", root }]),
+    ).toMatchObject({
+      status: "denied",
+      detail: 'release: the transparency-log entry states hash algorithm "sha512" for a sha256 digest',
+    });
+  });
+
   it("control: the same entry unaltered passes", async () => {
     const annotations = await sigstore.signKeyless(payload, { subject: WORKFLOW, issuer: GITHUB }, {}, {});
     expect(judge(annotations, [identity({ subject: WORKFLOW })]).status).toBe("verified");

@@ -113,6 +113,11 @@ describe("rekorBodyHashAlgorithm", () => {
       "sha256",
     ],
     [
+      "dsse 0.0.2 over SHA-384",
+      { kind: "dsse", apiVersion: "0.0.2", spec: { dsseV002: { payloadHash: { algorithm: "SHA2_384" } } } },
+      "sha384",
+    ],
+    [
       "intoto 0.0.2",
       { kind: "intoto", apiVersion: "0.0.2", spec: { content: { payloadHash: { algorithm: "sha512" } } } },
       "sha512",

@@ -89,15 +89,12 @@ export function rekorBodyHashAlgorithm(canonicalizedBody: Uint8Array): string | 
       stated = field(field(field(spec, "content"), "payloadHash"), "algorithm");
       break;
   }
-  return typeof stated === "string" ? (HASH_NAMES.get(stated) ?? stated) : undefined;
+  return typeof stated === "string" ? (REKOR_V2_HASH_NAMES.get(stated) ?? stated) : undefined;
 }
 
-/** Rekor v2 (protobuf enum names) and v1 (lower case) spellings of one algorithm. */
-const HASH_NAMES = new Map([
+/** Rekor v2's names (protobuf enum) for the algorithms Rekor v1 bodies spell "sha256", "sha384", "sha512". */
+const REKOR_V2_HASH_NAMES = new Map([
   ["SHA2_256", "sha256"],
   ["SHA2_384", "sha384"],
   ["SHA2_512", "sha512"],
-  ["sha256", "sha256"],
-  ["sha384", "sha384"],
-  ["sha512", "sha512"],
 ]);

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { TrustedRoot } from "@sigstore/protobuf-specs";
 import { type TrustMaterial, toTrustMaterial } from "@sigstore/verify";
+import { messageOf } from "./failure-words.ts";
 
 /**
  * A Sigstore trusted root (protobuf-specs `TrustedRoot` JSON, as `cosign trusted-root create` writes
@@ -64,9 +65,4 @@ export function parseTrustRoot(name: string, json: string | Uint8Array): TrustRo
     material,
     bytes.toString("utf8"),
   );
-}
-
-function messageOf(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.length > 160 ? `${message.slice(0, 160)}…` : message;
 }

@@ -22,7 +22,7 @@ import { legacyLayerBundle } from "./legacy-bundle.ts";
 import { rekorBodySigners } from "./rekor-body-signer.ts";
 import { compileSignerIdentity, type SignerIdentitySpec } from "./signer-identity.ts";
 import { parseTrustRoot, type TrustRoot } from "./trust-root.ts";
-import { parseTrustedKey } from "./trusted-key.ts";
+import { keyHint, parseTrustedKey } from "./trusted-key.ts";
 import {
   type Authority,
   type AuthorityVerification,
@@ -261,6 +261,82 @@ describe("keys and the transparency log", () => {
   });
 });
 
+describe("bundles pullgate cannot use, and the order keys are tried in", () => {
+  const v03 = () =>
+    bundleFromJSON(JSON.parse(vectorText(`${CONFORMANCE}/happy-path-v0.3/bundle.sigstore.json`)));
+  const anyone = keyless(MITR);
+
+  it("an RFC 3161 timestamp that does not parse makes an unusable bundle", () => {
+    const bundle = v03();
+    bundle.verificationMaterial.timestampVerificationData = {
+      rfc3161Timestamps: [{ signedTimestamp: Buffer.from("junk") }],
+    };
+    expect(verifyAgainstAuthorities(bundle, vectorBytes(`${CONFORMANCE}/a.txt`), [anyone])).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^unusable bundle: \S/),
+    });
+  });
+
+  it("a certificate chain with no certificate carries no certificate", () => {
+    const bundle = v03();
+    bundle.verificationMaterial.content = {
+      $case: "x509CertificateChain",
+      x509CertificateChain: { certificates: [] },
+    };
+    expect(verifyAgainstAuthorities(bundle, vectorBytes(`${CONFORMANCE}/a.txt`), [anyone])).toEqual({
+      ok: false,
+      detail: "the bundle carries no certificate",
+    });
+  });
+
+  it("a certificate that is not DER is unreadable", () => {
+    const bundle = v03();
+    bundle.verificationMaterial.content = {
+      $case: "certificate",
+      certificate: { rawBytes: Buffer.from("junk") },
+    };
+    expect(verifyAgainstAuthorities(bundle, vectorBytes(`${CONFORMANCE}/a.txt`), [anyone])).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^unreadable certificate: \S/),
+    });
+  });
+
+  it("tries the key the bundle's hint names first, then the others, and says why each failed", () => {
+    const bundle = bundleFromJSON(
+      JSON.parse(vectorText(`${CONFORMANCE}/managed-key-happy-path/bundle.sigstore.json`)),
+    );
+    // The built-in root holds the TSA that timestamped this bundle: only the signature can fail.
+    const builtIn = parseTrustRoot(
+      "public-good",
+      readFileSync(new URL("../../trust/public-good.trusted_root.json", import.meta.url)),
+    );
+    const [first, second] = [
+      key("cosign.pub", "optional", builtIn),
+      key("cosign2.pub", "optional", builtIn),
+    ] as const;
+    const hinted = (name: KeyAuthority) => {
+      const b = bundleFromJSON(
+        JSON.parse(vectorText(`${CONFORMANCE}/managed-key-happy-path/bundle.sigstore.json`)),
+      );
+      if (b.verificationMaterial.content.$case !== "publicKey") throw new Error("not a key bundle");
+      b.verificationMaterial.content.publicKey.hint = keyHint(name.key);
+      return b;
+    };
+    const artifact = vectorBytes(`${CONFORMANCE}/a.txt`);
+    expect(bundle.verificationMaterial.content.$case).toBe("publicKey");
+    expect(verifyAgainstAuthorities(hinted(second), artifact, [first, second])).toEqual({
+      ok: false,
+      detail:
+        "cosign2.pub: the signature does not verify with this key; cosign.pub: the signature does not verify with this key",
+    });
+    expect(verifyAgainstAuthorities(hinted(first), artifact, [first, second])).toEqual({
+      ok: false,
+      detail:
+        "cosign.pub: the signature does not verify with this key; cosign2.pub: the signature does not verify with this key",
+    });
+  });
+});
+
 describe("Sigstore bundles", () => {
   const attestation = bundleFromJSON(JSON.parse(vectorText(ATTESTATION_BUNDLE)));
   const cody = { issuer: "https://github.com/login/oauth", subject: "cody@soyland.com" };
@@ -477,6 +553,18 @@ describe("parseTrustRoot", () => {
     const fromBytes = parseTrustRoot("pgi", Buffer.from(text));
     expect(fromBytes.sha256).toBe(parseTrustRoot("pgi", text).sha256);
     expect(fromBytes.json).toBe(text);
+  });
+
+  it("replaceWith takes another copy's content and keeps its own name (a re-read file)", () => {
+    const root = parseTrustRoot("corp", vectorText(PGI_ROOT));
+    const newer = parseTrustRoot(
+      "corp",
+      readFileSync(new URL("../../trust/public-good.trusted_root.json", import.meta.url)),
+    );
+    expect(root.sha256).not.toBe(newer.sha256);
+    root.replaceWith(newer);
+    expect(root).toMatchObject({ name: "corp", sha256: newer.sha256, json: newer.json });
+    expect(root.material).toBe(newer.material);
   });
 
   it("accepts a root with only logs or only certificate authorities, and says why it refuses one", () => {

@@ -1,6 +1,7 @@
 import type { Bundle, TransparencyLogEntry } from "@sigstore/bundle";
 import { dsse } from "@sigstore/core";
 import { type SignedEntity, type TrustMaterial, toSignedEntity, Verifier } from "@sigstore/verify";
+import { certificateFailure, codeOf, keyFailure, messageOf } from "./failure-words.ts";
 import { quote } from "./quote.ts";
 import { rekorBodyHashAlgorithm, rekorBodySigners } from "./rekor-body-signer.ts";
 import {
@@ -73,21 +74,35 @@ export function verifyAgainstAuthorities(
   artifact: Uint8Array | undefined,
   authorities: readonly Authority[],
 ): AuthorityVerification {
-  let entity: SignedEntity;
-  try {
-    entity = toSignedEntity(bundle, artifact === undefined ? undefined : Buffer.from(artifact));
-  } catch (err) {
-    return { ok: false, detail: `unusable bundle: ${messageOf(err)}` };
-  }
   const material = bundle.verificationMaterial.content;
-  if (material.$case === "publicKey")
+  if (material.$case === "publicKey") {
+    const entity = signedEntity(bundle, artifact);
+    if (typeof entity === "string") return { ok: false, detail: entity };
     return byKey(entity, bundle, artifact, material.publicKey.hint, authorities);
+  }
   const leaf =
     material.$case === "certificate"
       ? material.certificate.rawBytes
       : material.x509CertificateChain.certificates[0]?.rawBytes;
   if (leaf === undefined) return { ok: false, detail: "the bundle carries no certificate" };
-  return byCertificate(entity, bundle, leaf, authorities);
+  let certificate: CertificateSigner;
+  try {
+    certificate = certificateSigner(leaf);
+  } catch (err) {
+    return { ok: false, detail: `unreadable certificate: ${messageOf(err)}` };
+  }
+  const entity = signedEntity(bundle, artifact);
+  if (typeof entity === "string") return { ok: false, certificate, detail: entity };
+  return byCertificate(entity, bundle, leaf, certificate, authorities);
+}
+
+/** The library's view of the bundle, or why it has none. */
+function signedEntity(bundle: Bundle, artifact: Uint8Array | undefined): SignedEntity | string {
+  try {
+    return toSignedEntity(bundle, artifact === undefined ? undefined : Buffer.from(artifact));
+  } catch (err) {
+    return `unusable bundle: ${messageOf(err)}`;
+  }
 }
 
 function byKey(
@@ -123,7 +138,9 @@ function byKey(
       signed !== undefined &&
       verifySignatureBytes(authority.key, signed.bytes, signed.signature);
     if (!outcome.ok && !signatureOnly) {
-      failures.push(`${authority.name}: ${keyFailure(outcome.code, outcome.message, authority)}`);
+      failures.push(
+        `${authority.name}: ${keyFailure(outcome.code, outcome.message, authority.transparencyLog === "required")}`,
+      );
       continue;
     }
     const entries = bundle.verificationMaterial.tlogEntries;
@@ -146,14 +163,9 @@ function byCertificate(
   entity: SignedEntity,
   bundle: Bundle,
   leaf: Buffer,
+  certificate: CertificateSigner,
   authorities: readonly Authority[],
 ): AuthorityVerification {
-  let certificate: CertificateSigner;
-  try {
-    certificate = certificateSigner(leaf);
-  } catch (err) {
-    return { ok: false, detail: `unreadable certificate: ${messageOf(err)}` };
-  }
   const who = describeCertificate(certificate);
   if (!certificate.usage.codeSigning || !certificate.usage.digitalSignature) {
     const missing = !certificate.usage.codeSigning
@@ -283,40 +295,6 @@ function entryHashProblem(bundle: Bundle, entries: readonly LogEntryLike[]): str
   return undefined;
 }
 
-function keyFailure(code: string | undefined, message: string, authority: KeyAuthority): string {
-  if (code === "TIMESTAMP_ERROR" && authority.transparencyLog === "required")
-    return "no transparency-log entry, and the key requires one (transparencyLog: required; set optional for signatures made without Rekor)";
-  if (code === "SIGNATURE_ERROR" || code === "PUBLIC_KEY_ERROR")
-    return "the signature does not verify with this key";
-  return describeFailure(code, message);
-}
-
-function certificateFailure(code: string | undefined, message: string): string {
-  if (code === "CERTIFICATE_ERROR")
-    return `the certificate does not chain to the root's Fulcio CAs, or was not valid at the logged time (${message})`;
-  if (code === "TIMESTAMP_ERROR") return `no verified log entry or timestamp (${message})`;
-  return describeFailure(code, message);
-}
-
-function describeFailure(code: string | undefined, message: string): string {
-  switch (code) {
-    case "TLOG_INCLUSION_PROMISE_ERROR":
-      return `the log entry's signed promise (SET) does not verify with any log of the trusted root (${message})`;
-    case "TLOG_INCLUSION_PROOF_ERROR":
-    case "TLOG_ERROR":
-    case "TLOG_MISSING_INCLUSION_ERROR":
-      return `the log entry does not verify against the trusted root (${message})`;
-    case "TLOG_BODY_ERROR":
-      return `the log entry is for another signature or payload (${message})`;
-    case "TIMESTAMP_ERROR":
-      return `a timestamp does not verify (${message})`;
-    case "SIGNATURE_ERROR":
-      return "the signature does not verify";
-    default:
-      return message;
-  }
-}
-
 function logEntryOf(entry: LogEntryLike | undefined): LogEntryInfo | undefined {
   if (!entry?.logId) return undefined;
   const seconds = Number(entry.integratedTime);
@@ -330,14 +308,4 @@ function logEntryOf(entry: LogEntryLike | undefined): LogEntryInfo | undefined {
 /** "subject mitr@redhat.com, issuer https://github.com/login/oauth". */
 export function describeCertificate(c: CertificateSigner): string {
   return `subject ${c.subjects[0] ?? "(none)"}, issuer ${c.issuer ?? "(none)"}`;
-}
-
-function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-function messageOf(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.length > 160 ? `${message.slice(0, 160)}…` : message;
 }

@@ -36,8 +36,10 @@ export interface LeafShape {
 export interface LogEntryShape {
   kind?: string;
   apiVersion?: string;
-  /** The algorithm the body states beside the (always sha256) digest value. */
-  hashAlgorithm?: string;
+  /** The algorithm the body states beside the (always sha256) digest value; null: none. */
+  hashAlgorithm?: string | null;
+  /** The signer (PEM) the body names, instead of the one that signed. */
+  signerPem?: string;
 }
 
 export interface PrivateSigstore {
@@ -69,6 +71,7 @@ export interface PrivateSigstore {
     payload: Uint8Array,
     privateKey: KeyObject,
     publicKeyPem: string,
+    entry?: LogEntryShape,
   ): Promise<Record<string, string>>;
 }
 
@@ -157,13 +160,13 @@ export async function createPrivateSigstore(
       spec: {
         data: {
           hash: {
-            algorithm: shape.hashAlgorithm ?? "sha256",
+            ...(shape.hashAlgorithm === null ? {} : { algorithm: shape.hashAlgorithm ?? "sha256" }),
             value: createHash("sha256").update(payload).digest("hex"),
           },
         },
         signature: {
           content: signature.toString("base64"),
-          publicKey: { content: Buffer.from(signerPem).toString("base64") },
+          publicKey: { content: Buffer.from(shape.signerPem ?? signerPem).toString("base64") },
         },
       },
     });
@@ -247,11 +250,11 @@ export async function createPrivateSigstore(
         dsseEnvelope: envelope,
       });
     },
-    async signWithKeyLogged(payload, privateKey, publicKeyPem) {
+    async signWithKeyLogged(payload, privateKey, publicKeyPem, entry = {}) {
       const signature = sign("sha256", payload, privateKey);
       return {
         "dev.cosignproject.cosign/signature": signature.toString("base64"),
-        "dev.sigstore.cosign/bundle": await logged(payload, signature, publicKeyPem),
+        "dev.sigstore.cosign/bundle": await logged(payload, signature, publicKeyPem, entry),
       };
     },
   };
