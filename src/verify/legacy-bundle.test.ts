@@ -52,6 +52,16 @@ describe("legacyLayerBundle", () => {
     ).toBe(true);
   });
 
+  it("an empty certificate annotation is a key signature, and an empty timestamp annotation no timestamp", () => {
+    const bundle = convert(keyRekor, {
+      [COSIGN_CERTIFICATE_ANNOTATION]: "",
+      [COSIGN_RFC3161_ANNOTATION]: "",
+    });
+    if (typeof bundle === "string") throw new Error(bundle);
+    expect(bundle.verificationMaterial.content).toEqual({ $case: "publicKey", publicKey: { hint: "" } });
+    expect(bundle.verificationMaterial.timestampVerificationData).toBeUndefined();
+  });
+
   it("a key layer: an empty key hint; with its SET one entry, without it none", () => {
     const logged = convert(keyRekor);
     const plain = convert(keyOnly);

@@ -102,6 +102,35 @@ describe("certificateSigner", () => {
     expect(signer.issuer).toBe(GH);
     expect(signer.usage).toEqual({ digitalSignature: true, codeSigning: true });
   });
+
+  it("lists only the SANs the certificate has (no email SAN: one subject)", async () => {
+    expect((await leafOf({ subject: WORKFLOW, issuer: GH })).subjects).toEqual([WORKFLOW]);
+  });
+
+  it("finds codeSigning among several extended key usages", async () => {
+    const annotations = await sigstore.signKeyless(
+      Buffer.from("x"),
+      { subject: WORKFLOW, issuer: GH },
+      {
+        otherUsageFirst: true,
+      },
+    );
+    const signer = certificateSigner(pem.toDER(annotations["dev.sigstore.cosign/certificate"] ?? ""));
+    expect(signer.usage).toEqual({ digitalSignature: true, codeSigning: true });
+  });
+
+  it("reads the DER issuer (.1.8) only as a UTF8String: another string type falls back to .1.1", async () => {
+    const ia5 = Buffer.concat([
+      Buffer.from([0x16, "https://evil.example".length]),
+      Buffer.from("https://evil.example"),
+    ]);
+    const signer = await leafOf({
+      subject: WORKFLOW,
+      issuer: GH,
+      rawExtensions: { "1.3.6.1.4.1.57264.1.8": ia5.toString("latin1") },
+    });
+    expect(signer.issuer).toBe(GH);
+  });
 });
 
 describe("matchesIdentity", () => {
@@ -138,6 +167,13 @@ describe("matchesIdentity", () => {
     expect(matchesIdentity(id({ subject: "bot@example.test" }), { ...signer, issuer: undefined })).toBe(
       false,
     );
+    // Not even for a pattern that would match the text "undefined".
+    expect(
+      matchesIdentity(compileSignerIdentity({ name: "x", issuerRegExp: ".*", subject: "bot@example.test" }), {
+        ...signer,
+        issuer: undefined,
+      }),
+    ).toBe(false);
     expect(matchesIdentity(id({ subjectRegExp: "bot" }), signer)).toBe(false);
     expect(matchesIdentity(id({ subjectRegExp: "example\\.test" }), signer)).toBe(false);
     expect(

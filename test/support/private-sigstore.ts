@@ -22,6 +22,8 @@ export interface SignerIdentityClaims {
 export interface LeafShape {
   /** Extended key usage codeSigning (default true). */
   codeSigning?: boolean;
+  /** Another extended key usage (emailProtection) listed before codeSigning (default false). */
+  otherUsageFirst?: boolean;
   /** Key usage digitalSignature (default true). */
   digitalSignature?: boolean;
   /** The intermediate that issues the leaf is a CA (default true). */
@@ -385,7 +387,9 @@ async function createCa(
       const eku =
         shape.codeSigning === false
           ? [x509.ExtendedKeyUsage.emailProtection]
-          : [x509.ExtendedKeyUsage.codeSigning];
+          : shape.otherUsageFirst
+            ? [x509.ExtendedKeyUsage.emailProtection, x509.ExtendedKeyUsage.codeSigning]
+            : [x509.ExtendedKeyUsage.codeSigning];
       const issued = now();
       const tbs: x509.X509CertificateCreateParams = {
         serialNumber: "0a1b2c3d",
