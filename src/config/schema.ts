@@ -40,7 +40,7 @@ const upstream = z.strictObject({
   redirects: z.enum(["follow", "pass"]).default("follow"),
   /** Keep-alive connections for streamed blobs (clients' layer downloads). */
   connections: z.number().int().min(1).max(1024).default(64),
-  /** A separate pool for manifests, tokens and signature lookups: a decision never waits behind a blob. */
+  /** Two pools of this size apart from the blobs': clients' manifests and tokens; signature lookups. */
   apiConnections: z.number().int().min(1).max(1024).default(32),
   /** Origins (scheme://host[:port]) blob redirects may go to besides public addresses: e.g. an internal object store. */
   redirectOrigins: z.array(z.string().min(1)).max(100).default([]),

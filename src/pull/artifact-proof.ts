@@ -27,7 +27,7 @@ export async function proveSignatureArtifact(
   if (claim.blobs.length > limits.maxBlobs) {
     return { outcome: "not-proven", detail: `it lists more than ${limits.maxBlobs} blobs` };
   }
-  const budget = new BlobBudget(route.client, limits, ctx, { requests: 0 });
+  const budget = new BlobBudget(route.client, limits, { ...ctx, lookup: true }, { requests: 0 });
   let next = 0;
   let result: ArtifactProof = { outcome: "proven" };
   const worker = async () => {

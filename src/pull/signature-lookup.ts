@@ -37,14 +37,16 @@ export async function lookupSignatures(
   sources: readonly SignatureSource[] = SIGNATURE_SOURCES,
 ): Promise<SignatureLookup> {
   const counter = { requests: 0 };
+  // pullgate's own requests: the lookup pool, never a client's manifest request's connections.
+  const lookupCtx: RequestContext = { ...ctx, lookup: true };
   const place = {
     client,
     repository,
     digest,
     limits,
-    ctx,
+    ctx: lookupCtx,
     counter,
-    blobs: new BlobBudget(client, limits, ctx, counter),
+    blobs: new BlobBudget(client, limits, lookupCtx, counter),
   };
   const parts = sources.map((source) => source(place));
   if (enough) {

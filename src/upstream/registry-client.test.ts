@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { MockAgent } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.ts";
@@ -249,5 +251,56 @@ describe("retries", () => {
     }
     expect(((await get(c).catch((e: unknown) => e)) as UpstreamError).code).toBe("UNREACHABLE");
     expect(requestsTo()).toBe(3);
+  });
+});
+
+describe("connection pools", () => {
+  it("a client's manifest request never waits behind signature lookups; lookups queue among themselves", async () => {
+    // A registry of the test's own (the pools are real undici Agents here, one connection each).
+    const seen: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? "");
+      const answer = () => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(BODY);
+      };
+      if (req.url?.endsWith("/held")) held.then(answer);
+      else answer();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const config = parseConfig(`upstreams:\n  - name: reg\n    url: "${url}"\n    apiConnections: 1\n`, {
+      source: "t",
+      baseDir: ".",
+      env: {},
+    });
+    const c = new RegistryClient(config.upstreams[0] as never, { tracer: createTracer() });
+    const manifest = (reference: string, lookup: boolean) =>
+      c.getManifest("proj/app", reference, { method: "GET", accept: undefined, maxBytes: 1 << 20, lookup });
+    try {
+      const first = manifest("held", true);
+      await expect.poll(() => seen).toEqual(["/v2/proj/app/manifests/held"]);
+      const second = manifest("queued", true);
+      const client = await manifest("v1", false);
+      expect(client.bytes?.equals(BODY)).toBe(true);
+      // The client was served on its own connection while the lookup pool's one connection was held.
+      expect(seen).toEqual(["/v2/proj/app/manifests/held", "/v2/proj/app/manifests/v1"]);
+      release();
+      await Promise.all([first, second]);
+      expect(seen).toEqual([
+        "/v2/proj/app/manifests/held",
+        "/v2/proj/app/manifests/v1",
+        "/v2/proj/app/manifests/queued",
+      ]);
+    } finally {
+      release();
+      await c.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

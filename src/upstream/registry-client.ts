@@ -23,6 +23,11 @@ export interface RequestContext {
   /** The client's own Authorization header, forwarded unchanged; pullgate's credentials are used only without it. */
   clientAuthorization?: string | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * A signature lookup's request (pullgate's own work, not a client's): it goes through a pool of its
+   * own, so a herd of lookups never makes a client's manifest request wait for a connection.
+   */
+  lookup?: boolean | undefined;
 }
 
 export interface ManifestResponse {
@@ -72,8 +77,10 @@ export type UpstreamMetrics = Pick<PullgateMetrics, "upstreamRequests" | "upstre
 export class RegistryClient {
   readonly config: UpstreamConfig;
   readonly auth: UpstreamAuth;
-  /** Manifests, tokens, listings and signature lookups. */
+  /** Clients' manifests and listings, and tokens. */
   readonly #api: Dispatcher;
+  /** Signature lookups (same size as #api): lookups queue among themselves, never before a client. */
+  readonly #lookups: Dispatcher;
   /** Streamed blobs: slow clients can fill this pool, never the one decisions need. */
   readonly #blobs: Dispatcher;
   /** Redirect targets on other origins: connects only to public addresses (checked after DNS). */
@@ -99,9 +106,10 @@ export class RegistryClient {
         keepAliveTimeout: 30_000,
       });
     this.#api = deps.dispatcher ?? agent(config.apiConnections);
+    this.#lookups = deps.dispatcher ?? agent(config.apiConnections);
     this.#blobs = deps.dispatcher ?? agent(config.connections);
     this.#external = deps.dispatcher ?? agent(config.connections, { lookup: publicOnlyLookup });
-    for (const d of new Set([this.#api, this.#blobs, this.#external])) {
+    for (const d of new Set([this.#api, this.#lookups, this.#blobs, this.#external])) {
       d.on("connect", () => {
         this.#metrics.upstreamConnections.inc({ upstream: config.name });
       });
@@ -118,7 +126,9 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...new Set([this.#api, this.#blobs, this.#external])].map((d) => d.close()));
+    await Promise.all(
+      [...new Set([this.#api, this.#lookups, this.#blobs, this.#external])].map((d) => d.close()),
+    );
   }
 
   /**
@@ -380,7 +390,8 @@ export class RegistryClient {
   ): Promise<{ res: Dispatcher.ResponseData; origin: string }> {
     let url = new URL(opts.path, this.config.url);
     let current = headers;
-    let dispatcher = opts.pool === "blob" ? this.#blobs : this.#api;
+    const pool = opts.pool === "blob" ? this.#blobs : opts.lookup ? this.#lookups : this.#api;
+    let dispatcher = pool;
     for (let hop = 0; ; hop++) {
       const res = await this.#sendOnce(opts, url, current, dispatcher);
       if (opts.followRedirects === false || !isRedirect(res.statusCode)) return { res, origin: url.origin };
@@ -403,7 +414,7 @@ export class RegistryClient {
         const { authorization: _dropped, ...rest } = current;
         current = rest;
       }
-      dispatcher = this.#redirectDispatcher(next, opts.pool === "blob" ? this.#blobs : this.#api);
+      dispatcher = this.#redirectDispatcher(next, pool);
       url = next;
     }
   }
