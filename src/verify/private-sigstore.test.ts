@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createPrivateSigstore, type PrivateSigstore } from "../../test/support/private-sigstore.ts";
+import { PGI_ROOT, vectorText } from "../../test/support/vectors.ts";
 import { SIMPLESIGNING_MEDIA_TYPE } from "./cosign-format.ts";
 import { judgeSignatures } from "./judge-signatures.ts";
 import { compileSignerIdentity } from "./signer-identity.ts";
@@ -251,6 +252,15 @@ describe("the log entry of a keyless .sig signature, altered", () => {
       reason: "UNTRUSTED_SIGNATURE",
       detail: `signed keyless by subject ${WORKFLOW}, issuer ${GITHUB}: release-workflow: the transparency-log entry names another certificate`,
     });
+    // Under another root too: each root's reason, in order.
+    const publicGood = parseTrustRoot("public-good", vectorText(PGI_ROOT));
+    const verdict = judge(annotations, [
+      identity({ subject: WORKFLOW }),
+      identity({ subject: WORKFLOW }, publicGood),
+    ]);
+    expect(verdict.status === "denied" && verdict.detail).toMatch(
+      /: release-workflow: the transparency-log entry names another certificate; release-workflow \(root public-good\): the certificate does not chain/,
+    );
   });
 
   it("denies a key signature whose entry states another hash algorithm", async () => {

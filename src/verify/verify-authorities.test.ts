@@ -26,6 +26,7 @@ import { keyHint, parseTrustedKey } from "./trusted-key.ts";
 import {
   type Authority,
   type AuthorityVerification,
+  describeCertificate,
   type KeyAuthority,
   type KeylessAuthority,
   verifyAgainstAuthorities,
@@ -334,6 +335,37 @@ describe("bundles pullgate cannot use, and the order keys are tried in", () => {
       detail:
         "cosign.pub: the signature does not verify with this key; cosign2.pub: the signature does not verify with this key",
     });
+    // The hinted key moves to the front from the end of a longer list; the others keep their order.
+    const third = key("some-rsa-key.pub", "optional", builtIn);
+    const tried = verifyAgainstAuthorities(hinted(third), artifact, [first, second, third]);
+    expect(!tried.ok && tried.detail.split("; ").map((f) => f.split(":")[0])).toEqual([
+      "some-rsa-key.pub",
+      "cosign.pub",
+      "cosign2.pub",
+    ]);
+  });
+
+  it("a key bundle the library cannot read (a timestamp that does not parse) is unusable", () => {
+    const bundle = bundleFromJSON(
+      JSON.parse(vectorText(`${CONFORMANCE}/managed-key-happy-path/bundle.sigstore.json`)),
+    );
+    bundle.verificationMaterial.timestampVerificationData = {
+      rfc3161Timestamps: [{ signedTimestamp: Buffer.from("junk") }],
+    };
+    expect(
+      verifyAgainstAuthorities(bundle, vectorBytes(`${CONFORMANCE}/a.txt`), [key("cosign.pub", "optional")]),
+    ).toEqual({ ok: false, detail: expect.stringMatching(/^unusable bundle: \S/) });
+  });
+
+  it("describes a certificate without subject or issuer as such", () => {
+    expect(
+      describeCertificate({
+        subjects: [],
+        issuer: undefined,
+        extensions: new Map(),
+        usage: { digitalSignature: true, codeSigning: true },
+      }),
+    ).toBe("subject (none), issuer (none)");
   });
 });
 
