@@ -21,4 +21,5 @@ export type {
   TlsConfig,
   UpstreamConfig,
   UpstreamCredentials,
+  UpstreamCredentialsConfig,
 } from "./types.ts";

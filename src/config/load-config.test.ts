@@ -209,8 +209,12 @@ projects:
 `,
       { source: "t", baseDir: dir, env: { U: "bot", PULLGATE_ADMIN_TOKEN: "tok" } },
     );
-    expect(config.upstreams[0]?.credentials?.username).toBe("bot");
-    expect(config.upstreams[0]?.credentials?.password.reveal()).toBe("from-file");
+    // A password file is read when used (src/upstream/credential-source.ts); here only checked readable.
+    expect(config.upstreams[0]?.credentials).toEqual({
+      kind: "passwordFile",
+      username: "bot",
+      passwordFile: join(dir, "pw"),
+    });
     expect(config.admin.token?.reveal()).toBe("tok");
     expect(
       problemsOf(
@@ -222,6 +226,68 @@ projects:
         `upstreams:\n  - name: a\n    url: "https://r.test"\n    credentials: { username: u, password: a, passwordEnv: B }\n`,
       ),
     ).toHaveLength(1);
+  });
+
+  it("takes a credential helper by name, without running or looking for it", () => {
+    const up = (url: string, creds: string) =>
+      `upstreams:\n  - name: a\n    url: "${url}"\n    credentials: ${creds}\n`;
+    const parse = (text: string) =>
+      parseConfig(text, { source: "t", baseDir: ".", env: {} }).upstreams[0]?.credentials;
+    // Not on PATH here (env has no PATH): loading (and `serve --check`) never runs a helper.
+    expect(parse(up("https://123.dkr.ecr.us-east-1.amazonaws.com", "{ helper: ecr-login }"))).toEqual({
+      kind: "helper",
+      helper: "ecr-login",
+      serverUrl: "123.dkr.ecr.us-east-1.amazonaws.com",
+      timeoutMs: 10_000,
+      cacheSeconds: 900,
+    });
+    expect(
+      parse(up("http://127.0.0.1:5000", "{ helper: gcr, timeoutMs: 2000, cacheSeconds: 3000 }")),
+    ).toMatchObject({
+      serverUrl: "127.0.0.1:5000",
+      timeoutMs: 2_000,
+      cacheSeconds: 3_000,
+    });
+    // Docker's credential store knows Docker Hub by its v1 URL.
+    expect(parse(up("https://registry-1.docker.io", "{ helper: desktop }"))).toMatchObject({
+      serverUrl: "https://index.docker.io/v1/",
+    });
+    expect(
+      parse(up("https://mirror.internal", "{ helper: gcr, serverUrl: us-docker.pkg.dev }")),
+    ).toMatchObject({
+      serverUrl: "us-docker.pkg.dev",
+    });
+    expect(problemsOf(up("https://r.test", "{ helper: ecr-login, username: u, password: p }"))).toEqual([
+      "upstreams[0].credentials: give either helper or username/password, not both (remove username, password)",
+    ]);
+    expect(problemsOf(up("https://r.test", "{ helper: ../../bin/sh }"))).toEqual([
+      expect.stringMatching(/^upstreams\[0\]\.credentials\.helper: a credential helper name like ecr-login/),
+    ]);
+    expect(problemsOf(up("https://r.test", "{ username: u, password: p, cacheSeconds: 60 }"))).toEqual([
+      "upstreams[0].credentials: cacheSeconds: only with helper",
+    ]);
+    expect(problemsOf(up("https://r.test", "{}"))).toEqual([
+      "upstreams[0].credentials: give exactly one of username or usernameEnv (or a helper instead)",
+      "upstreams[0].credentials: give exactly one of password, passwordEnv or passwordFile",
+    ]);
+  });
+
+  it("refuses a credential helper without client authentication, like any upstream login", () => {
+    const text =
+      'upstreams:\n  - name: ecr\n    url: "https://r.test"\n    credentials: { helper: ecr-login }\n';
+    expect(() =>
+      parseConfig(text, { source: "t", baseDir: ".", env: {}, requireClientAuthForCredentials: true }),
+    ).toThrow(
+      /upstreams\[0\]\.credentials: without client authentication anyone who reaches pullgate pulls from "ecr"/,
+    );
+    expect(() =>
+      parseConfig(`${text}clientAuth: { open: true }\n`, {
+        source: "t",
+        baseDir: ".",
+        env: {},
+        requireClientAuthForCredentials: true,
+      }),
+    ).not.toThrow();
   });
 
   it("takes the Redis URL from the environment when asked, and checks it", () => {

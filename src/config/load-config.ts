@@ -12,7 +12,13 @@ import {
 } from "../policy/index.ts";
 import { parseTrustRoot, type TrustRoot } from "../verify/index.ts";
 import { parseHtpasswd } from "./htpasswd.ts";
-import { EMBEDDED_DEFAULT_CONFIG, type RawConfig, rawConfigSchema } from "./schema.ts";
+import {
+  DEFAULT_CREDENTIAL_HELPER_CACHE_SECONDS,
+  DEFAULT_CREDENTIAL_HELPER_TIMEOUT_MS,
+  EMBEDDED_DEFAULT_CONFIG,
+  type RawConfig,
+  rawConfigSchema,
+} from "./schema.ts";
 import { Secret } from "./secret.ts";
 import type {
   AdminJwtConfig,
@@ -21,7 +27,7 @@ import type {
   ListenAddress,
   TlsConfig,
   UpstreamConfig,
-  UpstreamCredentials,
+  UpstreamCredentialsConfig,
 } from "./types.ts";
 
 /** Every problem found in a configuration, each prefixed with its path ("upstreams[1].url: …"). */
@@ -361,8 +367,9 @@ function resolveClientAuth(raw: RawConfig, baseDir: string, problems: string[]):
 }
 
 /**
- * Upstream credentials let anyone who reaches pullgate pull with its login. Unless clients authenticate
- * (htpasswd or JWT), that must be said explicitly with `clientAuth.open: true`.
+ * Upstream credentials (in any form: a password, a password file or a credential helper) let anyone who
+ * reaches pullgate pull with its login. Unless clients authenticate (htpasswd or JWT), that must be said
+ * explicitly with `clientAuth.open: true`.
  */
 export function clientAuthProblems(config: {
   clientAuth: { open: boolean; htpasswd?: unknown; jwt?: unknown };
@@ -464,7 +471,7 @@ function resolveUpstream(
     pathPrefix: raw.pathPrefix,
     default: raw.default,
     credentials: raw.credentials
-      ? resolveCredentials(raw.credentials, `${path}.credentials`, ctx, problems)
+      ? resolveCredentials(raw.credentials, `${path}.credentials`, host, ctx, problems)
       : undefined,
     redirects: raw.redirects,
     connections: raw.connections,
@@ -495,25 +502,48 @@ function toOrigin(value: string, path: string, problems: string[]): string {
   return value;
 }
 
+/** The server URL Docker's credential store knows Docker Hub by; every other registry goes by its host[:port]. */
+const DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/";
+const DOCKER_HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+
+/**
+ * Fixed logins are resolved here; a password file is checked readable (and read again when used); a
+ * credential helper is only named here: loading a config (and so `serve --check`) never runs it.
+ */
 function resolveCredentials(
   raw: NonNullable<RawConfig["upstreams"][number]["credentials"]>,
   path: string,
+  upstreamHost: string,
   ctx: { baseDir: string; env: NodeJS.ProcessEnv },
   problems: string[],
-): UpstreamCredentials | undefined {
+): UpstreamCredentialsConfig | undefined {
+  if (raw.helper !== undefined) {
+    return {
+      kind: "helper",
+      helper: raw.helper,
+      serverUrl:
+        raw.serverUrl ??
+        (DOCKER_HUB_HOSTS.has(upstreamHost.toLowerCase()) ? DOCKER_HUB_SERVER_URL : upstreamHost),
+      timeoutMs: raw.timeoutMs ?? DEFAULT_CREDENTIAL_HELPER_TIMEOUT_MS,
+      cacheSeconds: raw.cacheSeconds ?? DEFAULT_CREDENTIAL_HELPER_CACHE_SECONDS,
+    };
+  }
   const username = raw.username ?? fromEnv(raw.usernameEnv, `${path}.usernameEnv`, ctx.env, problems);
+  if (raw.passwordFile !== undefined) {
+    const passwordFile = resolve(ctx.baseDir, raw.passwordFile);
+    try {
+      readFileSync(passwordFile, "utf8");
+    } catch (err) {
+      problems.push(`${path}.passwordFile: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      return undefined;
+    }
+    return username === undefined ? undefined : { kind: "passwordFile", username, passwordFile };
+  }
   let password: string | undefined = raw.password;
   if (raw.passwordEnv !== undefined)
     password = fromEnv(raw.passwordEnv, `${path}.passwordEnv`, ctx.env, problems);
-  if (raw.passwordFile !== undefined) {
-    try {
-      password = readFileSync(resolve(ctx.baseDir, raw.passwordFile), "utf8").trim();
-    } catch (err) {
-      problems.push(`${path}.passwordFile: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
-    }
-  }
   if (username === undefined || password === undefined) return undefined;
-  return { username, password: new Secret(password) };
+  return { kind: "password", username, password: new Secret(password) };
 }
 
 /** Minimum length of redis.hmacKey*, in bytes (UTF-8). */

@@ -14,19 +14,54 @@ export const DEFAULT_MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
 const listen = z.string().min(1);
 const positiveMs = z.number().int().positive();
 
+/** A credential helper's name: the program is `docker-credential-<name>` on PATH (a name, never a path). */
+export const CREDENTIAL_HELPER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A helper run longer than this is killed. */
+export const DEFAULT_CREDENTIAL_HELPER_TIMEOUT_MS = 10_000;
+/** Helpers do not say how long their answer lasts (ECR: 12 h, Google access tokens: 1 h): run again after 15 min. */
+export const DEFAULT_CREDENTIAL_HELPER_CACHE_SECONDS = 900;
+
+const PASSWORD_FORM_KEYS = ["username", "usernameEnv", "password", "passwordEnv", "passwordFile"] as const;
+const HELPER_ONLY_KEYS = ["serverUrl", "timeoutMs", "cacheSeconds"] as const;
+
+/** pullgate's login to an upstream: a username and one password form, or a Docker credential helper. */
 const credentials = z
   .strictObject({
     username: z.string().min(1).optional(),
     usernameEnv: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
     passwordEnv: z.string().min(1).optional(),
+    /** Read when first needed, then again whenever the file changes (a rotated Kubernetes Secret) or on a 401. */
     passwordFile: z.string().min(1).optional(),
+    /** `docker-credential-<helper> get` (on PATH) gives the username and password. */
+    helper: z
+      .string()
+      .regex(
+        CREDENTIAL_HELPER_NAME_RE,
+        "a credential helper name like ecr-login or gcr (the program is docker-credential-<name> on PATH)",
+      )
+      .optional(),
+    /** What the helper is asked for (default: the upstream URL's host[:port]; Docker Hub: https://index.docker.io/v1/). */
+    serverUrl: z.string().min(1).max(1024).optional(),
+    /** A helper run that takes longer is killed and the request fails. */
+    timeoutMs: z.number().int().min(100).max(120_000).optional(),
+    /** A helper's answer is used this long, then the helper runs again (sooner after an upstream 401). */
+    cacheSeconds: z.number().int().min(1).max(86_400).optional(),
   })
-  .refine((c) => (c.username === undefined) !== (c.usernameEnv === undefined), {
-    message: "give exactly one of username or usernameEnv",
-  })
-  .refine((c) => [c.password, c.passwordEnv, c.passwordFile].filter((v) => v !== undefined).length === 1, {
-    message: "give exactly one of password, passwordEnv or passwordFile",
+  .superRefine((c, ctx) => {
+    const problem = (message: string) => ctx.addIssue({ code: "custom", message });
+    if (c.helper !== undefined) {
+      const extra = PASSWORD_FORM_KEYS.filter((k) => c[k] !== undefined);
+      if (extra.length > 0)
+        problem(`give either helper or username/password, not both (remove ${extra.join(", ")})`);
+      return;
+    }
+    if ((c.username === undefined) === (c.usernameEnv === undefined))
+      problem("give exactly one of username or usernameEnv (or a helper instead)");
+    if ([c.password, c.passwordEnv, c.passwordFile].filter((v) => v !== undefined).length !== 1)
+      problem("give exactly one of password, passwordEnv or passwordFile");
+    const helperOnly = HELPER_ONLY_KEYS.filter((k) => c[k] !== undefined);
+    if (helperOnly.length > 0) problem(`${helperOnly.join(", ")}: only with helper`);
   });
 
 const upstream = z.strictObject({

@@ -8,10 +8,24 @@ export interface ListenAddress {
   port: number;
 }
 
+/** A login as sent to an upstream (Basic, or to its token service). */
 export interface UpstreamCredentials {
   username: string;
   password: Secret;
 }
+
+/**
+ * Where pullgate's login to an upstream comes from. Only `password` is fixed at load; the others are
+ * read when needed (src/upstream/credential-source.ts): a password file again whenever it changes or
+ * after a 401, a credential helper again when its answer is `cacheSeconds` old or after a 401.
+ */
+export type UpstreamCredentialsConfig =
+  /** `password` or `passwordEnv`, resolved at load. */
+  | { kind: "password"; username: string; password: Secret }
+  /** `passwordFile`: an absolute path, checked readable at load. */
+  | { kind: "passwordFile"; username: string; passwordFile: string }
+  /** `docker-credential-<helper> get` (found on PATH), asked about `serverUrl`. */
+  | { kind: "helper"; helper: string; serverUrl: string; timeoutMs: number; cacheSeconds: number };
 
 export interface UpstreamConfig {
   name: string;
@@ -21,7 +35,7 @@ export interface UpstreamConfig {
   registry: string;
   pathPrefix: string | undefined;
   default: boolean;
-  credentials: UpstreamCredentials | undefined;
+  credentials: UpstreamCredentialsConfig | undefined;
   redirects: "follow" | "pass";
   connections: number;
   apiConnections: number;

@@ -1,8 +1,10 @@
 import { Readable } from "node:stream";
 import { type Dispatcher, MockAgent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { Secret } from "../config/index.ts";
+import { Secret, type UpstreamCredentials } from "../config/index.ts";
 import { UpstreamAuth } from "./auth.ts";
+import { type CredentialSource, fixedCredentials } from "./credential-source.ts";
+import { UpstreamError } from "./errors.ts";
 
 const agent = new MockAgent();
 agent.disableNetConnect();
@@ -12,7 +14,7 @@ function auth(now: () => number, origin = "https://reg.test") {
   return new UpstreamAuth({
     upstream: "reg",
     origin,
-    credentials: { username: "u", password: new Secret("p") },
+    credentials: fixedCredentials({ username: "u", password: new Secret("p") }),
     tokenRealms: ["https://auth.test", "http://auth.test"],
     dispatcher: agent,
     userAgent: "t",
@@ -178,5 +180,192 @@ describe("UpstreamAuth token cache under invented repository names", () => {
     expect(a.cacheUsage()).toMatchObject({ entries: 0, bytes: 0 });
     await a.answer(CHALLENGE, "repository:proj/app:pull");
     expect(a.tokenFetches).toBe(2);
+  });
+});
+
+/** A login the test changes at will; counts what the auth layer asks of it. */
+class ScriptedSource implements CredentialSource {
+  readonly description = "scripted";
+  current: UpstreamCredentials;
+  /** What the next look (after invalidate) finds. */
+  next: UpstreamCredentials | undefined;
+  gets = 0;
+  invalidations = 0;
+  constructor(password: string) {
+    this.current = login(password);
+  }
+  async get(): Promise<UpstreamCredentials> {
+    this.gets++;
+    return this.current;
+  }
+  invalidate(rejected?: UpstreamCredentials): void {
+    if (rejected !== undefined && rejected !== this.current) return;
+    this.invalidations++;
+    if (this.next) this.current = this.next;
+    this.next = undefined;
+  }
+}
+
+const login = (password: string): UpstreamCredentials => ({
+  username: "bot",
+  password: new Secret(password),
+});
+const basicOf = (password: string) => `Basic ${Buffer.from(`bot:${password}`).toString("base64")}`;
+
+/** A token service that accepts only `accepted` (Basic bot:<password>), counting what it was sent. */
+function tokenServiceFor(accepted: () => string, seen: string[]): Dispatcher {
+  const fake = {
+    request: async (opts: Dispatcher.RequestOptions) => {
+      const authorization = String((opts.headers as Record<string, string>).authorization);
+      seen.push(authorization);
+      const ok = authorization === basicOf(accepted());
+      return {
+        statusCode: ok ? 200 : 401,
+        headers: {},
+        body: Readable.from([Buffer.from(ok ? JSON.stringify({ token: `t-${seen.length}` }) : "no")]),
+      };
+    },
+  };
+  return fake as unknown as Dispatcher;
+}
+
+describe("UpstreamAuth with a login that changes", () => {
+  it("drops the tokens obtained with the old login when the source gives a new one", async () => {
+    const source = new ScriptedSource("one");
+    let accepted = "one";
+    const seen: string[] = [];
+    const a = authWith(
+      tokenServiceFor(() => accepted, seen),
+      { credentials: source },
+    );
+    expect(await a.answer(CHALLENGE, "s1")).toBe("Bearer t-1");
+    expect(a.cached("s1")).toBe("Bearer t-1");
+    source.current = login("two");
+    accepted = "two";
+    expect(await a.answer(CHALLENGE, "s2")).toBe("Bearer t-2");
+    expect(seen).toEqual([basicOf("one"), basicOf("two")]);
+    expect(a.cached("s1")).toBeUndefined();
+    expect(a.cached("s2")).toBe("Bearer t-2");
+    expect(a.credentialChanges).toBe(1);
+  });
+
+  it("a token service refusing the login: the source looks again once, and a new login is tried once", async () => {
+    const source = new ScriptedSource("old");
+    source.next = login("new");
+    const seen: string[] = [];
+    const a = authWith(
+      tokenServiceFor(() => "new", seen),
+      { credentials: source },
+    );
+    expect(await a.answer(CHALLENGE, "s")).toBe("Bearer t-2");
+    expect(seen).toEqual([basicOf("old"), basicOf("new")]);
+    expect(source.invalidations).toBe(1);
+  });
+
+  it("the same login found again is not sent again: AUTH_FAILED after one token request", async () => {
+    const source = new ScriptedSource("old");
+    const seen: string[] = [];
+    const a = authWith(
+      tokenServiceFor(() => "other", seen),
+      { credentials: source },
+    );
+    await expect(a.answer(CHALLENGE, "s")).rejects.toMatchObject({
+      code: "AUTH_FAILED",
+      message: "token service refused the credentials",
+    });
+    expect(seen).toHaveLength(1);
+    expect(source.invalidations).toBe(1);
+  });
+
+  it("a token fetched while the login changed is used once, not cached", async () => {
+    const source = new ScriptedSource("one");
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const slow = {
+      request: async () => {
+        await gate;
+        return { statusCode: 200, headers: {}, body: Readable.from([Buffer.from('{"token":"slow"}')]) };
+      },
+    } as unknown as Dispatcher;
+    const a = authWith(slow, { credentials: source });
+    const pending = a.answer(CHALLENGE, "s1");
+    await new Promise((r) => setImmediate(r));
+    source.current = login("two");
+    // Another fetch sees the new login (and drops what the old one got).
+    const other = a.answer(CHALLENGE, "s2");
+    release();
+    expect(await pending).toBe("Bearer slow");
+    expect(await other).toBe("Bearer slow");
+    expect(a.cached("s1")).toBeUndefined();
+    expect(a.cached("s2")).toBe("Bearer slow");
+  });
+
+  it("Basic: sent at once after the first Basic challenge, made from the current login on every request", async () => {
+    const source = new ScriptedSource("one");
+    const a = authWith(
+      tokenService(() => "unused"),
+      { credentials: source },
+    );
+    expect(await a.authorization("s")).toBeUndefined();
+    expect(await a.answer('Basic realm="r"', "s")).toBe(basicOf("one"));
+    expect(await a.authorization("other-scope")).toBe(basicOf("one"));
+    source.current = login("two");
+    expect(await a.authorization("s")).toBe(basicOf("two"));
+  });
+
+  it("Basic refused: the source looks again once; a new login is the answer, the same one is not", async () => {
+    const source = new ScriptedSource("one");
+    source.next = login("two");
+    const a = authWith(
+      tokenService(() => "unused"),
+      { credentials: source },
+    );
+    expect(await a.answer('Basic realm="r"', "s", undefined, basicOf("one"))).toBe(basicOf("two"));
+    expect(source.invalidations).toBe(1);
+    // Refused again, and the source has nothing newer: no retry with what was just refused.
+    expect(await a.answer('Basic realm="r"', "s", undefined, basicOf("two"))).toBeUndefined();
+    expect(source.invalidations).toBe(2);
+    // A header made from an older login than the current one: the current one, without asking again.
+    expect(await a.answer('Basic realm="r"', "s", undefined, basicOf("zero"))).toBe(basicOf("two"));
+    expect(source.invalidations).toBe(2);
+  });
+
+  it("a source that fails makes the request fail with its AUTH_FAILED", async () => {
+    const failing: CredentialSource = {
+      description: "credential helper docker-credential-x",
+      get: () =>
+        Promise.reject(
+          new UpstreamError("AUTH_FAILED", "reg", "credential helper docker-credential-x failed: exit 1"),
+        ),
+      invalidate: () => {},
+    };
+    const a = authWith(
+      tokenService(() => "unused"),
+      { credentials: failing },
+    );
+    await expect(a.answer(CHALLENGE, "s")).rejects.toMatchObject({
+      code: "AUTH_FAILED",
+      message: "credential helper docker-credential-x failed: exit 1",
+    });
+    expect(a.tokenFetches).toBe(0);
+    await expect(a.answer('Basic realm="r"', "s")).rejects.toMatchObject({ code: "AUTH_FAILED" });
+    await expect(a.authorization("s")).rejects.toMatchObject({ code: "AUTH_FAILED" });
+  });
+
+  it("a caller that gives up does not wait for the login", async () => {
+    const never: CredentialSource = {
+      description: "slow",
+      get: () => new Promise(() => {}),
+      invalidate: () => {},
+    };
+    const a = authWith(
+      tokenService(() => "unused"),
+      { credentials: never },
+    );
+    await expect(a.answer(CHALLENGE, "s", AbortSignal.timeout(20))).rejects.toMatchObject({
+      code: "ABORTED",
+    });
   });
 });

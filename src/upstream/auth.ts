@@ -2,6 +2,7 @@ import type { Dispatcher } from "undici";
 import { BoundedLru, stringBytes } from "../cache/index.ts";
 import type { UpstreamCredentials } from "../config/index.ts";
 import { parseChallenges } from "./challenge.ts";
+import type { CredentialSource } from "./credential-source.ts";
 import { toUpstreamError, UpstreamError } from "./errors.ts";
 import { readBounded } from "./read-body.ts";
 
@@ -16,7 +17,8 @@ const ENTRY_OVERHEAD_BYTES = 128;
 export interface UpstreamAuthOptions {
   upstream: string;
   origin: string;
-  credentials: UpstreamCredentials | undefined;
+  /** pullgate's login, asked whenever one is needed (a fixed one, a password file, a credential helper). */
+  credentials: CredentialSource | undefined;
   /** Origins (besides `origin`) whose token realms may be fetched; any other realm is refused. */
   tokenRealms?: readonly string[];
   dispatcher: Dispatcher;
@@ -31,8 +33,15 @@ export interface UpstreamAuthOptions {
 
 /**
  * pullgate's own credentials for one upstream: answers Bearer challenges with tokens cached per
- * scope until they expire, or Basic challenges with the configured username/password. Concurrent
- * requests for the same scope share one token fetch.
+ * scope until they expire, or Basic challenges with the configured login. Concurrent requests for the
+ * same scope share one token fetch.
+ *
+ * The login comes from a CredentialSource, asked when one is needed: a Basic header is made from what
+ * it gives on every request (an upstream that asked for Basic gets it at once), a token fetch sends
+ * it. When it gives a different login (a password file changed, a helper answered anew), the tokens
+ * obtained with the old one are dropped. A login the upstream refuses (the Basic header a 401 answered,
+ * a token service's 401/403) is reported to the source, which looks again once; a new login is tried
+ * once, the same one is not sent again.
  *
  * Scopes are named after repositories, which clients can invent: the cache is a BoundedLru (entries
  * and bytes), so a stream of invented names evicts old tokens instead of growing the process. The
@@ -43,8 +52,16 @@ export class UpstreamAuth {
   readonly #now: () => number;
   readonly #cache: BoundedLru<string>;
   readonly #inflight = new Map<string, Promise<string>>();
+  /** The login the cached tokens were obtained with (the last one the source gave). */
+  #credentials: UpstreamCredentials | undefined;
+  /** Bumped with every new login: a token fetched with an older one is used once, never cached. */
+  #generation = 0;
+  /** The upstream answered with a Basic challenge: send Basic without waiting for the next 401. */
+  #basic = false;
   /** Counts token-service round trips (tests and metrics). */
   tokenFetches = 0;
+  /** Counts logins replaced by a different one (tests). */
+  credentialChanges = 0;
 
   constructor(opts: UpstreamAuthOptions) {
     this.#opts = opts;
@@ -68,9 +85,21 @@ export class UpstreamAuth {
     return this.#inflight.size;
   }
 
-  /** The Authorization header to send for `scope`, when one is cached and still valid. */
+  /** The token header cached for `scope`, when one is cached and still valid. */
   cached(scope: string): string | undefined {
     return this.#cache.get(scope);
+  }
+
+  /**
+   * The Authorization header to send for `scope` before any challenge: a cached token, or Basic with
+   * the current login for an upstream that asked for Basic; undefined otherwise. Fails (AUTH_FAILED)
+   * when the login cannot be had, e.g. a credential helper that fails.
+   */
+  async authorization(scope: string, signal?: AbortSignal): Promise<string | undefined> {
+    const cached = this.#cache.get(scope);
+    if (cached !== undefined) return cached;
+    if (!this.#basic || !this.#opts.credentials) return undefined;
+    return basicHeader(await this.#currentCredentials(signal));
   }
 
   invalidate(scope: string): void {
@@ -79,16 +108,19 @@ export class UpstreamAuth {
 
   /**
    * Answers a 401's challenge. Returns the Authorization header to retry with, or undefined when
-   * the challenge cannot be answered (e.g. Basic without configured credentials).
+   * the challenge cannot be answered (e.g. Basic without configured credentials) or only with what
+   * `rejected` (the header the 401 answered) already sent.
    */
   async answer(
     challengeHeader: string | undefined,
     scope: string,
     signal?: AbortSignal,
+    rejected?: string,
   ): Promise<string | undefined> {
     const challenges = parseChallenges(challengeHeader);
     const bearer = challenges.find((c) => c.scheme === "bearer");
     if (bearer?.params.realm) {
+      this.#basic = false;
       const key = scope;
       let pending = this.#inflight.get(key);
       if (!pending) {
@@ -99,12 +131,40 @@ export class UpstreamAuth {
       }
       return pending;
     }
-    if (challenges.some((c) => c.scheme === "basic") && this.#opts.credentials) {
-      const header = basicHeader(this.#opts.credentials);
-      this.#remember(scope, header, Number.POSITIVE_INFINITY);
-      return header;
+    const source = this.#opts.credentials;
+    if (challenges.some((c) => c.scheme === "basic") && source) {
+      this.#basic = true;
+      const credentials = await this.#currentCredentials(signal);
+      const header = basicHeader(credentials);
+      if (rejected === undefined || rejected !== header) return header;
+      // The upstream refused this login: the source looks again once (a re-read file, a helper run).
+      source.invalidate(credentials);
+      const again = basicHeader(await this.#currentCredentials(signal));
+      return again === rejected ? undefined : again;
     }
     return undefined;
+  }
+
+  /** The source's current login; a different one than before drops the tokens obtained with the old one. */
+  async #currentCredentials(signal?: AbortSignal): Promise<UpstreamCredentials> {
+    const source = this.#opts.credentials;
+    if (!source) throw new UpstreamError("AUTH_FAILED", this.#opts.upstream, "no credentials configured");
+    let credentials: UpstreamCredentials;
+    try {
+      credentials = await untilAborted(source.get(), signal);
+    } catch (err) {
+      if (err instanceof UpstreamError) throw err;
+      throw toUpstreamError(err, this.#opts.upstream, signal);
+    }
+    if (credentials !== this.#credentials) {
+      if (this.#credentials !== undefined) {
+        this.#cache.clear();
+        this.credentialChanges++;
+      }
+      this.#credentials = credentials;
+      this.#generation++;
+    }
+    return credentials;
   }
 
   async #fetchToken(
@@ -113,7 +173,8 @@ export class UpstreamAuth {
     scope: string,
     signal?: AbortSignal,
   ): Promise<string> {
-    const { upstream, origin, credentials, dispatcher, userAgent, timeoutMs } = this.#opts;
+    const { upstream, origin } = this.#opts;
+    const source = this.#opts.credentials;
     let url: URL;
     try {
       url = new URL(realm);
@@ -133,7 +194,7 @@ export class UpstreamAuth {
       );
     }
     // Never send credentials in clear text to a realm when the registry itself is HTTPS.
-    if (credentials && url.protocol === "http:" && origin.startsWith("https:")) {
+    if (source && url.protocol === "http:" && origin.startsWith("https:")) {
       throw new UpstreamError(
         "AUTH_FAILED",
         upstream,
@@ -142,6 +203,29 @@ export class UpstreamAuth {
     }
     if (service) url.searchParams.set("service", service);
     if (scope) url.searchParams.set("scope", scope);
+    let credentials = source ? await this.#currentCredentials(signal) : undefined;
+    for (let attempt = 0; ; attempt++) {
+      const generation = this.#generation;
+      const res = await this.#requestToken(url, credentials, signal);
+      if ((res.status === 401 || res.status === 403) && source && credentials && attempt === 0) {
+        // The token service refused this login: the source looks again once; a new one is tried once.
+        source.invalidate(credentials);
+        const again = await this.#currentCredentials(signal);
+        if (again !== credentials) {
+          credentials = again;
+          continue;
+        }
+      }
+      return this.#readToken(res, scope, generation);
+    }
+  }
+
+  async #requestToken(
+    url: URL,
+    credentials: UpstreamCredentials | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; body: Buffer }> {
+    const { upstream, dispatcher, userAgent, timeoutMs } = this.#opts;
     const headers: Record<string, string> = { "user-agent": userAgent, accept: "application/json" };
     if (credentials) headers.authorization = basicHeader(credentials);
     this.tokenFetches++;
@@ -158,26 +242,30 @@ export class UpstreamAuth {
       .catch((err: unknown) => {
         throw toUpstreamError(err, upstream, signal);
       });
-    let body: Buffer;
     try {
-      body = await readBounded(res.body, MAX_TOKEN_RESPONSE);
+      return { status: res.statusCode, body: await readBounded(res.body, MAX_TOKEN_RESPONSE) };
     } catch (err) {
       throw new UpstreamError("AUTH_FAILED", upstream, "token service response too large", { cause: err });
     }
-    if (res.statusCode === 401 || res.statusCode === 403) {
+  }
+
+  /** The token service's answer as the header to send; cached unless a newer login came meanwhile. */
+  #readToken(res: { status: number; body: Buffer }, scope: string, generation: number): string {
+    const { upstream } = this.#opts;
+    if (res.status === 401 || res.status === 403) {
       throw new UpstreamError("AUTH_FAILED", upstream, "token service refused the credentials", {
-        status: res.statusCode,
+        status: res.status,
       });
     }
-    if (res.statusCode !== 200) {
-      throw new UpstreamError("AUTH_FAILED", upstream, `token service answered ${res.statusCode}`, {
-        status: res.statusCode,
+    if (res.status !== 200) {
+      throw new UpstreamError("AUTH_FAILED", upstream, `token service answered ${res.status}`, {
+        status: res.status,
       });
     }
     let token: string | undefined;
     let expiresIn = DEFAULT_TOKEN_SECONDS;
     try {
-      const json = JSON.parse(body.toString("utf8")) as {
+      const json = JSON.parse(res.body.toString("utf8")) as {
         token?: unknown;
         access_token?: unknown;
         expires_in?: unknown;
@@ -192,7 +280,8 @@ export class UpstreamAuth {
     const header = `Bearer ${token}`;
     // Renew a little early so a token never expires on the wire.
     const marginMs = Math.min(10_000, (expiresIn * 1000) / 5);
-    this.#remember(scope, header, this.#now() + expiresIn * 1000 - marginMs);
+    if (generation === this.#generation)
+      this.#remember(scope, header, this.#now() + expiresIn * 1000 - marginMs);
     return header;
   }
 
@@ -207,4 +296,24 @@ export class UpstreamAuth {
 
 function basicHeader(c: UpstreamCredentials): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password.reveal()}`).toString("base64")}`;
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (the shared work behind it goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }

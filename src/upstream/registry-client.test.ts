@@ -1,11 +1,16 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MockAgent } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.ts";
+import type { OciError } from "../oci/index.ts";
 import { createPullgateMetrics, createTracer } from "../telemetry/index.ts";
 import { UpstreamError } from "./errors.ts";
 import { RegistryClient } from "./registry-client.ts";
+import { upstreamToOciError } from "./to-oci-error.ts";
 
 const REG = "https://reg.test";
 const AUTH = "https://auth.test";
@@ -302,5 +307,73 @@ describe("connection pools", () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe("a login that changes", () => {
+  const basic = (password: string) => `Basic ${Buffer.from(`bot:${password}`).toString("base64")}`;
+  const BASIC_CHALLENGE = { "www-authenticate": 'Basic realm="r"' };
+
+  function clientWith(credentialsYaml: string, baseDir = "."): RegistryClient {
+    const config = parseConfig(
+      `upstreams:\n  - name: reg\n    url: "${REG}"\n    credentials: ${credentialsYaml}\n`,
+      { source: "t", baseDir, env: {} },
+    );
+    return new RegistryClient(config.upstreams[0] as never, { tracer: createTracer(), dispatcher: agent });
+  }
+
+  const manifestWith = (authorization: string | undefined, status: number) => {
+    const reply = status === 200 ? BODY : "";
+    agent
+      .get(REG)
+      .intercept({
+        path: "/v2/proj/app/manifests/v1",
+        method: "GET",
+        ...(authorization ? { headers: { authorization } } : {}),
+      })
+      .reply(status, reply, {
+        headers: status === 401 ? BASIC_CHALLENGE : { "content-type": "application/json" },
+      });
+  };
+
+  it("a password file rotated: the refused request reads it again and is retried once with the new password", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pullgate-registry-client-"));
+    try {
+      writeFileSync(join(dir, "pw"), "first-pw\n");
+      const c = clientWith("{ username: bot, passwordFile: pw }", dir);
+      manifestWith(undefined, 401);
+      manifestWith(basic("first-pw"), 200);
+      expect((await get(c)).bytes?.equals(BODY)).toBe(true);
+      // Basic goes out at once now; the registry's password changes, then the Secret's file.
+      manifestWith(basic("first-pw"), 200);
+      await get(c);
+      writeFileSync(join(dir, "pw"), "second-pw\n");
+      manifestWith(basic("first-pw"), 401);
+      manifestWith(basic("second-pw"), 200);
+      expect((await get(c)).bytes?.equals(BODY)).toBe(true);
+      manifestWith(basic("second-pw"), 200);
+      await get(c);
+      // The same password refused again: one retry after reading the file, then the 401 is the answer.
+      manifestWith(basic("second-pw"), 401);
+      const err = (await get(c).catch((e: unknown) => e)) as UpstreamError;
+      expect(err.code).toBe("STATUS");
+      expect(err.status).toBe(401);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a credential helper that cannot run fails the request with AUTH_FAILED naming it (a 502, never a pass)", async () => {
+    const c = clientWith("{ helper: pullgate-test-absent }");
+    manifestWith(undefined, 401);
+    const err = (await get(c).catch((e: unknown) => e)) as UpstreamError;
+    expect(err.code).toBe("AUTH_FAILED");
+    expect(err.message).toBe(
+      "credential helper docker-credential-pullgate-test-absent failed: docker-credential-pullgate-test-absent not found on PATH",
+    );
+    const oci = upstreamToOciError(err) as OciError;
+    expect(oci.status).toBe(502);
+    expect(oci.code).toBe("UNAVAILABLE");
+    expect(oci.message).toMatch(/docker-credential-pullgate-test-absent/);
   });
 });

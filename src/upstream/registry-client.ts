@@ -10,6 +10,7 @@ import {
 } from "../telemetry/index.ts";
 import { addressLiteral, isInternalAddress, publicOnlyLookup } from "./address-guard.ts";
 import { UpstreamAuth } from "./auth.ts";
+import { createCredentialSource } from "./credential-source.ts";
 import { isRetryableConnectionError, toUpstreamError, UpstreamError } from "./errors.ts";
 import { BodyTooLargeError, discardBody, readBounded, readErrorEntries } from "./read-body.ts";
 
@@ -117,7 +118,9 @@ export class RegistryClient {
     this.auth = new UpstreamAuth({
       upstream: config.name,
       origin: config.url,
-      credentials: config.credentials,
+      credentials: config.credentials
+        ? createCredentialSource(config.credentials, { upstream: config.name })
+        : undefined,
       tokenRealms: config.tokenRealms,
       dispatcher: this.#api,
       userAgent: USER_AGENT,
@@ -346,11 +349,10 @@ export class RegistryClient {
     const clientAuth = opts.clientAuthorization;
     const usesOwnAuth = !clientAuth;
     const headers: Record<string, string> = { "user-agent": USER_AGENT, ...opts.headers };
+    // pullgate's own: a cached token, or Basic with the current login (which may run a credential helper).
+    const own = clientAuth ? undefined : await this.auth.authorization(opts.scope, opts.signal);
     if (clientAuth) headers.authorization = clientAuth;
-    else {
-      const cached = this.auth.cached(opts.scope);
-      if (cached) headers.authorization = cached;
-    }
+    else if (own) headers.authorization = own;
     let { res, origin } = await this.#sendFollowing(opts, headers);
     if (res.statusCode === 401 && origin !== this.config.url) {
       // A redirect target asking for credentials: pullgate's go only to the upstream and its token
@@ -359,11 +361,17 @@ export class RegistryClient {
       throw new UpstreamError("BAD_RESPONSE", this.config.name, "a redirect target asked for credentials");
     }
     if (res.statusCode === 401 && usesOwnAuth) {
-      // Refresh once: the cached token may have expired early or the upstream wants a new scope.
+      // Refresh once: the cached token may have expired early, the upstream wants a new scope, or it
+      // refused the login (then the login is looked at again, and a different one is tried).
       this.auth.invalidate(opts.scope);
       let answer: string | undefined;
       try {
-        answer = await this.auth.answer(header(res.headers, "www-authenticate"), opts.scope, opts.signal);
+        answer = await this.auth.answer(
+          header(res.headers, "www-authenticate"),
+          opts.scope,
+          opts.signal,
+          own,
+        );
       } catch (err) {
         res.body.dump().catch(() => {});
         throw err;
