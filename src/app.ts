@@ -11,6 +11,7 @@ import {
   type Config,
   ConfigError,
   clientAuthProblems,
+  kmsProblem,
   type UpstreamConfig,
   watchTrustRoots,
 } from "./config/index.ts";
@@ -23,6 +24,7 @@ import {
   type ProxyEnv,
   type PullPermissions,
 } from "./http/index.ts";
+import { createKmsProviders, KmsKeyring } from "./kms/index.ts";
 import { createMemoryPolicyStore, PolicyRegistry, type PolicyStore } from "./policy/index.ts";
 import { Enforcer, PullService, type ReadinessOptions, VerificationPool } from "./pull/index.ts";
 import {
@@ -76,6 +78,39 @@ export interface DepsOverrides {
 }
 
 /**
+ * The KMS keyring, tracking every `kms:` key of the config file (the admin API's are tracked when a
+ * policy first names them). Neither cloud SDK is loaded unless a reference of its kind is fetched.
+ */
+function createKmsKeyring(config: Config, logger: Logger) {
+  const gcp = config.kms.gcpEndpoint === undefined ? undefined : new URL(config.kms.gcpEndpoint);
+  const providers = createKmsProviders({
+    aws: {
+      timeoutMs: config.kms.timeoutMs,
+      ...(config.kms.awsEndpointCa ? { endpointCa: config.kms.awsEndpointCa } : {}),
+    },
+    gcp: {
+      timeoutMs: config.kms.timeoutMs,
+      ...(gcp
+        ? {
+            apiEndpoint: gcp.hostname,
+            port: Number(gcp.port || (gcp.protocol === "http:" ? 80 : 443)),
+            protocol: gcp.protocol === "http:" ? ("http" as const) : ("https" as const),
+          }
+        : {}),
+    },
+  });
+  const keyring = new KmsKeyring({
+    fetchPublicKey: providers.fetchPublicKey,
+    logger,
+    timeoutMs: config.kms.timeoutMs,
+    refreshMs: config.kms.refreshSeconds * 1000,
+  });
+  for (const options of [config.defaults, ...Object.values(config.projects)])
+    for (const key of options.keys) if (key.kms !== undefined) keyring.track(key.kms);
+  return { keyring, providers };
+}
+
+/**
  * Builds every dependency once from the config; nothing is a module-level singleton. (Keys were
  * parsed by verify/ when the config was loaded, and unacceptable ones reported there.)
  */
@@ -98,7 +133,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     }),
   );
   const { memory, cache, store, connections } = createStores(config, logger, metrics);
-  const policies = new PolicyRegistry(config, { store, logger });
+  const kms = createKmsKeyring(config, logger);
+  const policies = new PolicyRegistry(
+    { ...config, kmsProblem },
+    { store, logger, kmsKey: (reference) => kms.keyring.get(reference) ?? kms.keyring.track(reference) },
+  );
+  // KMS keys are fetched before the first pull is judged (bounded by kms.timeoutMs); a key that
+  // could not be fetched makes its project answer 503 until it is.
+  await kms.keyring.start();
+  const stopWatchingKms = kms.keyring.onChange(() => policies.invalidate());
   // Runtime policy changes live in Redis: give it a moment at startup so a new replica does not
   // start on the file config while a stricter runtime policy is in force (bounded; the store's
   // subscription reloads as soon as Redis is back if it is down now).
@@ -140,6 +183,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   const close = async () => {
     stopWatchingRoots();
+    stopWatchingKms();
+    kms.keyring.stop();
+    kms.providers.close();
     await policies.close();
     await store.close();
     await cache.close();

@@ -31,10 +31,14 @@ export function registerDryRun(
       reason:
         d?.outcome === "deny" ? d.reason : d?.outcome === "unavailable" ? "SIGNATURE_UNAVAILABLE" : undefined,
       via: d?.outcome === "allow" ? d.via : undefined,
+      detail: d?.outcome === "deny" ? d.detail : undefined,
       key: d?.outcome === "allow" ? d.key : undefined,
       keyFingerprint: d?.outcome === "allow" ? d.keyFingerprint : undefined,
+      signers: d?.outcome === "allow" ? d.signers : undefined,
       unavailable: d?.outcome === "unavailable" ? d.detail : undefined,
-      signatures: d?.signatures ?? [],
+      signatures: (d?.signatures ?? []).filter((s) => s.kind !== "attestation"),
+      // Every attestation considered: its signer, its type, and what each requirement made of it.
+      attestations: (d?.signatures ?? []).filter((s) => s.kind === "attestation"),
     });
   });
 }

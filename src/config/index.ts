@@ -3,6 +3,7 @@ export {
   ConfigError,
   clientAuthProblems,
   configuredTrustedRootFiles,
+  kmsProblem,
   type LoadConfigOptions,
   loadConfig,
   MIN_REDIS_HMAC_KEY_BYTES,

@@ -3,8 +3,10 @@ import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
+import { parseKmsReference } from "../kms/index.ts";
 import {
   applyOptions,
+  crossOptionProblems,
   OPTION_DEFAULTS,
   type ProjectOptions,
   PUBLIC_GOOD,
@@ -186,6 +188,7 @@ function resolveConfig(
     projects,
     defaults,
     cache: { ...raw.cache },
+    kms: resolveKms(raw.kms, ctx.baseDir, problems),
     verification: { ...raw.verification },
     limits: { ...raw.limits },
     shutdown: { drainTimeoutMs: raw.shutdown.drainTimeoutMs },
@@ -226,19 +229,48 @@ function resolvePolicies(
   baseDir: string,
   problems: string[],
 ): { defaults: ProjectOptions; projects: Record<string, ProjectOptions> } {
-  const resolveCtx = { roots, readKeyFile: (path: string) => readFileSync(resolve(baseDir, path), "utf8") };
+  const resolveCtx = {
+    roots,
+    readKeyFile: (path: string) => readFileSync(resolve(baseDir, path), "utf8"),
+    kmsProblem,
+  };
   const upstreamNames = upstreams.map((u) => u.name);
   const defaults: ProjectOptions = {
     ...applyOptions(OPTION_DEFAULTS, raw.defaults, "defaults.", problems, resolveCtx),
     upstreams: ["*"],
   };
+  problems.push(...crossOptionProblems(defaults, "defaults."));
   const projects: Record<string, ProjectOptions> = {};
   for (const [name, p] of Object.entries(raw.projects)) {
     const where = `projects.${name}.`;
     problems.push(...reachProblems(p.upstreams, `${where}upstreams`, upstreamNames));
     projects[name] = applyOptions(defaults, p, where, problems, resolveCtx);
+    problems.push(...crossOptionProblems(projects[name], where));
   }
   return { defaults, projects };
+}
+
+/** Why a `kms:` reference cannot be used (kms/'s parser, in config words), or undefined. */
+export function kmsProblem(reference: string): string | undefined {
+  const parsed = parseKmsReference(reference);
+  return typeof parsed === "string" ? parsed.replace(/^kms: /, "") : undefined;
+}
+
+function resolveKms(raw: RawConfig["kms"], baseDir: string, problems: string[]): Config["kms"] {
+  let awsEndpointCa: string | undefined;
+  if (raw.awsEndpointCaFile !== undefined) {
+    try {
+      awsEndpointCa = readFileSync(resolve(baseDir, raw.awsEndpointCaFile), "utf8");
+    } catch (err) {
+      problems.push(`kms.awsEndpointCaFile: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+  }
+  return {
+    timeoutMs: raw.timeoutMs,
+    refreshSeconds: raw.refreshSeconds,
+    awsEndpointCa,
+    gcpEndpoint: raw.gcpEndpoint,
+  };
 }
 
 /** The public-good trusted root shipped with pullgate (trust/README.md says where it comes from). */

@@ -215,6 +215,19 @@ export const rawConfigSchema = z.strictObject({
       tagTtlSeconds: z.number().int().min(0).max(3600).default(0),
     })
     .prefault({}),
+  /** Keys held in a cloud KMS (`kms:` on a key): how they are fetched and kept fresh. */
+  kms: z
+    .strictObject({
+      /** Each fetch of a public key. */
+      timeoutMs: positiveMs.max(120_000).default(10_000),
+      /** Keys are fetched at start and again this often (a failed fetch keeps the last good key). */
+      refreshSeconds: z.number().int().min(60).max(86_400).default(3_600),
+      /** A CA (PEM file, relative to the config) for `awskms://ENDPOINT/…` endpoints with a private CA. */
+      awsEndpointCaFile: z.string().min(1).optional(),
+      /** Cloud KMS at another endpoint (Private Service Connect): `https://host[:port]` (`http://` for a local test server). */
+      gcpEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+    })
+    .prefault({}),
   verification: z
     .strictObject({
       /** Cap on a legacy simplesigning payload blob (cosign's are a few hundred bytes). */

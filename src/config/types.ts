@@ -118,6 +118,13 @@ export interface Config {
     manifestMaxBytes: number;
     tagTtlSeconds: number;
   };
+  kms: {
+    timeoutMs: number;
+    refreshSeconds: number;
+    /** PEM text of awsEndpointCaFile. */
+    awsEndpointCa: string | undefined;
+    gcpEndpoint: string | undefined;
+  };
   verification: {
     maxPayloadBytes: number;
     maxBundleBytes: number;

@@ -38,14 +38,23 @@ export function makeBundle(opts: {
   key: SigningKey;
   predicateType?: string;
   subjectDigest?: string;
+  /** The statement's predicate (an attestation's content; `{}` for a signature). */
+  predicate?: unknown;
+  /** `cosign sign -a k=v` annotations, on the statement's subject. */
+  annotations?: Readonly<Record<string, string>>;
 }): Buffer {
   const subject = opts.subjectDigest ?? opts.digest;
   const statement = Buffer.from(
     JSON.stringify({
       _type: "https://in-toto.io/Statement/v1",
-      subject: [{ digest: { sha256: hexOf(subject) } }],
+      subject: [
+        {
+          digest: { sha256: hexOf(subject) },
+          ...(opts.annotations ? { annotations: opts.annotations } : {}),
+        },
+      ],
       predicateType: opts.predicateType ?? COSIGN_SIGN_PREDICATE,
-      predicate: {},
+      predicate: opts.predicate ?? {},
     }),
   );
   const sig = sign("sha256", pae(IN_TOTO_PAYLOAD_TYPE, statement), opts.key.privateKey).toString("base64");
@@ -73,6 +82,8 @@ export function bundleReferrerManifest(opts: {
   bundle: Buffer;
   bundleDigest: string;
   subject: { mediaType: string; size: number; digest: string };
+  /** The statement's predicate type, as cosign annotates the referrer (default: a signature). */
+  predicateType?: string;
 }): Buffer {
   return Buffer.from(
     JSON.stringify({
@@ -84,7 +95,7 @@ export function bundleReferrerManifest(opts: {
       subject: opts.subject,
       annotations: {
         "dev.sigstore.bundle.content": "dsse-envelope",
-        [BUNDLE_PREDICATE_ANNOTATION]: COSIGN_SIGN_PREDICATE,
+        [BUNDLE_PREDICATE_ANNOTATION]: opts.predicateType ?? COSIGN_SIGN_PREDICATE,
       },
     }),
   );
@@ -97,6 +108,8 @@ export function referrersIndexWith(
   referrerDigest: string,
   /** The descriptor's artifactType; null leaves it out (cosign v3 on GHCR and distribution 2.8). */
   artifactType: string | null = BUNDLE_V03_MEDIA_TYPE,
+  /** The referrer's annotations, copied into its index entry as registries do. */
+  annotations?: Readonly<Record<string, string>>,
 ): Buffer {
   const manifests: unknown[] = existing
     ? (JSON.parse(existing.toString()) as { manifests: unknown[] }).manifests
@@ -106,6 +119,7 @@ export function referrersIndexWith(
     size: referrer.length,
     digest: referrerDigest,
     ...(artifactType === null ? {} : { artifactType }),
+    ...(annotations ? { annotations } : {}),
   });
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
 }
@@ -123,6 +137,8 @@ export async function attachBundle(opts: {
   bundle: Buffer;
   /** The tag-schema index entry's artifactType; null leaves it out, as cosign v3 does on GHCR. */
   descriptorArtifactType?: string | null;
+  /** The bundle statement's predicate type (an attestation's), as cosign annotates the referrer. */
+  predicateType?: string;
 }): Promise<{ referrerDigest: Digest }> {
   const emptyDigest = await opts.writer.pushBlob(opts.repository, Buffer.from("{}"));
   const bundleDigest = await opts.writer.pushBlob(opts.repository, opts.bundle);
@@ -131,6 +147,7 @@ export async function attachBundle(opts: {
     bundle: opts.bundle,
     bundleDigest,
     subject: { mediaType: opts.subjectMediaType, size: opts.subjectSize, digest: opts.digest },
+    ...(opts.predicateType ? { predicateType: opts.predicateType } : {}),
   });
   const referrerDigest = computeDigest(manifest);
   await opts.writer.pushManifest(opts.repository, referrerDigest, manifest, MediaType.ociManifest);
@@ -139,7 +156,13 @@ export async function attachBundle(opts: {
   await opts.writer.pushManifest(
     opts.repository,
     tag,
-    referrersIndexWith(existing, manifest, referrerDigest, opts.descriptorArtifactType),
+    referrersIndexWith(
+      existing,
+      manifest,
+      referrerDigest,
+      opts.descriptorArtifactType,
+      opts.predicateType ? { [BUNDLE_PREDICATE_ANNOTATION]: opts.predicateType } : undefined,
+    ),
     MediaType.ociIndex,
   );
   return { referrerDigest };

@@ -30,7 +30,12 @@ export function generateSigningKey(): SigningKey {
 export type SignatureLayer = Descriptor;
 
 /** cosign's simple-signing payload (the exact bytes that are signed). */
-export function simpleSigningPayload(manifestDigest: string, dockerReference = "registry.test/repo"): Buffer {
+export function simpleSigningPayload(
+  manifestDigest: string,
+  dockerReference = "registry.test/repo",
+  /** `cosign sign -a k=v`: the payload's `optional` claims (null without any). */
+  annotations?: Readonly<Record<string, string>>,
+): Buffer {
   return Buffer.from(
     JSON.stringify({
       critical: {
@@ -38,7 +43,7 @@ export function simpleSigningPayload(manifestDigest: string, dockerReference = "
         image: { "docker-manifest-digest": manifestDigest },
         type: "cosign container image signature",
       },
-      optional: null,
+      optional: annotations ?? null,
     }),
   );
 }
@@ -100,11 +105,17 @@ export interface LegacySignatureOptions {
   payloadDigest?: string;
   /** Layers of the `.sig` manifest already there, which the new one is appended to. */
   existingLayers?: readonly SignatureLayer[];
+  /** `cosign sign -a k=v` annotations, in the payload's `optional`. */
+  annotations?: Readonly<Record<string, string>>;
 }
 
 /** The `.sig` artifact for one image, built in memory: its blobs (payload, config) and manifest. */
 export function createLegacySignature(opts: LegacySignatureOptions): LegacySignature {
-  const payload = simpleSigningPayload(opts.payloadDigest ?? opts.manifestDigest, opts.dockerReference);
+  const payload = simpleSigningPayload(
+    opts.payloadDigest ?? opts.manifestDigest,
+    opts.dockerReference,
+    opts.annotations,
+  );
   const payloadDigest = computeDigest(payload);
   const layers = [...(opts.existingLayers ?? []), legacySignatureLayer(payload, payloadDigest, opts.key)];
   const config = legacySignatureConfig(layers);
@@ -140,6 +151,7 @@ export async function signLegacy(opts: {
   key: SigningKey;
   payloadDigest?: string;
   dockerReference?: string;
+  annotations?: Readonly<Record<string, string>>;
 }): Promise<{ sigManifestDigest: Digest }> {
   const tag = legacySignatureTag(parseDigest(opts.digest));
   const existing = await opts.writer.getManifest(opts.repository, tag, MediaType.ociManifest);
@@ -149,6 +161,7 @@ export async function signLegacy(opts: {
     dockerReference: opts.dockerReference,
     payloadDigest: opts.payloadDigest,
     existingLayers: signatureLayersOf(existing),
+    ...(opts.annotations ? { annotations: opts.annotations } : {}),
   });
   await pushArtifact(opts.writer, opts.repository, signature.tag, signature);
   return { sigManifestDigest: signature.manifestDigest };

@@ -14,6 +14,7 @@ export {
   startProcess,
   waitFor,
 } from "./child-process.ts";
+export { attestLegacy, dsseEnvelope, inTotoStatement, preAuthEncoding } from "./cosign-attestation.ts";
 export { attachBundle, bundleReferrerManifest, makeBundle, referrersIndexWith } from "./cosign-bundle.ts";
 export {
   createLegacySignature,

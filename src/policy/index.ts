@@ -3,6 +3,7 @@ export { parsePolicyOverride } from "./policy-override.ts";
 export {
   type ConfiguredPolicies,
   type EffectivePolicy,
+  type KmsKeyState,
   PolicyRegistry,
   type PolicyRegistryDeps,
   PolicyValidationError,
@@ -19,6 +20,7 @@ export {
 export { projectOf } from "./project.ts";
 export {
   applyOptions,
+  crossOptionProblems,
   fileDefaultsSchema,
   fileProjectSchema,
   type KeyFileReader,
@@ -34,7 +36,9 @@ export {
   type ProjectOptionName,
   type ProjectOptions,
   PUBLIC_GOOD,
+  policyAuthorities,
   policyOverrideSchema,
+  policyRequirements,
   projectModes,
   projectOptionSchemas,
   type RawProjectOptions,

@@ -56,6 +56,12 @@ const changed: { [K in ProjectOptionName]: ProjectOptions[K] } = {
   mode: "audit",
   keys: [k1, k2],
   keyless: [identity("https://github.com/acme/app/.github/workflows/other.yml@refs/tags/v1")],
+  threshold: 2,
+  requiredSigners: ["ci"],
+  annotations: { project: "prod" },
+  attestations: [
+    { name: "provenance", predicateType: "https://slsa.dev/provenance/v1", compiled: undefined },
+  ],
   exempt: ["team/tools/*", "team/vendor/**"],
   signatureRepository: "team/signatures",
   onLookupError: "allow",

@@ -22,11 +22,21 @@ export function policyFingerprint(project: string, options: ProjectOptions): str
 }
 
 function canonicalValue(name: ProjectOptionName, value: ProjectOptions[ProjectOptionName]): unknown {
-  // A key: its SPKI, its log rule and the exact bytes of its root (a changed root file changes it).
+  // A key: its SPKI (a KMS key not yet fetched: its reference), its log rule, its validity window
+  // and the exact bytes of its root (a changed root file changes it).
   if (name === "keys")
     return (value as ProjectOptions["keys"])
-      .map((k) => `${k.key.fingerprint} ${k.transparencyLog} ${k.root.sha256}`)
+      .map(
+        (k) =>
+          `${k.key ? k.key.fingerprint : `unavailable:${k.kms}`} ${k.transparencyLog} ${k.root.sha256} ${k.notBefore ?? "-"} ${k.notAfter ?? "-"}`,
+      )
       .sort();
+  // An attestation requirement: everything but its compiled condition (its source is there).
+  if (name === "attestations")
+    return (value as ProjectOptions["attestations"]).map(({ compiled: _compiled, ...spec }) =>
+      JSON.stringify(canonicalJson(spec)),
+    );
+  if (name === "annotations") return canonicalJson(value);
   // An identity: what it accepts and the exact bytes of its root; not its name.
   if (name === "keyless")
     return (value as ProjectOptions["keyless"])

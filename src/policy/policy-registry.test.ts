@@ -54,7 +54,7 @@ describe("project resolution", () => {
     const p = registry.forRepository("team/app/sub");
     expect(p).toMatchObject({ project: "team", mode: "enforce", source: "config" });
     expect(p.keys.map((k) => k.name)).toEqual(["k1", "k2"]);
-    expect(p.keys[0]?.key.fingerprint).toBe(fingerprintOf(k1));
+    expect(p.keys[0]?.key?.fingerprint).toBe(fingerprintOf(k1));
     expect(registry.forRepository("library/nginx").project).toBe("library");
   });
 
@@ -121,7 +121,7 @@ describe("update", () => {
       gateHead: true,
       strictBlobs: true,
     });
-    expect(after.keys.map((k) => [k.name, k.key.fingerprint])).toEqual([["only", fingerprintOf(k1)]]);
+    expect(after.keys.map((k) => [k.name, k.key?.fingerprint])).toEqual([["only", fingerprintOf(k1)]]);
   });
 
   it("signatureRepository: null clears the configured one, and stays cleared across later patches", async () => {
@@ -343,7 +343,7 @@ describe("configured keys", () => {
   it("reach the policy parsed, once: the registry hands out verify/'s keys", () => {
     const { registry, config } = setup();
     expect(registry.forProject("team").keys[0]).toBe(config.projects.team?.keys[0]);
-    expect(registry.forProject("team").keys[0]?.key.key.type).toBe("public");
+    expect(registry.forProject("team").keys[0]?.key?.key.type).toBe("public");
   });
 });
 

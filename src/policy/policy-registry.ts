@@ -1,15 +1,19 @@
 import { OciError } from "../oci/index.ts";
 import type { Logger } from "../telemetry/index.ts";
-import type { TrustRoot } from "../verify/index.ts";
+import { type Authority, parseTrustedKey, type Requirements, type TrustRoot } from "../verify/index.ts";
 import { policyFingerprint } from "./policy-fingerprint.ts";
 import { parsePolicyOverride } from "./policy-override.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import { projectOf } from "./project.ts";
 import {
   applyOptions,
+  crossOptionProblems,
+  type PolicyKey,
   type PolicyOverride,
   PROJECT_OPTION_NAMES,
   type ProjectOptions,
+  policyAuthorities,
+  policyRequirements,
   reachProblems,
 } from "./project-options.ts";
 import { compileRepositoryGlob, matchesAnyGlob } from "./repository-glob.ts";
@@ -25,12 +29,29 @@ export interface EffectivePolicy extends ProjectOptions {
   /** Changes whenever anything above that can change a verdict changes; part of every cache key. */
   fingerprint: string;
   isExempt(repository: string): boolean;
+  /** Its keys (with key material) and keyless identities, as verify/ takes them. */
+  authorities: readonly Authority[];
+  /** Threshold, required signers, annotations and attestations, as verify/ takes them. */
+  requirements: Requirements;
+  /**
+   * Keys that cannot be used now (a KMS key not fetched yet, or failing): "name (reference): why".
+   * While any is listed, no decision is made under this policy: pulls get 503 SIGNATURE_UNAVAILABLE.
+   */
+  unavailableKeys: readonly string[];
 }
+
+/** What the KMS keyring holds for a reference (kms/ fetches; the registry only reads). */
+export type KmsKeyState =
+  | { state: "ready"; pem: string }
+  | { state: "pending" }
+  | { state: "failed"; problem: string };
 
 /** The configured policies (the config file, resolved): what runtime overrides apply on top of. */
 export interface ConfiguredPolicies {
   /** Trusted roots by name, for keys and identities set through the admin API. */
   trustedRoots: ReadonlyMap<string, TrustRoot>;
+  /** Why a KMS reference is not usable (the admin API's keys are checked with it); undefined: any is. */
+  kmsProblem?: ((reference: string) => string | undefined) | undefined;
   projects: Readonly<Record<string, ProjectOptions>>;
   /** The policy of every project not listed in `projects`. */
   defaults: ProjectOptions;
@@ -40,6 +61,8 @@ export interface ConfiguredPolicies {
 export interface PolicyRegistryDeps {
   store: PolicyStore;
   logger: Logger;
+  /** The KMS keys' current material, by reference; without it every KMS key is unavailable. */
+  kmsKey?: ((reference: string) => KmsKeyState) | undefined;
 }
 
 /** A policy change that does not validate: 400 POLICY_INVALID, the problems in the detail. */
@@ -210,11 +233,16 @@ export class PolicyRegistry {
   #build(project: string, override: PolicyOverride | undefined, defaultsOnly = false): EffectivePolicy {
     const base = defaultsOnly ? undefined : ownValue(this.#config.projects, project);
     const problems: string[] = [];
-    const options = applyOptions(base ?? this.#config.defaults, override, "", problems, {
+    const applied = applyOptions(base ?? this.#config.defaults, override, "", problems, {
       roots: this.#config.trustedRoots,
+      kmsProblem: this.#config.kmsProblem,
     });
+    problems.push(...crossOptionProblems(applied, ""));
     // A stored override whose key became unacceptable must not silently drop the key: refuse to build.
     if (problems.length > 0) throw new PolicyValidationError(problems);
+    const unavailableKeys: string[] = [];
+    const keys = applied.keys.map((k) => (k.kms === undefined ? k : this.#kmsKey(k, unavailableKeys)));
+    const options: ProjectOptions = { ...applied, keys };
     const globs = options.exempt.map(compileRepositoryGlob);
     return {
       ...options,
@@ -222,7 +250,26 @@ export class PolicyRegistry {
       source: override ? "runtime" : base ? "config" : "defaults",
       fingerprint: policyFingerprint(project, options),
       isExempt: (repository) => matchesAnyGlob(globs, repository),
+      authorities: policyAuthorities(options),
+      requirements: policyRequirements(options),
+      unavailableKeys,
     };
+  }
+
+  /** A KMS key with the material the keyring holds now, or without it (and why, in `unavailable`). */
+  #kmsKey(k: PolicyKey, unavailable: string[]): PolicyKey {
+    const reference = k.kms as string;
+    const held = this.#deps.kmsKey?.(reference) ?? { state: "failed", problem: "no KMS keyring" };
+    let problem: string;
+    if (held.state === "ready") {
+      try {
+        return { ...k, key: parseTrustedKey({ name: k.name, pem: held.pem }), unavailable: undefined };
+      } catch (err) {
+        problem = `the KMS returned an unusable key: ${(err as Error).message}`;
+      }
+    } else problem = held.state === "pending" ? "not fetched yet" : held.problem;
+    unavailable.push(`${k.name} (${reference}): ${problem}`);
+    return { ...k, key: undefined, unavailable: problem };
   }
 }
 
@@ -243,10 +290,16 @@ export function toPolicyView(p: EffectivePolicy): Record<string, unknown> {
     if (name === "keys")
       view.keys = p.keys.map((k) => ({
         name: k.name,
-        fingerprint: k.key.fingerprint,
+        ...(k.kms !== undefined ? { kms: k.kms } : {}),
+        fingerprint: k.key?.fingerprint ?? null,
+        ...(k.unavailable !== undefined ? { unavailable: k.unavailable } : {}),
         transparencyLog: k.transparencyLog,
         trustedRoot: k.root.name,
+        ...(k.notBefore !== undefined ? { notBefore: new Date(k.notBefore).toISOString() } : {}),
+        ...(k.notAfter !== undefined ? { notAfter: new Date(k.notAfter).toISOString() } : {}),
       }));
+    else if (name === "attestations")
+      view.attestations = p.attestations.map(({ compiled: _compiled, ...spec }) => spec);
     else if (name === "keyless")
       view.keyless = p.keyless.map((k) => ({ ...k.identity.spec, trustedRoot: k.root.name }));
     else view[name] = p[name] ?? null;

@@ -27,6 +27,17 @@ const every: Required<RawProjectOptions> = {
       extensions: { sourceRepositoryURI: "https://github.com/acme/app" },
     },
   ],
+  threshold: 2,
+  requiredSigners: ["release"],
+  annotations: { project: "prod" },
+  attestations: [
+    {
+      name: "provenance",
+      predicateType: "https://slsa.dev/provenance/v1",
+      signers: ["release-workflow"],
+      condition: 'predicate.buildDefinition.buildType == "https://actions.github.io/buildtypes/workflow/v1"',
+    },
+  ],
   exempt: ["team/tools/*"],
   signatureRepository: "team/signatures",
   onLookupError: "allow",
@@ -65,7 +76,7 @@ describe("project options: one schema for the config file and the admin API", ()
     const problems: string[] = [];
     const base = applyOptions(OPTION_DEFAULTS, every, "", problems, ctx);
     expect(problems).toEqual([]);
-    expect(base.keys[0]?.key.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(base.keys[0]?.key?.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(base.keys[0]).toMatchObject({ transparencyLog: "optional", root: { name: "public-good" } });
     expect(base.keyless[0]?.identity.subject).toBeInstanceOf(RegExp);
     const next = applyOptions(base, { mode: "audit", signatureRepository: null }, "", problems, ctx);

@@ -1,11 +1,16 @@
 import { z } from "zod";
 import { NAME_RE } from "../oci/index.ts";
 import {
+  type AttestationRequirement,
+  type Authority,
+  compileRequirements,
   compileSignerIdentity,
   FULCIO_EXTENSIONS,
   type KeyAuthority,
   type KeylessAuthority,
+  NO_REQUIREMENTS,
   parseTrustedKey,
+  type Requirements,
   type TrustRoot,
 } from "../verify/index.ts";
 
@@ -30,6 +35,9 @@ export type LookupErrorAction = (typeof lookupErrorActions)[number];
 /** A trusted root's name: `public-good` (built in) or one under `trustedRoots`. */
 const rootName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "a trusted root name like 'public-good'");
 
+/** An RFC 3339 time with a zone (`2026-01-01T00:00:00Z`), as a key's validity bound. */
+const instant = z.iso.datetime({ offset: true });
+
 const keyInput = z
   .strictObject({
     name: z.string().min(1).max(100),
@@ -39,14 +47,28 @@ const keyInput = z
       .min(1)
       .max(64 * 1024)
       .optional(),
+    /** A key held in a cloud KMS, as cosign names it: awskms://[ENDPOINT]/KEY-ID|alias/NAME, gcpkms://projects/…/cryptoKeyVersions/N. */
+    kms: z.string().min(1).max(2048).optional(),
+    /** The key's validity window, checked against each signature's verified log/TSA time (without one: now). */
+    notBefore: instant.optional(),
+    notAfter: instant.optional(),
     /** required (default, as `cosign verify --key`): a verified log entry naming the key; optional: verified if present. */
     transparencyLog: z.enum(["required", "optional"]).optional(),
     /** Whose Rekor keys and TSAs check the log entry and timestamps (default public-good). */
     trustedRoot: rootName.optional(),
   })
-  .refine((k) => (k.path === undefined) !== (k.pem === undefined), {
-    message: "give exactly one of path or pem",
-  });
+  .refine((k) => [k.path, k.pem, k.kms].filter((v) => v !== undefined).length === 1, {
+    message: "give exactly one of path, pem or kms",
+  })
+  .refine(
+    (k) =>
+      k.notBefore === undefined ||
+      k.notAfter === undefined ||
+      Date.parse(k.notBefore) <= Date.parse(k.notAfter),
+    {
+      message: "notBefore is after notAfter",
+    },
+  );
 export type KeyInput = z.infer<typeof keyInput>;
 
 /**
@@ -82,6 +104,18 @@ const keylessInput = z
   });
 export type KeylessInput = z.infer<typeof keylessInput>;
 
+/** A signer's name: a key's or keyless identity's `name`, as thresholds and attestations refer to it. */
+const signerName = z.string().min(1).max(100);
+
+/** One required attestation: its predicate type, who may make it, and a CEL condition over it. */
+const attestationInput = z.strictObject({
+  name: z.string().min(1).max(100),
+  predicateType: z.string().min(1).max(1000),
+  signers: z.array(signerName).min(1).max(100).optional(),
+  condition: z.string().min(1).max(4096).optional(),
+});
+export type AttestationInput = z.infer<typeof attestationInput>;
+
 /** An upstream's name (config `upstreams[].name`), as projects refer to it. */
 export const UPSTREAM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -102,6 +136,16 @@ export const projectOptionSchemas = {
   keys: z.array(keyInput).max(100),
   /** Accepted keyless signer identities (Fulcio certificates, Rekor proof). */
   keyless: z.array(keylessInput).max(100),
+  /** Distinct signers (keys or identities, by name) whose signatures must count. */
+  threshold: z.number().int().min(1).max(100),
+  /** Signer names that must each be among the counted signers. */
+  requiredSigners: z.array(signerName).max(100),
+  /** `cosign sign -a k=v`: every counted signature's payload must carry these. */
+  annotations: z
+    .record(z.string().min(1).max(256), z.string().max(1024))
+    .refine((r) => Object.keys(r).length <= 64, "at most 64 annotations"),
+  /** Required attestations: each met by at least one verified attestation of its type. */
+  attestations: z.array(attestationInput).max(16),
   /** Repositories served without a signature check (logged as exempt). */
   exempt: z.array(repositoryGlob).max(1000),
   /**
@@ -137,8 +181,16 @@ export type RawProjectOptions = {
   [K in ProjectOptionName]?: z.infer<(typeof projectOptionSchemas)[K]> | undefined;
 };
 
-/** A trusted key of a policy: verify/'s parsed key with its log rule and trusted root. */
-export type PolicyKey = KeyAuthority;
+/**
+ * A trusted key of a policy: verify/'s parsed key with its log rule, trusted root and validity
+ * window. A KMS key carries its reference; its key is filled in when the policy is built from what
+ * the KMS keyring holds (undefined, with `unavailable` saying why, while it cannot be fetched).
+ */
+export type PolicyKey = Omit<KeyAuthority, "key"> & {
+  key: KeyAuthority["key"] | undefined;
+  kms?: string | undefined;
+  unavailable?: string | undefined;
+};
 
 /**
  * A policy's options, resolved: every option has a value (its type follows from its schema); keys
@@ -150,9 +202,11 @@ export type ProjectOptions = {
     ? readonly PolicyKey[]
     : K extends "keyless"
       ? readonly KeylessAuthority[]
-      : K extends "signatureRepository"
-        ? string | undefined
-        : Readonly<z.infer<(typeof projectOptionSchemas)[K]>>;
+      : K extends "attestations"
+        ? readonly AttestationRequirement[]
+        : K extends "signatureRepository"
+          ? string | undefined
+          : Readonly<z.infer<(typeof projectOptionSchemas)[K]>>;
 };
 
 /** Each option's value when neither the project nor `defaults` sets it. */
@@ -160,6 +214,10 @@ export const OPTION_DEFAULTS: ProjectOptions = {
   mode: "off",
   keys: [],
   keyless: [],
+  threshold: 1,
+  requiredSigners: [],
+  annotations: {},
+  attestations: [],
   exempt: [],
   signatureRepository: undefined,
   onLookupError: "deny",
@@ -224,6 +282,8 @@ export const PUBLIC_GOOD = "public-good";
 export interface ResolveContext {
   roots: ReadonlyMap<string, TrustRoot>;
   readKeyFile?: KeyFileReader | undefined;
+  /** Why a `kms` reference is not usable (malformed, unsupported provider); undefined when it is. */
+  kmsProblem?: ((reference: string) => string | undefined) | undefined;
 }
 
 /**
@@ -246,6 +306,8 @@ export function applyOptions(
     if (name === "keys") out.keys = resolveKeys(value as KeyInput[], `${where}keys`, problems, ctx);
     else if (name === "keyless")
       out.keyless = resolveKeyless(value as KeylessInput[], `${where}keyless`, problems, ctx);
+    else if (name === "attestations")
+      out.attestations = resolveAttestations(value as AttestationInput[], `${where}attestations`, problems);
     else if (name === "signatureRepository") out.signatureRepository = value ?? undefined;
     else out[name] = value;
   }
@@ -292,6 +354,19 @@ function resolveKeys(
   for (const [i, k] of inputs.entries()) {
     const at = `${where}[${i}]`;
     const root = rootFor(k.trustedRoot, at, problems, ctx);
+    const common = {
+      kind: "key" as const,
+      name: k.name,
+      transparencyLog: k.transparencyLog ?? "required",
+      notBefore: k.notBefore === undefined ? undefined : Date.parse(k.notBefore),
+      notAfter: k.notAfter === undefined ? undefined : Date.parse(k.notAfter),
+    };
+    if (k.kms !== undefined) {
+      const problem = ctx.kmsProblem?.(k.kms);
+      if (problem !== undefined) problems.push(`${at}.kms: ${problem}`);
+      else if (root) keys.push({ ...common, root, key: undefined, kms: k.kms });
+      continue;
+    }
     let pem = k.pem;
     if (k.path !== undefined) {
       if (!readKeyFile) {
@@ -309,13 +384,86 @@ function resolveKeys(
     }
     try {
       const key = parseTrustedKey({ name: k.name, pem: pem ?? "" });
-      if (root)
-        keys.push({ kind: "key", name: k.name, key, transparencyLog: k.transparencyLog ?? "required", root });
+      if (root) keys.push({ ...common, key, root });
     } catch (err) {
       problems.push(`${at}: ${(err as Error).message}`);
     }
   }
   return keys;
+}
+
+function resolveAttestations(
+  inputs: readonly AttestationInput[],
+  where: string,
+  problems: string[],
+): AttestationRequirement[] {
+  const compiled = compileRequirements({ ...NO_REQUIREMENTS.spec, attestations: inputs });
+  if ("problems" in compiled) {
+    problems.push(...compiled.problems.map((p) => `${where}${p.slice("attestations".length)}`));
+    return [];
+  }
+  return [...compiled.attestations];
+}
+
+/** The keys (those with key material) and keyless identities of a policy, as verify/ takes them. */
+export function policyAuthorities(options: Pick<ProjectOptions, "keys" | "keyless">): Authority[] {
+  const keys = options.keys.flatMap((k): KeyAuthority[] => (k.key ? [{ ...k, key: k.key }] : []));
+  return [...keys, ...options.keyless];
+}
+
+/** A policy's signer and attestation requirements, as verify/ takes them. */
+export function policyRequirements(
+  options: Pick<ProjectOptions, "threshold" | "requiredSigners" | "annotations" | "attestations">,
+): Requirements {
+  const attestations = options.attestations.map(({ compiled: _compiled, ...spec }) => spec);
+  return {
+    spec: {
+      threshold: options.threshold,
+      requiredSigners: options.requiredSigners,
+      annotations: options.annotations,
+      attestations,
+    },
+    attestations: options.attestations,
+  };
+}
+
+/**
+ * What the options ask of each other, once merged (a project's own on top of `defaults`): signer
+ * names unique across keys and keyless identities; requiredSigners and attestation signers name
+ * one of them; the threshold reachable; attestation names unique.
+ */
+export function crossOptionProblems(options: ProjectOptions, where: string): string[] {
+  const problems: string[] = [];
+  const names = [...options.keys.map((k) => k.name), ...options.keyless.map((k) => k.name)];
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n))
+      problems.push(
+        `${where}keys/keyless: the name ${JSON.stringify(n)} is used twice (signers are counted by name)`,
+      );
+    seen.add(n);
+  }
+  for (const [i, n] of options.requiredSigners.entries())
+    if (!seen.has(n))
+      problems.push(
+        `${where}requiredSigners[${i}]: no key or keyless identity is called ${JSON.stringify(n)}`,
+      );
+  if (options.threshold > Math.max(1, seen.size))
+    problems.push(
+      `${where}threshold: ${options.threshold} signers required, but the policy names only ${seen.size} key(s) and identities`,
+    );
+  const attestationNames = new Set<string>();
+  for (const [i, a] of options.attestations.entries()) {
+    if (attestationNames.has(a.name))
+      problems.push(`${where}attestations[${i}].name: ${JSON.stringify(a.name)} is used twice`);
+    attestationNames.add(a.name);
+    for (const [j, n] of (a.signers ?? []).entries())
+      if (!seen.has(n))
+        problems.push(
+          `${where}attestations[${i}].signers[${j}]: no key or keyless identity is called ${JSON.stringify(n)}`,
+        );
+  }
+  return problems;
 }
 
 /**

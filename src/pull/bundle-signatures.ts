@@ -37,14 +37,22 @@ export const bundleSignatures: SignatureSource = async (place) => {
   // those with no type (or the empty type): cosign v3 writes them so under the referrers tag schema
   // on registries without the referrers API (GHCR, distribution 2.8), and each is judged by its own
   // manifest.
-  const entries = (listing.ok ? (listing.manifest.manifests ?? []) : [])
-    .filter((d) => isDigest(d.digest ?? ""))
-    .filter(
-      (d) => (d.annotations[BUNDLE_PREDICATE_ANNOTATION] ?? COSIGN_SIGN_PREDICATE) === COSIGN_SIGN_PREDICATE,
-    );
-  const candidates = [
+  // Attestations the policy requires are fetched too (after the signatures: the cap counts both).
+  const listed = (listing.ok ? (listing.manifest.manifests ?? []) : []).filter((d) =>
+    isDigest(d.digest ?? ""),
+  );
+  const predicate = (d: Descriptor) => d.annotations[BUNDLE_PREDICATE_ANNOTATION] ?? COSIGN_SIGN_PREDICATE;
+  const typed = (entries: Descriptor[]) => [
     ...entries.filter((d) => isBundleType(d.artifactType)),
     ...entries.filter((d) => d.artifactType === undefined || d.artifactType === MediaType.ociEmpty),
+  ];
+  const candidates = [
+    ...typed(listed.filter((d) => predicate(d) === COSIGN_SIGN_PREDICATE)),
+    ...typed(
+      listed.filter(
+        (d) => predicate(d) !== COSIGN_SIGN_PREDICATE && place.attestationTypes.includes(predicate(d)),
+      ),
+    ),
   ].slice(0, MAX_BUNDLES);
   let unavailable: string | undefined;
   const found = await mapLimited(candidates, PARALLEL_FETCHES, (desc) =>

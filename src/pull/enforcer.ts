@@ -12,7 +12,6 @@ import type { EffectivePolicy } from "../policy/index.ts";
 import type { PullgateMetrics } from "../telemetry/index.ts";
 import type { RequestContext, Route } from "../upstream/index.ts";
 import {
-  type Authority,
   type DenyReason,
   judgeSignatures,
   type PulledRepository,
@@ -41,6 +40,8 @@ export type Decision =
       tier: DecisionTier;
       key?: string | undefined;
       keyFingerprint?: string | undefined;
+      /** Every distinct signer whose signature counted (fresh verdicts). */
+      signers?: readonly string[] | undefined;
       indexDigest?: string | undefined;
       signatures?: readonly SignatureReport[];
     }
@@ -52,7 +53,14 @@ export type Decision =
       detail?: string;
       signatures?: readonly SignatureReport[];
     }
-  | { outcome: "unavailable"; detail: string; tier: "verified"; signatures?: readonly SignatureReport[] };
+  | {
+      outcome: "unavailable";
+      detail: string;
+      tier: "verified";
+      signatures?: readonly SignatureReport[];
+      /** keys: a key of the policy could not be fetched (KMS); never admitted, whatever onLookupError says. */
+      cause?: "keys";
+    };
 
 export interface EnforcerOptions {
   cache: VerdictCache;
@@ -134,6 +142,8 @@ export class Enforcer {
     return this.#flights.run(flightKey(input), async () => {
       const hit = await this.#cached(input);
       if (hit && hit.verdict.via !== "signature-artifact") return fromCache(hit.verdict, hit.tier);
+      const missingKeys = keysUnavailable(input.policy);
+      if (missingKeys) return missingKeys;
       const deadline = new Deadline(this.#timeoutMs);
       const lookup = this.#lookup(input, deadline);
       lookup.catch(() => {});
@@ -225,6 +235,8 @@ export class Enforcer {
         }
         // Not proven inert: it is an image like any other and needs a signature of its own.
       }
+      const missingKeys = keysUnavailable(input.policy);
+      if (missingKeys) return missingKeys;
       const lookup = (await earlyLookup) ?? (await this.#lookup(input, deadline));
       return await this.#judge(input, manifest, store, lookup, deadline);
     } catch (err) {
@@ -276,6 +288,8 @@ export class Enforcer {
           signal: deadline.signal,
         },
         enough,
+        undefined,
+        policy.attestations.map((a) => a.predicateType),
       );
       return early?.evidence === lookup.evidence ? { ...lookup, verdict: early.verdict } : lookup;
     });
@@ -289,9 +303,11 @@ export class Enforcer {
   ): Promise<Verdict> {
     const judged = {
       digest: input.digest,
-      authorities: authoritiesOf(input.policy),
+      authorities: input.policy.authorities,
       evidence,
       repository: pulledRepository(input),
+      requirements: input.policy.requirements,
+      now: this.#now(),
     };
     const pool = this.#opts.pool;
     return pool
@@ -332,6 +348,7 @@ export class Enforcer {
         tier: "verified",
         key: verdict.key,
         keyFingerprint: verdict.keyFingerprint,
+        signers: verdict.signers,
         signatures: verdict.signatures,
       };
     }
@@ -414,6 +431,17 @@ export function denyScope(input: Omit<DecideInput, "bytes" | "contentType">): st
   return `${input.policy.fingerprint}/deny/${input.route.upstream.name}/${place}`;
 }
 
+/** A policy with a key that cannot be fetched decides nothing: which keys, and why. */
+function keysUnavailable(policy: EffectivePolicy): Decision | undefined {
+  if (policy.unavailableKeys.length === 0) return undefined;
+  return {
+    outcome: "unavailable",
+    cause: "keys",
+    tier: "verified",
+    detail: `key(s) could not be fetched: ${policy.unavailableKeys.join("; ")}`.slice(0, 1000),
+  };
+}
+
 function ambiguous(problem: string): Decision {
   return { outcome: "deny", reason: "AMBIGUOUS_MANIFEST", tier: "content", detail: problem };
 }
@@ -453,9 +481,4 @@ export function blobDigests(manifest: Manifest): Digest[] {
     if (d?.digest !== undefined && isDigest(d.digest)) out.push(d.digest);
   }
   return out;
-}
-
-/** The keys and keyless identities a policy trusts, as verify/ takes them. */
-function authoritiesOf(policy: EffectivePolicy): readonly Authority[] {
-  return [...policy.keys, ...policy.keyless];
 }

@@ -342,19 +342,28 @@ export class PullService {
           record("would-deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
           return;
         }
-        if (policy.onLookupError === "allow") {
+        if (policy.onLookupError === "allow" && decision.cause !== "keys") {
           record("allow", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
           // Admitted on an error: its blobs are admitted only for as long as a denial would be cached.
           if (policy.strictBlobs)
             await this.#opts.enforcer.admitBlobsOf(policy, m.bytes as Buffer, m.contentType, "short");
           return;
         }
-        record("deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
-        this.#opts.logger.log("warn", "signature lookup failed", {
-          upstream: route.upstream.name,
-          detail: decision.detail,
-        });
-        throw signatureUnavailable(policy.project, route.name, m.digest);
+        record("deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier, detail: decision.detail });
+        this.#opts.logger.log(
+          "warn",
+          decision.cause === "keys" ? "policy keys unavailable" : "signature lookup failed",
+          {
+            upstream: route.upstream.name,
+            detail: decision.detail,
+          },
+        );
+        throw signatureUnavailable(
+          policy.project,
+          route.name,
+          m.digest,
+          decision.cause === "keys" ? decision.detail : undefined,
+        );
       default: {
         const never: never = decision;
         return never;
@@ -412,7 +421,9 @@ export class PullService {
         ? "allow"
         : policy.mode === "audit"
           ? "would-deny"
-          : decision.outcome === "unavailable" && policy.onLookupError === "allow"
+          : decision.outcome === "unavailable" &&
+              policy.onLookupError === "allow" &&
+              decision.cause !== "keys"
             ? "allow"
             : "deny";
     return { manifest: m, policy, decision, outcome };

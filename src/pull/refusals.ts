@@ -18,6 +18,9 @@ export function denied(
     UNTRUSTED_SIGNATURE: `${image} has signatures, but none is by a key or keyless identity the project trusts${found}`,
     DIGEST_MISMATCH: `${image} carries a valid signature by a trusted signer, but for a different digest${found}`,
     REPOSITORY_MISMATCH: `${image} carries a valid signature by a trusted signer for this digest, but naming another repository (the project requires matchRepository)`,
+    NOT_ENOUGH_SIGNERS: `${image} is signed by trusted signers, but not by enough of them${found}`,
+    MISSING_ATTESTATION: `${image} lacks an attestation the project requires${found}`,
+    ATTESTATION_REJECTED: `${image} has the attestation the project requires, but it does not meet the project's condition${found}`,
     AMBIGUOUS_MANIFEST: `${image} is ambiguous JSON that container clients could read differently from pullgate (${detail ?? "ambiguous"}); it is refused whatever signs it`,
   };
   return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}`, {
@@ -33,10 +36,19 @@ export function blobNotAdmitted(project: string, repository: string, digest: Dig
   );
 }
 
-export function signatureUnavailable(project: string, repository: string, digest: Digest): OciError {
+export function signatureUnavailable(
+  project: string,
+  repository: string,
+  digest: Digest,
+  /** Set when the project's own keys are the cause (a KMS key not fetched): which, and why. */
+  keys?: string,
+): OciError {
+  const why = keys
+    ? `${repository}@${digest} cannot be judged: the project's ${keys}`
+    : `the signatures of ${repository}@${digest} could not be looked up (upstream error)`;
   return new OciError(
     "UNAVAILABLE",
-    `project "${project}" admits only signed images, and the signatures of ${repository}@${digest} could not be looked up (upstream error); try again`,
+    `project "${project}" admits only signed images, and ${why}; try again`,
     { detail: { project, repository, digest, reason: "SIGNATURE_UNAVAILABLE" } },
   );
 }

@@ -3,13 +3,18 @@ import type { RegistryClient, RequestContext } from "../upstream/index.ts";
 import type { SignatureEvidence } from "../verify/index.ts";
 import { BlobBudget } from "./blob-budget.ts";
 import { bundleSignatures } from "./bundle-signatures.ts";
+import { legacyAttestations } from "./legacy-attestations.ts";
 import { legacySignatures } from "./legacy-signatures.ts";
 import type { FormatFindings, LookupLimits, SignatureSource } from "./signature-source.ts";
 
 export type { LookupLimits } from "./signature-source.ts";
 
 /** Every signature format pullgate discovers, asked at once: a new format is one more entry. */
-export const SIGNATURE_SOURCES: readonly SignatureSource[] = [legacySignatures, bundleSignatures];
+export const SIGNATURE_SOURCES: readonly SignatureSource[] = [
+  legacySignatures,
+  bundleSignatures,
+  legacyAttestations,
+];
 
 export interface SignatureLookup {
   evidence: SignatureEvidence[];
@@ -35,6 +40,8 @@ export async function lookupSignatures(
   /** Stop early: a format whose evidence satisfies this ends the lookup without waiting for the others. */
   enough?: (evidence: readonly SignatureEvidence[]) => boolean | Promise<boolean>,
   sources: readonly SignatureSource[] = SIGNATURE_SOURCES,
+  /** Predicate types of the attestations the policy requires: only then are attestations looked up. */
+  attestationTypes: readonly string[] = [],
 ): Promise<SignatureLookup> {
   const counter = { requests: 0 };
   // pullgate's own requests: the lookup pool, never a client's manifest request's connections.
@@ -47,6 +54,7 @@ export async function lookupSignatures(
     ctx: lookupCtx,
     counter,
     blobs: new BlobBudget(client, limits, lookupCtx, counter),
+    attestationTypes,
   };
   const parts = sources.map((source) => source(place));
   if (enough) {

@@ -21,6 +21,8 @@ export interface LookupPlace {
   ctx: RequestContext;
   counter: { requests: number };
   blobs: BlobBudget;
+  /** The predicate types of the attestations the policy requires (none: attestations are not looked up). */
+  attestationTypes: readonly string[];
 }
 
 /** What one format found: its evidence, and whether part of it could not be looked at. */

@@ -5,6 +5,8 @@ import {
   type Authority,
   judgeSignatures,
   type PulledRepository,
+  type Requirements,
+  type RequirementsSpec,
   type SignatureEvidence,
   type SignerIdentitySpec,
   type TransparencyLogMode,
@@ -17,9 +19,20 @@ export interface JudgeTask {
   evidence: readonly SignatureEvidence[];
   repository?: PulledRepository | undefined;
   authorities: Array<
-    | { kind: "key"; name: string; pem: string; transparencyLog: TransparencyLogMode; root: RootRef }
+    | {
+        kind: "key";
+        name: string;
+        pem: string;
+        transparencyLog: TransparencyLogMode;
+        root: RootRef;
+        notBefore: number | undefined;
+        notAfter: number | undefined;
+      }
     | { kind: "keyless"; name: string; spec: SignerIdentitySpec; root: RootRef }
   >;
+  /** The requirements as written (conditions are compiled again in the worker, once per text). */
+  requirements: RequirementsSpec | undefined;
+  now: number | undefined;
 }
 interface RootRef {
   name: string;
@@ -61,6 +74,8 @@ export class VerificationPool {
     authorities: readonly Authority[];
     evidence: readonly SignatureEvidence[];
     repository?: PulledRepository | undefined;
+    requirements?: Requirements | undefined;
+    now?: number | undefined;
     signal?: AbortSignal | undefined;
   }): Promise<Verdict> {
     if (!input.authorities.some((a) => a.kind === "keyless")) return judgeSignatures(input);
@@ -68,6 +83,8 @@ export class VerificationPool {
       digest: input.digest,
       evidence: input.evidence,
       repository: input.repository,
+      requirements: input.requirements?.spec,
+      now: input.now,
       authorities: input.authorities.map((a) => {
         const root = { name: a.root.name, sha256: a.root.sha256, json: a.root.json };
         return a.kind === "key"
@@ -77,6 +94,8 @@ export class VerificationPool {
               pem: a.key.key.export({ type: "spki", format: "pem" }).toString(),
               transparencyLog: a.transparencyLog,
               root,
+              notBefore: a.notBefore,
+              notAfter: a.notAfter,
             }
           : { kind: "keyless", name: a.name, spec: a.identity.spec, root };
       }),

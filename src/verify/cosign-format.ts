@@ -50,6 +50,8 @@ export const MAX_SIGNATURE_CHECKS = 1024;
  * most; candidates beyond are not considered. cosign writes one per signer.
  */
 export const MAX_KEYLESS_CHECKS = 16;
+/** Legacy `.att` layers judged per call (bundles, attestations among them, count under MAX_BUNDLES). */
+export const MAX_ATTESTATION_LAYERS = 32;
 
 /** An RFC 3161 timestamp of the signature (`cosign sign --timestamp-server-url`), JSON `{SignedRFC3161Timestamp}`. */
 export const COSIGN_RFC3161_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp";

@@ -7,6 +7,8 @@ import type { DigestString } from "./types.ts";
 export interface InTotoStatement {
   predicateType: string;
   subjects: readonly unknown[];
+  /** The predicate as parsed (undefined when the statement has none). */
+  predicate: unknown;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -26,7 +28,7 @@ export function readStatement(payload: Uint8Array): InTotoStatement | string {
   }
   if (typeof parsed.predicateType !== "string") return "in-toto statement has no predicateType";
   if (!Array.isArray(parsed.subject)) return "in-toto statement has no subject list";
-  return { predicateType: parsed.predicateType, subjects: parsed.subject };
+  return { predicateType: parsed.predicateType, subjects: parsed.subject, predicate: parsed.predicate };
 }
 
 /**
@@ -40,4 +42,36 @@ export function namesDigest(subjects: readonly unknown[], digest: DigestString):
     if (!isRecord(subject) || !isRecord(subject.digest)) return false;
     return Object.hasOwn(subject.digest, algorithm) && subject.digest[algorithm] === hex;
   });
+}
+
+/**
+ * The annotations of the statement subjects that name `digest` (cosign v3 writes `sign -a k=v` there),
+ * merged; only string values count.
+ */
+export function subjectAnnotations(
+  subjects: readonly unknown[],
+  digest: DigestString,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const subject of subjects) {
+    if (!namesDigest([subject], digest) || !isRecord(subject) || !isRecord(subject.annotations)) continue;
+    for (const [k, v] of Object.entries(subject.annotations)) if (typeof v === "string") out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Why signed annotations do not carry what the policy requires (`cosign verify -a k=v`: each
+ * required key present with exactly that string value), or undefined.
+ */
+export function annotationProblem(
+  required: Readonly<Record<string, string>>,
+  signed: unknown,
+): string | undefined {
+  for (const [k, v] of Object.entries(required)) {
+    const have = isRecord(signed) && Object.hasOwn(signed, k) ? signed[k] : undefined;
+    if (have !== v)
+      return `annotation ${quote(k)} is ${typeof have === "string" ? quote(have) : have === undefined ? "missing" : "not a string"}, the project requires ${quote(v)}`;
+  }
+  return undefined;
 }

@@ -10,6 +10,7 @@ export {
   COSIGN_SIGNATURE_ANNOTATION,
   DSSE_ENVELOPE_MEDIA_TYPE,
   IN_TOTO_PAYLOAD_TYPE,
+  MAX_ATTESTATION_LAYERS,
   MAX_BUNDLES,
   MAX_KEYLESS_CHECKS,
   MAX_LEGACY_LAYERS,
@@ -19,6 +20,14 @@ export {
 } from "./cosign-format.ts";
 export { judgeSignatures } from "./judge-signatures.ts";
 export { legacyLayerBundle } from "./legacy-bundle.ts";
+export {
+  type AttestationRequirement,
+  type AttestationRequirementSpec,
+  compileRequirements,
+  NO_REQUIREMENTS,
+  type Requirements,
+  type RequirementsSpec,
+} from "./policy-requirements.ts";
 export { rekorBodySigners } from "./rekor-body-signer.ts";
 export {
   type ArtifactBlobKind,
@@ -27,7 +36,7 @@ export {
   readsAsTar,
   signatureArtifactClaim,
 } from "./signature-artifact.ts";
-export { legacySignatureTag, referrersTagSchemaTag } from "./signature-tags.ts";
+export { legacyAttestationTag, legacySignatureTag, referrersTagSchemaTag } from "./signature-tags.ts";
 export {
   type PulledRepository,
   sameRepository,

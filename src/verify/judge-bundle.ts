@@ -4,12 +4,16 @@ import {
   IN_TOTO_PAYLOAD_TYPE,
   SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX,
 } from "./cosign-format.ts";
-import { namesDigest, readStatement } from "./in-toto-statement.ts";
-import type { CertificateBudget, Judgement } from "./judge-legacy-layer.ts";
+import { annotationProblem, namesDigest, readStatement, subjectAnnotations } from "./in-toto-statement.ts";
+import type { CertificateBudget, Judgement, JudgeOptions } from "./judge-legacy-layer.ts";
 import { quote } from "./quote.ts";
 import { type PulledRepository, subjectRepositoryProblem } from "./signed-repository.ts";
 import type { BundleEvidence, DigestString } from "./types.ts";
-import { type Authority, verifyAgainstAuthorities } from "./verify-authorities.ts";
+import {
+  type Authority,
+  type AuthorityVerification,
+  verifyAgainstAuthorities,
+} from "./verify-authorities.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -27,6 +31,7 @@ export function judgeBundle(
   authorities: readonly Authority[],
   repository?: PulledRepository,
   budget: CertificateBudget = { remaining: Number.POSITIVE_INFINITY },
+  options: JudgeOptions = {},
 ): Judgement {
   if (
     evidence.artifactType !== undefined &&
@@ -64,25 +69,45 @@ export function judgeBundle(
       return { result: "not-considered", detail: "over the cap of keyless verifications for one decision" };
     budget.remaining -= 1;
   }
-  const r = verifyAgainstAuthorities(bundle, undefined, authorities);
+  const r = verifyAgainstAuthorities(bundle, undefined, authorities, options.now);
   if (!r.ok)
     return {
       result: "untrusted",
       detail: r.detail,
       ...(r.certificate ? { certificate: r.certificate } : {}),
     };
+  return judgeStatement(envelope.payload, digest, r, repository, options);
+}
+
+/**
+ * The claims of a DSSE in-toto statement an authority stands behind (`who`): cosign's sign predicate
+ * is a signature (a subject names `digest`; with matchRepository a subject names the repository; the
+ * policy's annotations on that subject); any other predicate is an attestation, which carries its
+ * statement (verified when a subject names `digest`).
+ */
+export function judgeStatement(
+  payload: Uint8Array,
+  digest: DigestString,
+  verified: Extract<AuthorityVerification, { ok: true }>,
+  repository: PulledRepository | undefined,
+  options: JudgeOptions,
+): Judgement {
   const who = {
-    authority: r.authority,
-    ...(r.certificate ? { certificate: r.certificate } : {}),
-    ...(r.logEntry ? { logEntry: r.logEntry } : {}),
+    authority: verified.authority,
+    ...(verified.certificate ? { certificate: verified.certificate } : {}),
+    ...(verified.logEntry ? { logEntry: verified.logEntry } : {}),
   };
-  const statement = readStatement(envelope.payload);
+  const statement = readStatement(payload);
   if (typeof statement === "string") return { result: "invalid", detail: statement };
   if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
-    return {
-      result: "not-a-signature",
-      detail: `an attestation: predicateType ${quote(statement.predicateType)}`,
-    };
+    return namesDigest(statement.subjects, digest)
+      ? { result: "verified", ...who, attestation: statement }
+      : {
+          result: "digest-mismatch",
+          ...who,
+          attestation: statement,
+          detail: "no statement subject names the digest",
+        };
   }
   if (!namesDigest(statement.subjects, digest)) {
     return { result: "digest-mismatch", ...who, detail: "no statement subject names the digest" };
@@ -91,6 +116,11 @@ export function judgeBundle(
     const problem = subjectRepositoryProblem(statement.subjects, repository);
     if (problem) return { result: "repository-mismatch", ...who, detail: problem };
   }
+  const unannotated = annotationProblem(
+    options.annotations ?? {},
+    subjectAnnotations(statement.subjects, digest),
+  );
+  if (unannotated) return { result: "annotation-mismatch", ...who, detail: unannotated };
   return { result: "verified", ...who };
 }
 

@@ -8,6 +8,7 @@ import {
   SIMPLESIGNING_PAYLOAD_TYPE,
 } from "./cosign-format.ts";
 import { decodeBase64 } from "./decode-base64.ts";
+import { annotationProblem, type InTotoStatement } from "./in-toto-statement.ts";
 import { field } from "./json-field.ts";
 import { legacyLayerBundle } from "./legacy-bundle.ts";
 import { quote } from "./quote.ts";
@@ -18,12 +19,15 @@ import {
   type Authority,
   type KeyAuthority,
   type LogEntryInfo,
+  validityProblem,
   verifyAgainstAuthorities,
 } from "./verify-authorities.ts";
 import { verifySignatureBytes } from "./verify-signature-bytes.ts";
 
 export interface Judgement {
   result: SignatureResult;
+  /** Set for an attestation: its verified statement (verified / digest-mismatch). */
+  attestation?: InTotoStatement;
   /** The key or keyless identity whose signature verified (verified / digest-mismatch / repository-mismatch). */
   authority?: Authority;
   /** A keyless signer's certificate (also when it did not count: the message says who it was). */
@@ -36,6 +40,14 @@ export interface Judgement {
 /** Keyless verifications (about 7 ms of CPU each) one decision may run; the rest are not considered. */
 export interface CertificateBudget {
   remaining: number;
+}
+
+/** What a policy asks of each signature beyond its signer, and the time of judging. */
+export interface JudgeOptions {
+  /** `cosign verify -a`: annotations every counted signature must carry. */
+  annotations?: Readonly<Record<string, string>> | undefined;
+  /** Epoch ms, for key validity windows when a signature has no verified time. */
+  now?: number | undefined;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -56,6 +68,7 @@ export function judgeLegacyLayer(
   authorities: readonly Authority[],
   repository?: PulledRepository,
   budget: CertificateBudget = { remaining: Number.POSITIVE_INFINITY },
+  options: JudgeOptions = {},
 ): Judgement {
   if (layer.mediaType !== SIMPLESIGNING_MEDIA_TYPE) {
     return { result: "not-a-signature", detail: `layer media type ${quote(layer.mediaType)}` };
@@ -72,7 +85,7 @@ export function judgeLegacyLayer(
     return { result: "invalid", detail: "payload blob not fetched (missing or over the size cap)" };
   }
   const payload = layer.payload;
-  const signer = signerOf(layer, payload, encoded, signature, authorities, budget);
+  const signer = signerOf(layer, payload, encoded, signature, authorities, budget, options.now);
   if (signer.result !== "verified") return signer;
   const { result: _verified, ...who } = signer;
   const claims = readClaims(payload);
@@ -84,6 +97,8 @@ export function judgeLegacyLayer(
     const problem = payloadRepositoryProblem(claims.payload, repository);
     if (problem) return { result: "repository-mismatch", ...who, detail: problem };
   }
+  const unannotated = annotationProblem(options.annotations ?? {}, field(claims.payload, "optional"));
+  if (unannotated) return { result: "annotation-mismatch", ...who, detail: unannotated };
   return { result: "verified", ...who };
 }
 
@@ -95,6 +110,7 @@ function signerOf(
   signature: Uint8Array,
   authorities: readonly Authority[],
   budget: CertificateBudget,
+  now: number | undefined,
 ): Judgement {
   const annotated = (name: string) => (layer.annotations[name] ?? "") !== "";
   const certified = annotated(COSIGN_CERTIFICATE_ANNOTATION);
@@ -102,8 +118,14 @@ function signerOf(
     // A plain key signature (made without Rekor): one signature check per key, no log to verify.
     const keys = authorities.filter((a): a is KeyAuthority => a.kind === "key");
     const signedBy = keys.filter((a) => verifySignatureBytes(a.key, payload, signature));
-    const accepted = signedBy.find((a) => a.transparencyLog === "optional");
+    const unlogged = signedBy.filter((a) => a.transparencyLog === "optional");
+    const accepted = unlogged.find((a) => validityProblem(a, [], now) === undefined);
     if (accepted) return { result: "verified", authority: accepted };
+    if (unlogged[0])
+      return {
+        result: "untrusted",
+        detail: `signed by key ${unlogged[0].name}, but ${validityProblem(unlogged[0], [], now)}`,
+      };
     if (signedBy[0])
       return {
         result: "untrusted",
@@ -125,7 +147,7 @@ function signerOf(
   const sha = createHash("sha256").update(payload).digest();
   const bundle = legacyLayerBundle(encoded, layer.annotations, sha);
   if (typeof bundle === "string") return { result: "invalid", detail: bundle };
-  const r = verifyAgainstAuthorities(bundle, payload, authorities);
+  const r = verifyAgainstAuthorities(bundle, payload, authorities, now);
   if (!r.ok)
     return {
       result: "untrusted",

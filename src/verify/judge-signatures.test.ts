@@ -513,7 +513,11 @@ describe("judgeSignatures: self-made signatures, every algorithm", () => {
     const attestation = bundleEvidence(signer, DIGEST, { predicateType: "https://slsa.dev/provenance/v1" });
     const verdict = judgeWithKeys({ digest: DIGEST, keys: [signer.trusted], evidence: [attestation] });
     expect(verdict).toMatchObject({ status: "denied", reason: "NO_SIGNATURE" });
-    expect(verdict.signatures[0]?.result).toBe("not-a-signature");
+    expect(verdict.signatures[0]).toMatchObject({
+      result: "verified",
+      kind: "attestation",
+      predicateType: "https://slsa.dev/provenance/v1",
+    });
   });
 
   it("bundle: the DSSE signature must be over PAE, not the raw statement", () => {
@@ -605,7 +609,7 @@ describe("judgeSignatures: the cosign OCI attestation bundle (real, keyless, DSS
     expect(verifySignatureBytes(leaf, payload, sig)).toBe(false);
   });
 
-  it("is an attestation: not-a-signature for its own subject, so the image is not signed", () => {
+  it("is an attestation: verified as one for its own subject, but it does not sign the image", () => {
     const cody: KeylessAuthority = {
       kind: "keyless",
       name: "cody",
@@ -629,8 +633,13 @@ describe("judgeSignatures: the cosign OCI attestation bundle (real, keyless, DSS
       ],
     });
     expect(verdict).toMatchObject({ status: "denied", reason: "NO_SIGNATURE" });
-    expect(verdict.signatures[0]?.result).toBe("not-a-signature");
-    expect(verdict.signatures[0]?.detail).toContain("https://cosign.sigstore.dev/attestation/v1");
+    expect(verdict.signatures[0]).toMatchObject({
+      result: "verified",
+      kind: "attestation",
+      key: "cody",
+      subject: "cody@soyland.com",
+      predicateType: "https://cosign.sigstore.dev/attestation/v1",
+    });
   });
 });
 

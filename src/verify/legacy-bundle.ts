@@ -24,6 +24,55 @@ export function legacyLayerBundle(
   annotations: Readonly<Record<string, string>>,
   payloadSha256: Uint8Array,
 ): Bundle | string {
+  return toBundle(annotations, {
+    messageSignature: {
+      messageDigest: { algorithm: "SHA2_256", digest: Buffer.from(payloadSha256).toString("base64") },
+      signature: signatureBase64,
+    },
+  });
+}
+
+/**
+ * A legacy `.att` layer (its blob a DSSE envelope, cosign-formats.md §1.8) as a v0.1 bundle with
+ * that envelope as its content; the verification material is read from the annotations as for a
+ * `.sig` layer. Returns why not when the envelope or the annotations are malformed.
+ */
+export function legacyAttestationBundle(
+  envelope: Uint8Array,
+  annotations: Readonly<Record<string, string>>,
+): Bundle | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(utf8.decode(envelope));
+  } catch {
+    return "DSSE envelope is not JSON";
+  }
+  const payloadType = field(parsed, "payloadType");
+  const payload = field(parsed, "payload");
+  const signatures = field(parsed, "signatures");
+  if (typeof payloadType !== "string" || typeof payload !== "string" || !Array.isArray(signatures))
+    return "DSSE envelope lacks payloadType, payload or signatures";
+  const [first] = signatures;
+  const sig = field(first, "sig");
+  // cosign writes one signature per envelope; a bundle carries exactly one.
+  if (signatures.length !== 1 || typeof sig !== "string" || sig === "")
+    return "DSSE envelope does not hold exactly one signature";
+  const keyid = field(first, "keyid");
+  return toBundle(annotations, {
+    dsseEnvelope: {
+      payloadType,
+      payload,
+      signatures: [{ sig, keyid: typeof keyid === "string" ? keyid : "" }],
+    },
+  });
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function toBundle(
+  annotations: Readonly<Record<string, string>>,
+  content: Record<string, unknown>,
+): Bundle | string {
   const verificationMaterial: Record<string, unknown> = {};
   const certificatePem = annotations[COSIGN_CERTIFICATE_ANNOTATION];
   if (certificatePem !== undefined && certificatePem !== "") {
@@ -51,14 +100,7 @@ export function legacyLayerBundle(
     verificationMaterial.timestampVerificationData = { rfc3161Timestamps: [{ signedTimestamp: signed }] };
   }
   try {
-    return bundleFromJSON({
-      mediaType: BUNDLE_V01,
-      verificationMaterial,
-      messageSignature: {
-        messageDigest: { algorithm: "SHA2_256", digest: Buffer.from(payloadSha256).toString("base64") },
-        signature: signatureBase64,
-      },
-    });
+    return bundleFromJSON({ mediaType: BUNDLE_V01, verificationMaterial, ...content });
   } catch (err) {
     return `not convertible to a bundle: ${(err as Error).message}`.slice(0, 200);
   }

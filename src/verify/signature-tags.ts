@@ -17,6 +17,12 @@ export function legacySignatureTag(digest: Digest): string {
   return `${algorithm}-${hex}.sig`;
 }
 
+/** cosign's legacy attestation tag: `sha256:<hex>` → `sha256-<hex>.att` (`AttestationTag`). */
+export function legacyAttestationTag(digest: Digest): string {
+  const { algorithm, hex } = splitDigest(digest);
+  return `${algorithm}-${hex}.att`;
+}
+
 /**
  * The OCI 1.1 referrers tag schema tag (distribution-spec "Referrers Tag Schema"): `<alg>-<ref>`, the
  * hex truncated to 64 characters: `sha256:<hex>` → `sha256-<hex>`. Throws TypeError for a non-digest.

@@ -52,7 +52,19 @@ export interface BundleEvidence {
   bundle: Uint8Array;
 }
 
-export type SignatureEvidence = LegacySignatureEvidence | BundleEvidence;
+/** What a `.att` manifest (cosign's legacy attestations) holds, one entry per layer. */
+export interface LegacyAttestationEvidence {
+  format: "cosign-legacy-attestation";
+  /** Digest of the `.att` manifest the layers came from (for reports). */
+  source: DigestString;
+  /** `payload`: the DSSE envelope blob, digest-checked and size-capped by pull/. */
+  layers: readonly LegacyLayerEvidence[];
+}
+
+export type SignatureEvidence = LegacySignatureEvidence | LegacyAttestationEvidence | BundleEvidence;
+
+/** The formats a candidate can come in (reports name it). */
+export type EvidenceFormat = SignatureEvidence["format"];
 
 export type DenyReason =
   | "NO_SIGNATURE"
@@ -61,7 +73,13 @@ export type DenyReason =
   /** The manifest's JSON can be read differently by Go clients and by pullgate (decided before any signature). */
   | "AMBIGUOUS_MANIFEST"
   /** matchRepository: a trusted key signed the digest, but for another repository. */
-  | "REPOSITORY_MISMATCH";
+  | "REPOSITORY_MISMATCH"
+  /** Trusted signers signed, but fewer than `threshold`, or a required signer is missing. */
+  | "NOT_ENOUGH_SIGNERS"
+  /** A required attestation: no verified attestation of its type by a signer allowed for it. */
+  | "MISSING_ATTESTATION"
+  /** A required attestation was found and verified, but its condition is false (or fails). */
+  | "ATTESTATION_REJECTED";
 
 /** What was concluded about one candidate signature (a legacy layer or a bundle). */
 export type SignatureResult =
@@ -73,6 +91,8 @@ export type SignatureResult =
   | "repository-mismatch"
   /** a signature that no trusted key verifies (unknown key, bad signature bytes, tampered payload) */
   | "untrusted"
+  /** valid signature by a trusted signer for this digest, but without the annotations the policy requires */
+  | "annotation-mismatch"
   /** shaped like a signature but malformed (bad base64, unparsable payload/bundle, wrong payload type) */
   | "invalid"
   /** an artifact that is not an image signature (other layer media type, an attestation's predicate) */
@@ -84,7 +104,13 @@ export type SignatureResult =
   | "not-considered";
 
 export interface SignatureReport {
-  format: "cosign-legacy" | "sigstore-bundle";
+  format: EvidenceFormat;
+  /** Set for an attestation (an in-toto statement with another predicate than cosign's signature). */
+  kind?: "attestation";
+  /** An attestation's predicateType (from its verified statement). */
+  predicateType?: string;
+  /** For a verified attestation: each required attestation of its type, and what it made of it. */
+  requirements?: readonly AttestationCheck[];
   /** Manifest digest the candidate came from, and for legacy layers the payload digest. */
   source: DigestString;
   payloadDigest?: DigestString;
@@ -104,13 +130,24 @@ export interface SignatureReport {
   detail?: string;
 }
 
+/** What one required attestation made of one verified attestation of its type. */
+export interface AttestationCheck {
+  /** The requirement's name (policy `attestations[].name`). */
+  attestation: string;
+  /** met: signer allowed and condition true; rejected: condition false or failed; signer-not-allowed. */
+  result: "met" | "rejected" | "signer-not-allowed";
+  detail?: string;
+}
+
 export type Verdict =
   | {
       status: "verified";
       digest: DigestString;
-      format: "cosign-legacy" | "sigstore-bundle";
-      /** The key's or keyless identity's name. */
+      format: EvidenceFormat;
+      /** The first counted signer's name (a key's or keyless identity's). */
       key: string;
+      /** Every distinct signer (by name) whose signature counted. */
+      signers?: readonly string[];
       /** For a key. */
       keyFingerprint?: string;
       signatures: readonly SignatureReport[];

@@ -1,5 +1,5 @@
 import type { Bundle, TransparencyLogEntry } from "@sigstore/bundle";
-import { dsse } from "@sigstore/core";
+import { dsse, RFC3161Timestamp } from "@sigstore/core";
 import { type SignedEntity, type TrustMaterial, toSignedEntity, Verifier } from "@sigstore/verify";
 import { certificateFailure, codeOf, keyFailure, messageOf } from "./failure-words.ts";
 import { quote } from "./quote.ts";
@@ -25,6 +25,12 @@ export interface KeyAuthority {
   key: TrustedKey;
   transparencyLog: TransparencyLogMode;
   root: TrustRoot;
+  /**
+   * The key's validity window (epoch ms, inclusive): a signature counts only when its verified log or
+   * TSA times (without any: the time of judging) lie inside.
+   */
+  notBefore?: number | undefined;
+  notAfter?: number | undefined;
 }
 
 /** A keyless signer identity a project accepts, with the root of its Fulcio CAs, CT logs, Rekor logs and TSAs. */
@@ -73,12 +79,18 @@ export function verifyAgainstAuthorities(
   bundle: Bundle,
   artifact: Uint8Array | undefined,
   authorities: readonly Authority[],
+  /**
+   * The time of judging (epoch ms): a key's validity window is checked against it when the bundle
+   * has no verified time (verify/ reads no clock: without it, such a signature by a key with a
+   * window does not count).
+   */
+  now?: number,
 ): AuthorityVerification {
   const material = bundle.verificationMaterial.content;
   if (material.$case === "publicKey") {
     const entity = signedEntity(bundle, artifact);
     if (typeof entity === "string") return { ok: false, detail: entity };
-    return byKey(entity, bundle, artifact, material.publicKey.hint, authorities);
+    return byKey(entity, bundle, artifact, material.publicKey.hint, authorities, now);
   }
   const leaf =
     material.$case === "certificate"
@@ -111,6 +123,7 @@ function byKey(
   artifact: Uint8Array | undefined,
   hint: string,
   authorities: readonly Authority[],
+  now: number | undefined,
 ): AuthorityVerification {
   const keys = authorities.filter((a): a is KeyAuthority => a.kind === "key");
   if (keys.length === 0) return { ok: false, detail: "signed with a key, and the project trusts no key" };
@@ -152,6 +165,11 @@ function byKey(
     const hashProblem = entryHashProblem(bundle, entries);
     if (hashProblem !== undefined) {
       failures.push(`${authority.name}: ${hashProblem}`);
+      continue;
+    }
+    const outside = validityProblem(authority, verifiedTimes(bundle), now);
+    if (outside !== undefined) {
+      failures.push(`${authority.name}: ${outside}`);
       continue;
     }
     return { ok: true, authority, logEntry: logEntryOf(entries[0]) };
@@ -259,6 +277,50 @@ function run(
     // Any throw is "does not verify", library bugs included (a certificate with no timestamp throws a TypeError).
     return { ok: false, code: codeOf(err), message: messageOf(err) };
   }
+}
+
+/**
+ * The times the library verified for this bundle: the log entries' integrated times (SET or
+ * inclusion proof) and the RFC 3161 timestamps' signing times (checked against the root's TSAs).
+ */
+function verifiedTimes(bundle: Bundle): number[] {
+  const times: number[] = [];
+  for (const entry of bundle.verificationMaterial.tlogEntries) {
+    const seconds = Number(entry.integratedTime);
+    if (seconds > 0) times.push(seconds * 1000);
+  }
+  for (const ts of bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? []) {
+    try {
+      times.push(RFC3161Timestamp.parse(Buffer.from(ts.signedTimestamp)).signingTime.getTime());
+    } catch {
+      // The library verified every timestamp present: one that does not parse here never got this far.
+    }
+  }
+  return times;
+}
+
+/** Why a key's signature falls outside the key's validity window, or undefined. */
+export function validityProblem(
+  key: Pick<KeyAuthority, "notBefore" | "notAfter">,
+  verified: readonly number[],
+  now: number | undefined,
+): string | undefined {
+  if (key.notBefore === undefined && key.notAfter === undefined) return undefined;
+  const logged = verified.length > 0;
+  if (!logged && now === undefined)
+    return "no verified signing time to check the key's validity window against";
+  const at = logged ? "signed at" : "no verified signing time, and now is";
+  for (const t of logged ? verified : [now as number]) {
+    if (key.notBefore !== undefined && t < key.notBefore)
+      return `${at} ${iso(t)}, before the key's notBefore ${iso(key.notBefore)}`;
+    if (key.notAfter !== undefined && t > key.notAfter)
+      return `${at} ${iso(t)}, after the key's notAfter ${iso(key.notAfter)}`;
+  }
+  return undefined;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(".000Z", "Z");
 }
 
 /** A log entry as a bundle holds it (the protobuf type: fields optional). */

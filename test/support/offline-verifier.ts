@@ -4,6 +4,7 @@
 import { lookup } from "node:dns/promises";
 import { connect } from "node:net";
 import { loadConfig } from "../../src/config/index.ts";
+import { policyAuthorities } from "../../src/policy/index.ts";
 import { VerificationPool } from "../../src/pull/index.ts";
 import { fixtureCase } from "./vectors.ts";
 
@@ -47,7 +48,7 @@ for (const [project, vector] of [
   const { digest, evidence } = fixtureCase(vector);
   const verdict = await pool.judge({
     digest: digest as string,
-    authorities: [...policy.keys, ...policy.keyless],
+    authorities: policyAuthorities(policy),
     evidence: [evidence],
   });
   verdicts[`${project}:${vector}`] =

@@ -68,6 +68,14 @@ export interface PrivateSigstore {
     identity: SignerIdentityClaims,
     version?: "v0.1" | "v0.3",
   ): Promise<string>;
+  /**
+   * A keyless DSSE attestation of `statement` in cosign's legacy `.att` form: the envelope blob and
+   * the layer's certificate and Rekor SET annotations (a dsse 0.0.1 entry).
+   */
+  attestKeylessLegacy(
+    statement: Uint8Array,
+    identity: SignerIdentityClaims,
+  ): Promise<{ envelope: Buffer; annotations: Record<string, string> }>;
   /** A key signature of `payload` logged in this Rekor: the layer annotations (signature and SET). */
   signWithKeyLogged(
     payload: Uint8Array,
@@ -183,6 +191,37 @@ export async function createPrivateSigstore(
     });
   };
 
+  /** A keyless DSSE signature of `payload` and its dsse 0.0.1 log entry. */
+  const signDsseKeyless = async (
+    payload: Uint8Array,
+    payloadType: string,
+    identity: SignerIdentityClaims,
+  ) => {
+    const { publicKey, privateKey } = ecKeys();
+    const der = await ca.issue(publicKey, identity, {});
+    const signature = sign("sha256", preAuthEncoding(payloadType, payload), privateKey);
+    const envelope = {
+      payload: Buffer.from(payload).toString("base64"),
+      payloadType,
+      signatures: [{ sig: signature.toString("base64"), keyid: "" }],
+    };
+    const entry = await logEntry({
+      apiVersion: "0.0.1",
+      kind: "dsse",
+      spec: {
+        envelopeHash: {
+          algorithm: "sha256",
+          value: createHash("sha256").update(JSON.stringify(envelope)).digest("hex"),
+        },
+        payloadHash: { algorithm: "sha256", value: createHash("sha256").update(payload).digest("hex") },
+        signatures: [
+          { signature: signature.toString("base64"), verifier: Buffer.from(toPem(der)).toString("base64") },
+        ],
+      },
+    });
+    return { envelope, der, entry };
+  };
+
   return {
     trustedRootJson: JSON.stringify(trustedRoot),
     async signKeyless(payload, identity, shape = {}, entry = {}) {
@@ -196,28 +235,7 @@ export async function createPrivateSigstore(
       };
     },
     async signKeylessBundle(payload, payloadType, identity, version = "v0.1") {
-      const { publicKey, privateKey } = ecKeys();
-      const der = await ca.issue(publicKey, identity, {});
-      const signature = sign("sha256", preAuthEncoding(payloadType, payload), privateKey);
-      const envelope = {
-        payload: Buffer.from(payload).toString("base64"),
-        payloadType,
-        signatures: [{ sig: signature.toString("base64"), keyid: "" }],
-      };
-      const entry = await logEntry({
-        apiVersion: "0.0.1",
-        kind: "dsse",
-        spec: {
-          envelopeHash: {
-            algorithm: "sha256",
-            value: createHash("sha256").update(JSON.stringify(envelope)).digest("hex"),
-          },
-          payloadHash: { algorithm: "sha256", value: createHash("sha256").update(payload).digest("hex") },
-          signatures: [
-            { signature: signature.toString("base64"), verifier: Buffer.from(toPem(der)).toString("base64") },
-          ],
-        },
-      });
+      const { envelope, der, entry } = await signDsseKeyless(payload, payloadType, identity);
       const proof = entry.verification.inclusionProof;
       const tlogEntry = {
         logIndex: String(entry.logIndex),
@@ -251,6 +269,28 @@ export async function createPrivateSigstore(
         },
         dsseEnvelope: envelope,
       });
+    },
+    async attestKeylessLegacy(statement, identity) {
+      const { envelope, der, entry } = await signDsseKeyless(
+        statement,
+        "application/vnd.in-toto+json",
+        identity,
+      );
+      return {
+        envelope: Buffer.from(JSON.stringify(envelope)),
+        annotations: {
+          "dev.sigstore.cosign/certificate": toPem(der),
+          "dev.sigstore.cosign/bundle": JSON.stringify({
+            SignedEntryTimestamp: entry.verification.signedEntryTimestamp,
+            Payload: {
+              body: entry.body,
+              integratedTime: entry.integratedTime,
+              logIndex: entry.logIndex,
+              logID: entry.logID,
+            },
+          }),
+        },
+      };
     },
     async signWithKeyLogged(payload, privateKey, publicKeyPem, entry = {}) {
       const signature = sign("sha256", payload, privateKey);

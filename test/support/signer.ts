@@ -2,7 +2,10 @@
 // legacy `.sig` layout in cosign-signing.ts, Sigstore bundles as OCI 1.1 referrers in cosign-bundle.ts).
 export {
   attachBundle,
+  attestLegacy,
+  dsseEnvelope,
   generateSigningKey as generateTestKey,
+  inTotoStatement,
   makeBundle,
   RegistryWriter,
   type SigningKey as TestKey,
