@@ -11,7 +11,6 @@ import {
   type Config,
   ConfigError,
   clientAuthProblems,
-  kmsProblem,
   type UpstreamConfig,
   watchTrustRoots,
 } from "./config/index.ts";
@@ -134,10 +133,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   );
   const { memory, cache, store, connections } = createStores(config, logger, metrics);
   const kms = createKmsKeyring(config, logger);
-  const policies = new PolicyRegistry(
-    { ...config, kmsProblem },
-    { store, logger, kmsKey: (reference) => kms.keyring.get(reference) ?? kms.keyring.track(reference) },
-  );
+  const policies = new PolicyRegistry(config, {
+    store,
+    logger,
+    kmsKey: (reference) => kms.keyring.get(reference) ?? kms.keyring.track(reference),
+  });
   // KMS keys are fetched before the first pull is judged (bounded by kms.timeoutMs); a key that
   // could not be fetched makes its project answer 503 until it is.
   await kms.keyring.start();

@@ -198,6 +198,53 @@ projects:
     );
   });
 
+  it("checks the supply-chain options against each other, once merged over defaults", () => {
+    const key = (name: string) => `{ name: ${name}, pem: ${JSON.stringify(P256_PUB)} }`;
+    const problems = problemsOf(`
+upstreams:
+  - name: a
+    url: "http://127.0.0.1:5000"
+defaults:
+  keys: [${key("release")}]
+  requiredSigners: [release]
+projects:
+  counted:
+    keys: [${key("dup")}, ${key("dup")}]
+    threshold: 3
+  attested:
+    attestations:
+      - { name: scan, predicateType: "https://x/v1", signers: [security], condition: "predicate.(" }
+      - { name: scan, predicateType: "https://y/v1", condition: "predicate.ok" }
+  clouds:
+    keys:
+      - { name: vault, kms: "hashivault://release" }
+      - { name: gcp, kms: "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k" }
+`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'projects.counted.keys/keyless: the name "dup" is used twice (signers are counted by name)',
+        'projects.counted.requiredSigners[0]: no key or keyless identity is called "release"',
+        "projects.counted.threshold: 3 signers required, but the policy has only 1 distinct signer name(s)",
+        expect.stringMatching(/^projects\.attested\.attestations\[0\]\.condition: Syntax error/),
+        'projects.attested.attestations[0].signers[0]: no key or keyless identity is called "security"',
+        'projects.attested.attestations[1].name: "scan" is used twice',
+        expect.stringMatching(/^projects\.clouds\.keys\[0\]\.kms: .*not supported by pullgate/),
+        expect.stringMatching(/^projects\.clouds\.keys\[1\]\.kms: .*cryptoKeyVersions/),
+      ]),
+    );
+    const window = problemsOf(`
+upstreams:
+  - { name: a, url: "http://127.0.0.1:5000" }
+projects:
+  w:
+    keys:
+      - { name: k, pem: ${JSON.stringify(P256_PUB)}, notBefore: "2027-01-01T00:00:00Z", notAfter: "2026-01-01T00:00:00Z" }
+`);
+    expect(window).toEqual([expect.stringMatching(/^projects\.w\.keys\[0\]: notBefore is after notAfter/)]);
+    // The defaults alone are consistent: the project that keeps their keys is not reported.
+    expect(problems.some((p) => p.startsWith("defaults."))).toBe(false);
+  });
+
   it("takes credentials and the admin token from env or files, and complains when they are missing", () => {
     const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
     writeFileSync(join(dir, "pw"), "from-file\n");

@@ -188,6 +188,7 @@ function resolveConfig(
     projects,
     defaults,
     cache: { ...raw.cache },
+    kmsProblem,
     kms: resolveKms(raw.kms, ctx.baseDir, problems),
     verification: { ...raw.verification },
     limits: { ...raw.limits },

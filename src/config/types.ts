@@ -118,6 +118,8 @@ export interface Config {
     manifestMaxBytes: number;
     tagTtlSeconds: number;
   };
+  /** Why a KMS reference cannot be used (kms/'s parser), for keys set through the admin API. */
+  kmsProblem: (reference: string) => string | undefined;
   kms: {
     timeoutMs: number;
     refreshSeconds: number;

@@ -141,6 +141,14 @@ describe("update", () => {
     ["an exempt pattern with regex syntax", { exempt: ["team/(a|b)"] }, /^exempt\.0:/],
     ["an invalid signatureRepository", { signatureRepository: "Team/Sigs" }, /^signatureRepository:/],
     ["a body that is not an object", ["enforce"], /^\(body\):/],
+    [
+      "an attestation condition that does not compile",
+      { attestations: [{ name: "scan", predicateType: "https://x/v1", condition: "predicate.(" }] },
+      /^attestations\[0\]\.condition: Syntax error/,
+    ],
+    ["a required signer the policy does not name", { requiredSigners: ["nobody"] }, /^requiredSigners\[0\]:/],
+    ["a threshold above the signers", { threshold: 5 }, /^threshold: 5 signers required/],
+    ["an unsupported KMS", { keys: [{ name: "v", kms: "azurekms://vault/key" }] }, /^keys\[0\]\.kms: /],
   ])("rejects %s with PolicyValidationError and stores nothing", async (_, patch, problem) => {
     const { registry, store } = setup();
     await registry.update("team", { mode: "audit" });

@@ -397,12 +397,14 @@ function resolveAttestations(
   where: string,
   problems: string[],
 ): AttestationRequirement[] {
-  const compiled = compileRequirements({ ...NO_REQUIREMENTS.spec, attestations: inputs });
-  if ("problems" in compiled) {
-    problems.push(...compiled.problems.map((p) => `${where}${p.slice("attestations".length)}`));
-    return [];
-  }
-  return [...compiled.attestations];
+  // Each entry on its own: one that does not compile is reported and kept (without its program), so
+  // the checks across options still see its name and signers; the policy is refused either way.
+  return inputs.map((input, i) => {
+    const compiled = compileRequirements({ ...NO_REQUIREMENTS.spec, attestations: [input] });
+    if (!("problems" in compiled)) return compiled.attestations[0] as AttestationRequirement;
+    problems.push(...compiled.problems.map((p) => `${where}[${i}]${p.slice("attestations[0]".length)}`));
+    return { ...input, compiled: undefined };
+  });
 }
 
 /** The keys (those with key material) and keyless identities of a policy, as verify/ takes them. */
@@ -450,7 +452,7 @@ export function crossOptionProblems(options: ProjectOptions, where: string): str
       );
   if (options.threshold > Math.max(1, seen.size))
     problems.push(
-      `${where}threshold: ${options.threshold} signers required, but the policy names only ${seen.size} key(s) and identities`,
+      `${where}threshold: ${options.threshold} signers required, but the policy has only ${seen.size} distinct signer name(s)`,
     );
   const attestationNames = new Set<string>();
   for (const [i, a] of options.attestations.entries()) {

@@ -126,7 +126,9 @@ export function judgeSignatures(input: {
         }
         bundles += 1;
         checks += perCandidate;
-        // Which budget a bundle draws on is known only once its statement is read: signatures first.
+        // Bundles, attestations among them, share the signatures' keyless budget: what a bundle holds
+        // is read only after its signer is verified (pull/ fetches attestation bundles only when the
+        // policy requires some, after the signature bundles).
         const judgement = judgeBundle(evidence, digest, authorities, input.repository, certificates, options);
         record(toReport("sigstore-bundle", evidence.source, judgement), judgement);
         break;

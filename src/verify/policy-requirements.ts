@@ -49,7 +49,7 @@ export function compileRequirements(spec: RequirementsSpec): Requirements | { pr
     if (a.condition === undefined) return { ...a, compiled: undefined };
     const compiled = compileCondition(a.condition);
     if ("problem" in compiled) {
-      problems.push(`attestations[${i}].condition: ${compiled.problem}`);
+      problems.push(`attestations[${i}].condition: ${compiled.problem.replace(/^condition: /, "")}`);
       return { ...a, compiled: undefined };
     }
     return { ...a, compiled };
