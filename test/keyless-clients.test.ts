@@ -7,7 +7,6 @@ import {
   legacySignatureConfig,
   legacySignatureManifest,
   RegistryWriter,
-  run,
   type SignatureLayer,
   simpleSigningPayload,
 } from "../src/local/index.ts";
@@ -19,6 +18,7 @@ import { createPrivateSigstore, type PrivateSigstore } from "./support/private-s
 import { makeTempDir, removeDir } from "./support/process.ts";
 import { startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
+import { skopeoCopy } from "./support/skopeo.ts";
 
 // Keyless signatures made by a private Sigstore in the test (a CA with a CT log, a Rekor log, their
 // trusted root), pulled through pullgate with skopeo and containerd: the release workflow's image
@@ -185,42 +185,34 @@ afterAll(async () => {
   if (work) await removeDir(work);
 });
 
-async function skopeoCopy(repository: string): Promise<{ code: number | null; stderr: string }> {
-  const dest = join(work, `copy-${repository.replace("/", "-")}-${Date.now()}`);
-  return run("skopeo", [
-    "--insecure-policy",
-    "copy",
-    "--src-tls-verify=false",
-    "--src-no-creds",
-    `docker://${pg.host}/${repository}:v1`,
-    `dir:${dest}`,
-  ]);
+function copy(repository: string) {
+  return skopeoCopy(pg.host, repository, work);
 }
 
 describe("skopeo through pullgate, keyless", () => {
   it("copies the image the release workflow signed", async () => {
-    const r = await skopeoCopy("ci/release");
+    const r = await copy("ci/release");
     expect(r.code, r.stderr).toBe(0);
   });
 
   it("is denied the image another workflow signed, with the signer in the message", async () => {
-    const r = await skopeoCopy("ci/nightly");
+    const r = await copy("ci/nightly");
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("nightly.yml@refs/heads/main");
     expect(r.stderr).toContain("matches no accepted identity (release-workflow)");
   });
 
   it("is denied an image whose certificate was logged after it expired", async () => {
-    const r = await skopeoCopy("old/app");
+    const r = await copy("old/app");
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("not valid at the logged time");
   });
 
   it("is denied a key signature without a log entry (transparencyLog: required), and copies a logged one", async () => {
-    const denied = await skopeoCopy("keyed/app");
+    const denied = await copy("keyed/app");
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain("the key requires one");
-    const r = await skopeoCopy("keyed/logged");
+    const r = await copy("keyed/logged");
     expect(r.code, r.stderr).toBe(0);
   });
 });
@@ -228,13 +220,13 @@ describe("skopeo through pullgate, keyless", () => {
 describe("skopeo through pullgate, keyless Sigstore bundles (cosign v3's format)", () => {
   it("copies an image whose only signature is the release workflow's bundle, also in the GHCR shape", async () => {
     for (const repository of ["ci/bundled", "ci/ghcr"]) {
-      const r = await skopeoCopy(repository);
+      const r = await copy(repository);
       expect(r.code, `${repository}: ${r.stderr}`).toBe(0);
     }
   });
 
   it("is denied an image whose bundle another workflow signed, with the signer in the message", async () => {
-    const r = await skopeoCopy("ci/bundled-nightly");
+    const r = await copy("ci/bundled-nightly");
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("nightly.yml@refs/heads/main");
   });

@@ -2,13 +2,13 @@ import { createPublicKey } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../src/local/index.ts";
 import { type FakeAwsKms, type FakeGcpKms, startFakeAwsKms, startFakeGcpKms } from "./support/fake-kms.ts";
 import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
 import { makeTempDir, removeDir } from "./support/process.ts";
 import { startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
 import { generateTestKey, RegistryWriter, signLegacy, type TestKey } from "./support/signer.ts";
+import { skopeoCopy } from "./support/skopeo.ts";
 import { createTestCa, issueServerCert } from "./support/tls.ts";
 
 // KMS keys end to end: pullgate fetches a project's keys from AWS KMS (through @aws-sdk/client-kms,
@@ -130,15 +130,8 @@ afterAll(async () => {
   if (work) await removeDir(work);
 });
 
-async function skopeoCopy(repository: string): Promise<{ code: number | null; stderr: string }> {
-  return run("skopeo", [
-    "--insecure-policy",
-    "copy",
-    "--src-tls-verify=false",
-    "--src-no-creds",
-    `docker://${pg.host}/${repository}:v1`,
-    `dir:${join(work, `copy-${repository.replaceAll("/", "-")}-${Date.now()}`)}`,
-  ]);
+function copy(repository: string) {
+  return skopeoCopy(pg.host, repository, work);
 }
 
 describe("keys held in AWS KMS and Cloud KMS", () => {
@@ -151,15 +144,15 @@ describe("keys held in AWS KMS and Cloud KMS", () => {
   });
 
   it("admit an image signed by both (threshold 2 across the two clouds), and deny one signed by one", async () => {
-    const ok = await skopeoCopy("clouds/both");
+    const ok = await copy("clouds/both");
     expect(ok.code, ok.stderr).toBe(0);
-    const one = await skopeoCopy("clouds/aws-only");
+    const one = await copy("clouds/aws-only");
     expect(one.code).not.toBe(0);
     expect(one.stderr).toContain("signed by release: 1 of the 2 distinct signers");
   });
 
   it("a project with a key the KMS cannot give answers 503 naming the key, even with onLookupError: allow", async () => {
-    const r = await skopeoCopy("gone/app");
+    const r = await copy("gone/app");
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("503");
     const res = await fetch(`${pg.proxyUrl}/v2/gone/app/manifests/v1`, {

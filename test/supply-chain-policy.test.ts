@@ -1,7 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../src/local/index.ts";
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from "../src/verify/index.ts";
 import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
 import { createPrivateSigstore, type PrivateSigstore } from "./support/private-sigstore.ts";
@@ -19,6 +18,7 @@ import {
   signLegacy,
   type TestKey,
 } from "./support/signer.ts";
+import { skopeoCopy } from "./support/skopeo.ts";
 
 // Supply-chain policies through real pulls (skopeo through pullgate, a real registry): two signers of
 // which one is required, signed annotations, a SLSA provenance from CI (keyless) with a condition, and
@@ -286,20 +286,12 @@ afterAll(async () => {
   if (work) await removeDir(work);
 });
 
-async function skopeoCopy(repository: string): Promise<{ code: number | null; stderr: string }> {
-  const dest = join(work, `copy-${repository.replaceAll("/", "-")}-${Date.now()}`);
-  return run("skopeo", [
-    "--insecure-policy",
-    "copy",
-    "--src-tls-verify=false",
-    "--src-no-creds",
-    `docker://${pg.host}/${repository}:v1`,
-    `dir:${dest}`,
-  ]);
+function copy(repository: string) {
+  return skopeoCopy(pg.host, repository, work);
 }
 
 async function expectDenied(name: string, reason: string, ...words: string[]) {
-  const r = await skopeoCopy(repo(name));
+  const r = await copy(repo(name));
   expect(r.code, `${name} was copied`).not.toBe(0);
   const audit = pg.logs.filter(
     (l) => l.event === "audit" && l.kind === "manifest-decision" && l.digest === images[name]?.manifestDigest,
@@ -330,12 +322,12 @@ async function dryRun(name: string) {
 
 describe("a chain of attestations and two signers, pulled with skopeo", () => {
   it("copies the image that has everything: release + qa annotated, CI provenance (legacy .att), security scan (bundle)", async () => {
-    const r = await skopeoCopy(repo("good"));
+    const r = await copy(repo("good"));
     expect(r.code, r.stderr).toBe(0);
   });
 
   it("copies the same policy met in the other formats: bundle signatures, keyless provenance bundle, legacy .att scan", async () => {
-    const r = await skopeoCopy(repo("bundled"));
+    const r = await copy(repo("bundled"));
     expect(r.code, r.stderr).toBe(0);
   });
 
@@ -372,7 +364,7 @@ describe("a chain of attestations and two signers, pulled with skopeo", () => {
 describe("keys with a validity window", () => {
   it("denies a signature by a key past its notAfter, and copies one by a key within its window", async () => {
     await expectDenied("expired-key", "UNTRUSTED_SIGNATURE", "after the key's notAfter");
-    const r = await skopeoCopy(repo("current-key"));
+    const r = await copy(repo("current-key"));
     expect(r.code, r.stderr).toBe(0);
   });
 });

@@ -1,20 +1,12 @@
-import { computeDigest, isDigest, MediaType, readManifest } from "../oci/index.ts";
+import { computeDigest } from "../oci/index.ts";
 import {
   DSSE_ENVELOPE_MEDIA_TYPE,
   type LegacyAttestationEvidence,
-  type LegacyLayerEvidence,
   legacyAttestationTag,
   MAX_ATTESTATION_LAYERS,
 } from "../verify/index.ts";
-import { mapLimited } from "./map-limited.ts";
-import {
-  matchesClaim,
-  none,
-  PARALLEL_FETCHES,
-  type SignatureSource,
-  unavailableOnly,
-} from "./signature-source.ts";
-import { attempt } from "./upstream-attempt.ts";
+import { legacyLayerEvidence, readLegacyTag } from "./legacy-tag.ts";
+import { none, type SignatureSource } from "./signature-source.ts";
 
 /** Layer annotation cosign writes on a `.att` layer: the statement's predicate type (unsigned: a fetch filter only). */
 const PREDICATE_TYPE_ANNOTATION = "predicateType";
@@ -25,48 +17,22 @@ const PREDICATE_TYPE_ANNOTATION = "predicateType";
  * a required type, or that have none, are fetched: what counts is the signed statement's own type.
  */
 export const legacyAttestations: SignatureSource = async (place) => {
-  const { client, repository, digest, limits, ctx, counter, blobs, attestationTypes } = place;
-  if (attestationTypes.length === 0) return none();
-  const tag = legacyAttestationTag(digest);
-  const m = await attempt(counter, () =>
-    client.getManifest(repository, tag, {
-      ...ctx,
-      method: "GET",
-      accept: `${MediaType.ociManifest}, ${MediaType.dockerManifest}`,
-      maxBytes: limits.maxManifestBytes,
-    }),
-  );
-  if (!m.ok) return m.outcome === "unavailable" ? unavailableOnly(`${tag}: ${m.detail}`) : none();
-  const bytes = m.value.bytes as Buffer;
-  if (!matchesClaim(bytes, m.value.claimedDigest))
-    return unavailableOnly(`${tag}: bytes do not match their digest`);
-  const reading = readManifest(bytes, m.value.contentType);
-  if (!reading.ok) return unavailableOnly(`${tag}: unreadable attestation manifest (${reading.problem})`);
-  const wanted = (reading.manifest.layers ?? []).filter((layer) => {
+  if (place.attestationTypes.length === 0) return none();
+  const read = await readLegacyTag(place, legacyAttestationTag(place.digest));
+  if (!("manifest" in read)) return read;
+  const wanted = (read.manifest.layers ?? []).filter((layer) => {
     const type = layer.annotations[PREDICATE_TYPE_ANNOTATION];
-    return type === undefined || attestationTypes.includes(type);
+    return type === undefined || place.attestationTypes.includes(type);
   });
-  let unavailable: string | undefined;
-  const layers: LegacyLayerEvidence[] = await mapLimited(
+  const { layers, unavailable } = await legacyLayerEvidence(
+    place,
     wanted.slice(0, MAX_ATTESTATION_LAYERS),
-    PARALLEL_FETCHES,
-    async (layer) => {
-      const evidence: LegacyLayerEvidence = {
-        mediaType: layer.mediaType ?? "",
-        digest: layer.digest ?? "",
-        annotations: layer.annotations,
-        payload: undefined,
-      };
-      if (layer.mediaType !== DSSE_ENVELOPE_MEDIA_TYPE || !isDigest(evidence.digest)) return evidence;
-      const blob = await blobs.fetch(repository, evidence.digest, limits.maxBundleBytes);
-      if (blob.ok) evidence.payload = blob.value;
-      else if (blob.outcome === "unavailable") unavailable = `${layer.digest}: ${blob.detail}`;
-      return evidence;
-    },
+    DSSE_ENVELOPE_MEDIA_TYPE,
+    place.limits.maxBundleBytes,
   );
   const evidence: LegacyAttestationEvidence = {
     format: "cosign-legacy-attestation",
-    source: computeDigest(bytes),
+    source: computeDigest(read.bytes),
     layers,
   };
   return { evidence: [evidence], unavailable };

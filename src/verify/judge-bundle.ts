@@ -1,4 +1,4 @@
-import { type Bundle, bundleFromJSON } from "@sigstore/bundle";
+import { type Bundle, bundleFromJSON, type Envelope } from "@sigstore/bundle";
 import {
   COSIGN_SIGN_PREDICATE,
   IN_TOTO_PAYLOAD_TYPE,
@@ -57,7 +57,23 @@ export function judgeBundle(
     default:
       return unreachable(content);
   }
-  const envelope = content.dsseEnvelope;
+  return judgeDsseBundle(bundle, content.dsseEnvelope, digest, authorities, repository, budget, options);
+}
+
+/**
+ * A bundle whose content is a DSSE envelope (a referrer's, or a legacy `.att` layer converted): an
+ * in-toto payload type and a signature, the signer verified against the authorities (a keyless one
+ * draws on `budget`), then the statement's claims (judgeStatement).
+ */
+export function judgeDsseBundle(
+  bundle: Bundle,
+  envelope: Envelope,
+  digest: DigestString,
+  authorities: readonly Authority[],
+  repository: PulledRepository | undefined,
+  budget: CertificateBudget,
+  options: JudgeOptions,
+): Judgement {
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
     return { result: "invalid", detail: `DSSE payloadType ${quote(envelope.payloadType)}` };
   }
