@@ -2,6 +2,7 @@ import { sharedKeylessSigner } from "../keyless-pullgate.ts";
 import type { Scenario } from "../scenario.ts";
 import { blobScenario } from "./blob.ts";
 import { coldPull } from "./cold.ts";
+import { coldAttestedPull } from "./cold-attested.ts";
 import { coldKeylessPull } from "./cold-keyless.ts";
 import { denialsScenario } from "./denials.ts";
 import { herdScenario } from "./herd.ts";
@@ -24,5 +25,6 @@ export function scenarios(): Scenario[] {
     denialsScenario(),
     coldKeylessPull(keylessSigner),
     keylessWarmUnderHerd(keylessSigner),
+    coldAttestedPull(keylessSigner),
   ];
 }
