@@ -322,8 +322,13 @@ async function dryRun(name: string) {
 
 describe("a chain of attestations and two signers, pulled with skopeo", () => {
   it("copies the image that has everything: release + qa annotated, CI provenance (legacy .att), security scan (bundle)", async () => {
+    const judged = pg.deps.metrics.workerJudgements.value();
     const r = await copy(repo("good"));
     expect(r.code, r.stderr).toBe(0);
+    // One judgement of all the evidence: neither the `.sig` nor the `.att` nor the one bundle could
+    // meet the policy alone, so none was judged early (each early judgement re-verifies the keyless
+    // provenance).
+    expect(pg.deps.metrics.workerJudgements.value() - judged).toBe(1);
   });
 
   it("copies the same policy met in the other formats: bundle signatures, keyless provenance bundle, legacy .att scan", async () => {

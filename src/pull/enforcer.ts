@@ -14,6 +14,7 @@ import type { RequestContext, Route } from "../upstream/index.ts";
 import {
   type DenyReason,
   judgeSignatures,
+  mayMeetRequirements,
   type PulledRepository,
   type SignatureEvidence,
   type SignatureReport,
@@ -268,7 +269,9 @@ export class Enforcer {
     // lookup, so the evidence is judged once (in the pool, for keyless policies).
     let early: { evidence: readonly SignatureEvidence[]; verdict: Verdict } | undefined;
     const enough = async (evidence: readonly SignatureEvidence[]) => {
-      if (evidence.length === 0) return false; // nothing to judge: no thread hop for it
+      // Nothing that could meet the policy alone (no evidence; a `.att` alone; a `.sig` alone when
+      // attestations are required): no judgement, no thread hop; all the evidence is judged at the end.
+      if (!mayMeetRequirements(evidence, policy.requirements)) return false;
       const verdict = await this.#verdictOf(input, evidence, deadline);
       if (verdict.status !== "verified") return false;
       early ??= { evidence, verdict };

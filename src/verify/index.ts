@@ -24,6 +24,7 @@ export {
   type AttestationRequirement,
   type AttestationRequirementSpec,
   compileRequirements,
+  mayMeetRequirements,
   NO_REQUIREMENTS,
   type Requirements,
   type RequirementsSpec,

@@ -19,7 +19,12 @@ import { computeDigest } from "../oci/index.ts";
 import { keyAuthorities, TEST_ROOT } from "./authorities.test-helpers.ts";
 import { BUNDLE_V03_MEDIA_TYPE, DSSE_ENVELOPE_MEDIA_TYPE } from "./cosign-format.ts";
 import { judgeSignatures } from "./judge-signatures.ts";
-import { compileRequirements, type Requirements, type RequirementsSpec } from "./policy-requirements.ts";
+import {
+  compileRequirements,
+  mayMeetRequirements,
+  type Requirements,
+  type RequirementsSpec,
+} from "./policy-requirements.ts";
 import { compileSignerIdentity } from "./signer-identity.ts";
 import { parseTrustedKey } from "./trusted-key.ts";
 import type { SignatureEvidence } from "./types.ts";
@@ -449,6 +454,32 @@ describe("required attestations", () => {
       requirements: requirement('predicate.Timestamp == "2020"'),
     });
     expect(rejected).toMatchObject({ reason: "ATTESTATION_REJECTED" });
+  });
+});
+
+describe("mayMeetRequirements: could one format's evidence alone meet the policy?", () => {
+  const reqs = (spec: Partial<RequirementsSpec>) => requirements(spec);
+  const scan = { attestations: [{ name: "scan", predicateType: VULN }] };
+  it("counts signature candidates against the threshold, and asks for an attestation candidate when some are required", () => {
+    expect(mayMeetRequirements([], reqs({}))).toBe(false);
+    expect(mayMeetRequirements([sigBy(["release"])], reqs({}))).toBe(true);
+    expect(mayMeetRequirements([sigBy(["release"])], reqs({ threshold: 2 }))).toBe(false);
+    expect(mayMeetRequirements([sigBy(["release", "qa"])], reqs({ threshold: 2 }))).toBe(true);
+    expect(mayMeetRequirements([sigBy(["release"])], reqs(scan))).toBe(false);
+    expect(mayMeetRequirements([legacyAttestation("security", VULN, {})], reqs(scan))).toBe(false);
+    expect(
+      mayMeetRequirements([sigBy(["release"]), legacyAttestation("security", VULN, {})], reqs(scan)),
+    ).toBe(true);
+    // A bundle is a signature or an attestation (only its verified statement says which): it counts once.
+    const bundle = attestation("security", VULN, {});
+    expect(mayMeetRequirements([bundle], reqs({}))).toBe(true);
+    expect(mayMeetRequirements([bundle], reqs(scan))).toBe(false);
+    expect(mayMeetRequirements([bundle, bundle], reqs(scan))).toBe(true);
+    expect(mayMeetRequirements([sigBy(["release"]), bundle], reqs(scan))).toBe(true);
+    const two = { attestations: [...scan.attestations, { name: "provenance", predicateType: SLSA }] };
+    expect(
+      mayMeetRequirements([sigBy(["release"]), legacyAttestation("security", VULN, {})], reqs(two)),
+    ).toBe(false);
   });
 });
 

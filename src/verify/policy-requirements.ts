@@ -1,7 +1,7 @@
 import { type CompiledCondition, compileCondition, evaluateCondition } from "./attestation-condition.ts";
 import type { InTotoStatement } from "./in-toto-statement.ts";
 import { quote } from "./quote.ts";
-import type { AttestationCheck, DenyReason, SignatureReport } from "./types.ts";
+import type { AttestationCheck, DenyReason, SignatureEvidence, SignatureReport } from "./types.ts";
 
 /** One required attestation, as written in a policy. */
 export interface AttestationRequirementSpec {
@@ -152,4 +152,41 @@ function checkOne(requirement: AttestationRequirement, candidate: VerifiedAttest
       ? `signed by ${signer}: condition ${condition} is false`
       : `signed by ${signer}: condition ${condition} failed: ${outcome.problem}`,
   };
+}
+
+/**
+ * Can `evidence` alone possibly meet the requirements? A cheap count, before any cryptography: the
+ * signature candidates must reach the threshold, each required predicate type needs a candidate of
+ * its own, and a bundle (a signature or an attestation: only its verified statement says which)
+ * counts once. The early admit of one format's evidence asks this first, so a `.att` alone (no
+ * signature) or a `.sig` alone under an attestation policy is not judged, and the keyless proofs in
+ * it are not verified twice.
+ */
+export function mayMeetRequirements(
+  evidence: readonly SignatureEvidence[],
+  requirements: Requirements,
+): boolean {
+  let signatures = 0;
+  let attestations = 0;
+  let bundles = 0;
+  for (const e of evidence) {
+    switch (e.format) {
+      case "cosign-legacy":
+        signatures += e.layers.length;
+        break;
+      case "cosign-legacy-attestation":
+        attestations += e.layers.length;
+        break;
+      case "sigstore-bundle":
+        bundles += 1;
+        break;
+    }
+  }
+  const threshold = requirements.spec.threshold;
+  const types = new Set(requirements.attestations.map((a) => a.predicateType)).size;
+  return (
+    signatures + bundles >= threshold &&
+    attestations + bundles >= types &&
+    signatures + attestations + bundles >= threshold + types
+  );
 }
