@@ -387,6 +387,24 @@ describe("required attestations", () => {
     expect(v.signatures[1]).toMatchObject({ result: "untrusted" });
   });
 
+  it("the first requirement not met decides; later attestations still get their checks", () => {
+    const evidence = [sigBy(["release"]), legacyAttestation("security", VULN, { summary: { critical: 9 } })];
+    const verdict = judge(evidence, spec);
+    expect(verdict).toMatchObject({
+      reason: "MISSING_ATTESTATION",
+      detail: `attestation provenance: no verified ${SLSA} attestation signed by release`,
+    });
+    expect(verdict.signatures.find((r) => r.predicateType === VULN)?.requirements).toEqual([
+      {
+        attestation: "scan",
+        result: "rejected",
+        detail: 'signed by security: condition "predicate.summary.critical == 0" is false',
+      },
+    ]);
+    const anyone = judge([sigBy(["release"])], { attestations: [{ name: "scan", predicateType: VULN }] });
+    expect(anyone).toMatchObject({ detail: `attestation scan: no verified ${VULN} attestation` });
+  });
+
   it("signatures come first: attestations never make up for a missing signature", () => {
     expect(judge(good().slice(1), spec)).toMatchObject({ reason: "NO_SIGNATURE" });
   });
