@@ -35,6 +35,7 @@ import {
 } from "./redis/index.ts";
 import {
   type AuditLog,
+  type AuditSink,
   createAuditLog,
   createLogger,
   createPullgateMetrics,
@@ -124,7 +125,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     : undefined;
   const tracer = overrides.tracer ?? createTracer();
   const metrics = createPullgateMetrics();
-  const audit = createAuditLog(logger);
+  // Everyone who hears of each decision and admin change besides the log.
+  const auditSinks: AuditSink[] = [];
+  const audit = createAuditLog(logger, auditSinks);
   const router = new UpstreamRouter(
     config.upstreams.map((u) => {
       const dispatcher = overrides.dispatcherFor?.(u);

@@ -39,16 +39,36 @@ export interface AuditLog {
   adminChange(record: AdminChangeRecord): void;
 }
 
-export function createAuditLog(logger: Logger): AuditLog {
+/**
+ * Who else hears of each record besides the log (alerts, the console's latest decisions). A sink is
+ * called synchronously on the request path: it must only queue (bounded) and never throw.
+ */
+export interface AuditSink {
+  decision?(record: ManifestDecisionRecord): void;
+  adminChange?(record: AdminChangeRecord): void;
+}
+
+export function createAuditLog(logger: Logger, sinks: readonly AuditSink[] = []): AuditLog {
+  const tell = (fn: (sink: AuditSink) => void) => {
+    for (const sink of sinks) {
+      try {
+        fn(sink);
+      } catch (err) {
+        logger.log("error", "audit sink failed", { message: (err as Error).message });
+      }
+    }
+  };
   return {
     decision(record) {
       logger.log(record.outcome === "deny" ? "warn" : "info", "audit", {
         kind: "manifest-decision",
         ...record,
       });
+      tell((sink) => sink.decision?.(record));
     },
     adminChange(record) {
       logger.log("info", "audit", { kind: "admin-change", ...record });
+      tell((sink) => sink.adminChange?.(record));
     },
   };
 }

@@ -2,6 +2,7 @@ export {
   type AdminChangeRecord,
   type AuditLog,
   type AuditOutcome,
+  type AuditSink,
   createAuditLog,
   type ManifestDecisionRecord,
 } from "./audit-log.ts";
