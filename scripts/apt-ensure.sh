@@ -59,15 +59,21 @@ else
   created_policy=1
 fi
 
-log "apt-get update"
-if ! apt-get update; then
+# Quiet: apt's output goes to a log that is shown only when a step fails. Only the missing packages
+# are named; --no-upgrade leaves installed packages as they are (dependencies are installed as needed).
+APT_LOG=$(mktemp)
+trap 'cleanup; rm -f "$APT_LOG"' EXIT
+log "apt-get update (quiet)"
+if ! apt-get -qq update >"$APT_LOG" 2>&1; then
+  cat "$APT_LOG" >&2
   log "error: apt-get update failed" >&2
   exit 1
 fi
 
-log "apt-get install -y --no-install-recommends $PACKAGES"
+for pkg in $PACKAGES; do log "installing $pkg"; done
 # shellcheck disable=SC2086 # word splitting of the package list is intended
-if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $PACKAGES; then
+if ! DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends --no-upgrade $PACKAGES >"$APT_LOG" 2>&1; then
+  cat "$APT_LOG" >&2
   log "error: apt-get install failed" >&2
   exit 1
 fi

@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import type { Dispatcher } from "undici";
 import { createAdminApp, createAdminAuthenticator } from "./admin/index.ts";
+import { createAlerts } from "./alerts/index.ts";
 import {
   createManifestCache,
   createMemoryVerdictCache,
@@ -42,6 +43,7 @@ import {
   createTracer,
   type Logger,
   type PullgateMetrics,
+  RecentDecisions,
   type Tracer,
 } from "./telemetry/index.ts";
 import { RegistryClient, UpstreamRouter } from "./upstream/index.ts";
@@ -51,6 +53,8 @@ export interface Deps {
   logger: Logger;
   tracer: Tracer;
   audit: AuditLog;
+  /** The latest manifest decisions of this process (an audit sink; the admin console lists them). */
+  decisions: RecentDecisions;
   cache: VerdictCache;
   policies: PolicyRegistry;
   enforcer: Enforcer;
@@ -59,7 +63,8 @@ export interface Deps {
   metrics: PullgateMetrics;
   /** Client authentication and per-project pull lists; undefined when clients are not authenticated. */
   clientAuth: { authenticator: ClientAuthenticator; permissions: PullPermissions } | undefined;
-  state: { draining: boolean };
+  /** draining: stop was asked; proxyHosts: host:port names of the proxy listener (set once it listens). */
+  state: { draining: boolean; proxyHosts: readonly string[] };
   /** Releases pools, Redis connections and subscriptions. */
   close(): Promise<void>;
 }
@@ -126,7 +131,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const tracer = overrides.tracer ?? createTracer();
   const metrics = createPullgateMetrics();
   // Everyone who hears of each decision and admin change besides the log.
-  const auditSinks: AuditSink[] = [];
+  const decisions = new RecentDecisions({ capacity: 1_000 });
+  const auditSinks: AuditSink[] = [decisions];
+  const alerts = createAlerts(config.alerts, { logger });
+  if (alerts) auditSinks.push(alerts.sink);
   const audit = createAuditLog(logger, auditSinks);
   const router = new UpstreamRouter(
     config.upstreams.map((u) => {
@@ -171,8 +179,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     manifestCacheEntries: () => manifests.entries,
     verdictCacheEntries: () => memory.size(),
   });
+  const state = { draining: false, proxyHosts: [] as readonly string[] };
   const pull = new PullService({
     router,
+    ownHosts: () => state.proxyHosts,
     clientsAuthenticate: clientAuth !== undefined,
     ...(overrides.readiness ? { readiness: overrides.readiness } : {}),
     manifestMaxBytes: config.manifests.maxBytes,
@@ -185,6 +195,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     metrics,
   });
   const close = async () => {
+    // What alerts are still queued go out (bounded by alerts.shutdownFlushMs) once every decision is made.
+    await alerts?.stop();
     stopWatchingRoots();
     stopWatchingKms();
     kms.keyring.stop();
@@ -201,13 +213,14 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     logger,
     tracer,
     audit,
+    decisions,
     cache,
     policies,
     enforcer,
     pull,
     metrics,
     clientAuth,
-    state: { draining: false },
+    state,
     close,
   };
 }
@@ -221,10 +234,13 @@ function createStores(config: Config, logger: Logger, metrics: PullgateMetrics) 
   // Everything stored in Redis is sealed with the replicas' shared HMAC key and checked when read back.
   if (config.redis) {
     const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger, metrics });
-    const redis = createRedisConnection(config.redis.url, { logger, name: "cache" });
-    const subscriber = createRedisConnection(config.redis.url, { logger, name: "policy-subscriber" });
+    const redis = createRedisConnection(config.redis.topology, { logger, name: "cache" });
+    const subscriber = createRedisConnection(config.redis.topology, { logger, name: "policy-subscriber" });
     connections.push(redis, subscriber);
-    cache = createTieredVerdictCache({ memory, redis: createRedisVerdictCache({ redis, mac, logger }) });
+    // Another replica's DELETE /admin/v1/cache/{digest} reaches this replica's memory tier.
+    const onRemoteDelete = (digest: string) => memory.deleteDigest(digest);
+    const shared = createRedisVerdictCache({ redis, mac, logger, subscriber, onRemoteDelete });
+    cache = createTieredVerdictCache({ memory, redis: shared });
     store = createRedisPolicyStore({ redis, subscriber, mac, logger });
   }
   return { memory, cache, store, connections };
@@ -280,6 +296,7 @@ export function createApps(deps: Deps): Apps {
         auth: createAdminAuthenticator({ token: deps.config.admin.token, jwt: deps.config.admin.jwt }),
         audit: deps.audit,
         logger: deps.logger,
+        decisions: deps.decisions,
       },
     }),
   };

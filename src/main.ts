@@ -1,19 +1,43 @@
-import { type Config, ConfigError, loadConfig } from "./config/index.ts";
+import { readFileSync } from "node:fs";
+import { type Config, ConfigError, loadConfig, policyWarnings } from "./config/index.ts";
 import { type RunningPullgate, startPullgate } from "./server/index.ts";
 
-const USAGE = `usage: pullgate serve [--config FILE]
+const USAGE = `usage: pullgate serve [--config FILE] [--check]
+       pullgate verify REFERENCE [--admin URL]
        pullgate demo [--keep]
        pullgate trust update [--config FILE] [--root NAME] [--mirror URL] [--tuf-root FILE]
+       pullgate --version
 
-  serve            run the proxy (config from --config, else $PULLGATE_CONFIG, else the embedded
-                   default: Docker Hub upstream, proxy 127.0.0.1:5050, admin 127.0.0.1:5051, mode off)
-  --config FILE    YAML configuration (see README "Configuration")
-  --check          validate the configuration and exit (0 valid, 2 invalid)
+  serve            run the proxy (pullgate serve --help for what it serves)
+  verify           the decision a running pullgate would make for an image, and why (the dry run)
   demo             see enforcement work with nothing to configure: a throwaway registry, a signed and
                    an unsigned image, pulled through pullgate with skopeo (--keep: keep it running)
   trust update     fetch the current Sigstore trusted root over TUF into its configured file
                    (pullgate trust --help for its options)
 `;
+
+const SERVE_USAGE = `usage: pullgate serve [--config FILE] [--check]
+
+  --config FILE    YAML configuration (see README "Configuration"); else $PULLGATE_CONFIG; else the
+                   embedded default: Docker Hub upstream, proxy 127.0.0.1:5050, admin 127.0.0.1:5051,
+                   every project mode off
+  --check          validate the configuration and exit (0 valid, 2 invalid); warnings are printed
+
+  Serves two listeners:
+  proxy (listen)         the registry API clients pull through: /v2/…
+  admin (admin.listen)   /healthz, /readyz and /metrics (Prometheus text) without auth; with
+                         admin.token (or $PULLGATE_ADMIN_TOKEN) or admin.jwt, the policy API
+                         (/admin/v1/projects/…), the dry run (POST /admin/v1/verify, or pullgate verify)
+                         and the verdict cache (DELETE /admin/v1/cache/DIGEST)
+  Logs are JSON lines on stdout: access, audit (every decision), and events.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version?: string;
+  };
+  return pkg.version ?? "unknown";
+}
 
 /** The CLI. Returns the process exit code for errors before serving; serving ends with exit 0 on SIGTERM/SIGINT. */
 export async function runCli(
@@ -24,6 +48,14 @@ export async function runCli(
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
+  }
+  if (command === "--version" || command === "-v" || command === "version") {
+    process.stdout.write(`pullgate ${version()}\n`);
+    return 0;
+  }
+  if (command === "verify") {
+    const { runVerifyCommand } = await import("./cli/verify-command.ts");
+    return runVerifyCommand(rest, env);
   }
   if (command === "demo") {
     const { runDemo } = await import("./demo/index.ts");
@@ -51,6 +83,7 @@ export async function runCli(
     throw err;
   }
   if (args.checkOnly) {
+    for (const warning of policyWarnings(config)) process.stdout.write(`pullgate: warning: ${warning}\n`);
     process.stdout.write(`pullgate: configuration ${config.source} is valid\n`);
     return 0;
   }
@@ -66,6 +99,10 @@ function parseServeArgs(
   let checkOnly = false;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i] as string;
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(SERVE_USAGE);
+      return 0;
+    }
     if (arg === "--check") checkOnly = true;
     else if (arg === "--config" || arg === "-c" || arg.startsWith("--config=")) {
       configPath = arg.startsWith("--config=") ? arg.slice("--config=".length) : rest[++i];
@@ -74,7 +111,7 @@ function parseServeArgs(
         return 2;
       }
     } else {
-      process.stderr.write(`pullgate: unknown option ${JSON.stringify(arg)}\n${USAGE}`);
+      process.stderr.write(`pullgate: unknown option ${JSON.stringify(arg)}\n${SERVE_USAGE}`);
       return 2;
     }
   }
@@ -91,10 +128,8 @@ async function serve(config: Config): Promise<number | undefined> {
       process.stderr.write(`pullgate: ${err.message}\n`);
       return 2;
     }
-    const code = (err as { code?: unknown }).code;
-    process.stderr.write(
-      `pullgate: cannot listen: ${typeof code === "string" ? code : (err as Error).message}\n`,
-    );
+    // ListenError says which listener, where, and why (EADDRINUSE: the port is taken).
+    process.stderr.write(`pullgate: ${(err as Error).message}\n`);
     return 1;
   }
   const { logger } = running.deps;

@@ -1,12 +1,15 @@
 import { generateKeyPairSync } from "node:crypto";
-import { writeFile } from "node:fs/promises";
-import { request as httpRequest } from "node:http";
+import { once } from "node:events";
+import { readFile, writeFile } from "node:fs/promises";
+import { createServer, request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type ManagedProcess, run, startProcess, waitFor } from "../src/local/index.ts";
 import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
 import { makeTempDir, removeDir } from "./support/process.ts";
+import { startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
+import { generateTestKey, RegistryWriter, signLegacy } from "./support/signer.ts";
 
 // The pullgate binary as users run it: exit codes, config errors, SIGTERM drain.
 
@@ -80,6 +83,11 @@ describe("the compiled build (what the container image runs)", () => {
     });
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain("embedded default");
+    // What the image serves besides compiled TypeScript: the console's script, and the CLI's commands.
+    const dist = join(import.meta.dirname, "..", "dist");
+    await expect(readFile(join(dist, "admin", "console", "console.js"), "utf8")).resolves.toContain("Bearer");
+    const version = await run(node, [BIN, "--version"], { env: { ...process.env, PULLGATE_ENTRY: "dist" } });
+    expect(version.stdout).toMatch(/^pullgate \d+\.\d+\.\d+/);
   });
 });
 
@@ -185,5 +193,132 @@ describe("pullgate serve: SIGTERM", () => {
         bytes: size,
       }),
     );
+  });
+});
+
+describe("pullgate --version, serve --help, and listen errors", () => {
+  it("--version prints the package's version; serve --help says what the admin listener serves", async () => {
+    const pkg = JSON.parse(await readFile(join(import.meta.dirname, "..", "package.json"), "utf8")) as {
+      version: string;
+    };
+    const v = await run(node, [BIN, "--version"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toBe(`pullgate ${pkg.version}\n`);
+    const help = await run(node, [BIN, "serve", "--help"]);
+    expect(help.code).toBe(0);
+    for (const words of ["PULLGATE_ADMIN_TOKEN", "/metrics", "/admin/v1/verify", "pullgate verify"])
+      expect(help.stdout).toContain(words);
+  });
+
+  it("names the listener, its address and the cause when the port is taken", async () => {
+    const taken = createServer().listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    const port = (taken.address() as { port: number }).port;
+    const file = join(work, "taken.yaml");
+    await writeFile(
+      file,
+      `listen: "127.0.0.1:${port}"\nupstreams:\n  - { name: a, url: "http://127.0.0.1:1" }\n`,
+    );
+    try {
+      const res = await run(node, [BIN, "serve", "--config", file], { timeoutMs: 20_000 });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(
+        `cannot listen on 127.0.0.1:${port} for the proxy (listen): the address is already in use`,
+      );
+      expect(res.stderr).toContain("(EADDRINUSE)");
+    } finally {
+      taken.close();
+    }
+  });
+
+  it("--check warns about a project that enforces and trusts nobody", async () => {
+    const file = join(work, "nobody.yaml");
+    await writeFile(
+      file,
+      `upstreams:\n  - { name: a, url: "http://127.0.0.1:1" }\nprojects:\n  proj: { mode: enforce }\n`,
+    );
+    const res = await run(node, [BIN, "serve", "--config", file, "--check"]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain(
+      "warning: projects.proj.mode is enforce and the policy trusts no key and no keyless identity: every image is denied",
+    );
+  });
+});
+
+describe("pullgate verify REFERENCE (the dry run from the shell)", () => {
+  let registry: Registry;
+  let pg: TestPullgate;
+  const key = generateTestKey();
+  const TOKEN = "cli-verify-token";
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const layout = join(work, "verify-layout");
+    const writer = new RegistryWriter(registry.url);
+    for (const name of ["signed", "unsigned"]) {
+      const image = await createImage({
+        dir: layout,
+        tag: name,
+        layers: [{ size: 128, seed: `verify-${name}` }],
+      });
+      await pushImage({ layoutDir: layout, tag: name, dest: `${registry.host}/proj/${name}:v1` });
+      if (name === "signed")
+        await signLegacy({ writer, repository: "proj/signed", digest: image.manifestDigest, key });
+    }
+    pg = await startTestPullgate(
+      `  - name: local\n    url: "${registry.url}"`,
+      `projects:\n  proj: { mode: enforce, keys: [{ name: release, pem: ${JSON.stringify(key.publicKeyPem)}, transparencyLog: optional }] }\n`,
+      { adminToken: TOKEN },
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.stop();
+    await registry?.stop();
+  });
+  const verify = (...args: string[]) =>
+    run(node, [BIN, "verify", ...args, "--admin", pg.adminUrl], {
+      env: { ...process.env, PULLGATE_ADMIN_TOKEN: TOKEN },
+      timeoutMs: 30_000,
+    });
+
+  it("said at start what will happen: the projects and modes, the admin API's auth, Redis", () => {
+    expect(pg.logs.find((r) => r.event === "ready")).toMatchObject({
+      projects: { proj: "enforce" },
+      defaultsMode: "off",
+      adminApi: { auth: ["token"] },
+      redis: expect.stringMatching(/^none/),
+    });
+  });
+
+  it("says allow and who signed (exit 0), or deny and why (exit 1)", async () => {
+    const ok = await verify("proj/signed:v1");
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("(mode enforce): ALLOW");
+    expect(ok.stdout).toContain("signed by: release");
+    const no = await verify("proj/unsigned:v1");
+    expect(no.code).toBe(1);
+    expect(no.stdout).toContain("DENY NO_SIGNATURE");
+  });
+
+  it("takes the reference as pulled through pullgate (its own host:port), and prints JSON with --json", async () => {
+    const res = await verify(`${pg.host}/proj/signed:v1`, "--json");
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      outcome: "allow",
+      repository: "proj/signed",
+      signers: ["release"],
+    });
+  });
+
+  it("exits 2 without a token or with a wrong one, saying why", async () => {
+    const none = await run(node, [BIN, "verify", "proj/signed:v1", "--admin", pg.adminUrl], {
+      env: { ...process.env, PULLGATE_ADMIN_TOKEN: "" },
+    });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("PULLGATE_ADMIN_TOKEN");
+    const wrong = await run(node, [BIN, "verify", "proj/signed:v1", "--admin", pg.adminUrl], {
+      env: { ...process.env, PULLGATE_ADMIN_TOKEN: "wrong" },
+    });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("401");
   });
 });

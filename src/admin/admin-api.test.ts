@@ -134,6 +134,16 @@ describe("changing policies", () => {
     });
   });
 
+  it("PUT that enforces with no signer is accepted with a warning that every image is denied", async () => {
+    const res = await put("lonely", { mode: "enforce", keys: [] });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { warnings?: string[] }).warnings).toEqual([
+      "mode is enforce and the policy trusts no key and no keyless identity: every image is denied (add keys or keyless, or set mode off)",
+    ]);
+    const fine = await put("lonely", { mode: "off" });
+    expect(((await fine.json()) as { warnings?: string[] }).warnings).toBeUndefined();
+  });
+
   it("PUT with new keys takes effect at once (no stale cached allow)", async () => {
     const image = pushImage(registry, "team/app", "v1");
     fakeLegacySignature(registry, "team/app", image.digest, trusted);

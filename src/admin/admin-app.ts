@@ -3,9 +3,11 @@ import type { VerdictCache } from "../cache/index.ts";
 import { OciError, renderError, toOciError } from "../oci/index.ts";
 import type { PolicyRegistry } from "../policy/index.ts";
 import type { PullService } from "../pull/index.ts";
-import type { AuditLog, Logger, PullgateMetrics } from "../telemetry/index.ts";
+import type { AuditLog, Logger, PullgateMetrics, RecentDecisions } from "../telemetry/index.ts";
 import type { AdminAuthenticator } from "./admin-auth.ts";
 import type { AdminEnv } from "./admin-request.ts";
+import { registerConsole } from "./console/console-routes.ts";
+import { registerDecisionsRoute } from "./decisions-route.ts";
 import { registerDryRun } from "./dry-run-route.ts";
 import { registerPolicyRoutes } from "./policy-routes.ts";
 
@@ -23,6 +25,8 @@ export interface AdminAppDeps {
     auth: AdminAuthenticator;
     audit: AuditLog;
     logger: Logger;
+    /** The latest decisions (GET /admin/v1/decisions, the console's list); without it, no such endpoint. */
+    decisions?: Pick<RecentDecisions, "list" | "capacity" | "size">;
   };
 }
 
@@ -30,7 +34,8 @@ export interface AdminAppDeps {
  * Admin listener: /healthz (alive), /readyz (config loaded, default upstream reachable), and the
  * policy API under /admin/v1 (bearer token or JWT; every change goes to the audit log with its actor and
  * the role that allowed it). Roles: `read` for the GET endpoints and the dry run, `write:<project>` for
- * PUT/DELETE of that project's policy, `write` for everything (the static token is `write`).
+ * PUT/DELETE of that project's policy, `write` for everything (the static token is `write`). With the
+ * API, the console's static page at /console/ (served without authentication, holds no data).
  */
 export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
@@ -73,6 +78,9 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
 
     registerPolicyRoutes(app, api);
     registerDryRun(app, deps.pull);
+    if (api.decisions) registerDecisionsRoute(app, api.decisions);
+    // The console's static page (no data in it; it calls the API above with the token it is given).
+    registerConsole(app);
   }
 
   app.notFound(() => renderError(new OciError("UNSUPPORTED", "not found", { status: 404 })));

@@ -1,7 +1,7 @@
 import type { Context, Hono } from "hono";
 import type { VerdictCache } from "../cache/index.ts";
 import { isDigest, OciError } from "../oci/index.ts";
-import { type EffectivePolicy, type PolicyRegistry, toPolicyView } from "../policy/index.ts";
+import { type EffectivePolicy, optionWarnings, type PolicyRegistry, toPolicyView } from "../policy/index.ts";
 import type { AuditLog } from "../telemetry/index.ts";
 import type { AdminRole } from "./admin-auth.ts";
 import { type AdminEnv, authorize, projectParam, readJson } from "./admin-request.ts";
@@ -30,7 +30,10 @@ export function registerPolicyRoutes(
     const role = authorize(c, { action: "write-project", project });
     const body = await readJson(c);
     const change = await api.policies.update(project, body);
-    return c.json(auditPolicyChange(c, api.audit, role, "policy.update", project, change));
+    const view = auditPolicyChange(c, api.audit, role, "policy.update", project, change);
+    // Accepted, but probably not meant (enforce and trust nobody: every image denied): said in the answer.
+    const warnings = optionWarnings(change.after, "");
+    return c.json(warnings.length > 0 ? { ...view, warnings } : view);
   });
 
   app.delete("/admin/v1/projects/:project/policy", async (c) => {

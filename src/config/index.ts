@@ -9,6 +9,7 @@ export {
   MIN_REDIS_HMAC_KEY_BYTES,
   parseConfig,
   parseListen,
+  policyWarnings,
 } from "./load-config.ts";
 export { EMBEDDED_DEFAULT_CONFIG } from "./schema.ts";
 export { Secret } from "./secret.ts";

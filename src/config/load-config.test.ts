@@ -198,6 +198,35 @@ projects:
     );
   });
 
+  it("says schema problems in words, with the setting a misspelt key probably means, and absolute paths", () => {
+    expect(
+      problemsOf(`listen: 5
+upstreams:
+  - { name: a, url: "http://x", defualt: true }
+projects:
+  p: { mode: strict, treshold: 2 }
+cahce: {}
+`),
+    ).toEqual([
+      "listen: must be a string, not a number",
+      'upstreams[0]: unknown setting "defualt" (did you mean "default"?)',
+      'projects.p.mode: must be one of "off", "audit", "enforce"',
+      'projects.p: unknown setting "treshold" (did you mean "threshold"?)',
+      '(root): unknown setting "cahce" (did you mean "cache"?)',
+    ]);
+    expect(problemsOf(`upstreams:\n  - { url: "http://x" }\n`)).toEqual([
+      "upstreams[0].name: is required (a string)",
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), "pullgate-paths-"));
+    expect(
+      problemsOf(
+        `upstreams:\n  - { name: a, url: "http://x" }\nprojects:\n  p: { keys: [{ name: k, path: keys/k.pub }] }\n`,
+        {},
+        dir,
+      ),
+    ).toEqual([`projects.p.keys[0].path: cannot read keys/k.pub at ${join(dir, "keys/k.pub")} (ENOENT)`]);
+  });
+
   it("checks the supply-chain options against each other, once merged over defaults", () => {
     const key = (name: string) => `{ name: ${name}, pem: ${JSON.stringify(P256_PUB)} }`;
     const problems = problemsOf(`

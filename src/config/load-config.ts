@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { parse as parseYaml } from "yaml";
@@ -8,6 +9,7 @@ import {
   applyOptions,
   crossOptionProblems,
   OPTION_DEFAULTS,
+  optionWarnings,
   type ProjectOptions,
   PUBLIC_GOOD,
   reachProblems,
@@ -24,9 +26,12 @@ import {
 import { Secret } from "./secret.ts";
 import type {
   AdminJwtConfig,
+  AlertsConfig,
+  AlertWebhookConfig,
   ClientAuthConfig,
   Config,
   ListenAddress,
+  RedisTopology,
   TlsConfig,
   UpstreamConfig,
   UpstreamCredentialsConfig,
@@ -131,8 +136,90 @@ export function parseConfig(
   return deepFreeze(config);
 }
 
+/** A schema problem in words: what was expected, and for an unknown key the known one it may mean. */
 function formatIssue(issue: z.core.$ZodIssue): string {
-  return `${formatPath(issue.path)}: ${issue.message}`;
+  return `${formatPath(issue.path)}: ${issueWords(issue)}`;
+}
+
+function issueWords(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type": {
+      const got = /received (\w+)/.exec(issue.message)?.[1];
+      if (got === "undefined") return `is required (${aType(issue.expected)})`;
+      return `must be ${aType(issue.expected)}${got ? `, not ${aType(got)}` : ""}`;
+    }
+    case "unrecognized_keys":
+      return issue.keys
+        .map((k) => {
+          const near = closestKey(k);
+          return `unknown setting ${JSON.stringify(k)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ""}`;
+        })
+        .join("; ");
+    case "invalid_value":
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    default:
+      return issue.message.replace(/^Invalid input: /, "");
+  }
+}
+
+function aType(t: string): string {
+  const words: Record<string, string> = {
+    string: "a string",
+    number: "a number",
+    boolean: "true or false",
+    object: "a mapping (key: value)",
+    array: "a list",
+    null: "null",
+    int: "a whole number",
+  };
+  return words[t] ?? t;
+}
+
+/** Every key the schema knows, anywhere: the vocabulary of "did you mean". */
+let knownKeys: string[] | undefined;
+function closestKey(key: string): string | undefined {
+  knownKeys ??= [...collectKeys(rawConfigSchema, new Set(), 0)];
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 4)) + 1;
+  for (const known of knownKeys) {
+    const d = editDistance(key.toLowerCase(), known.toLowerCase());
+    if (d < bestDistance) {
+      best = known;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function collectKeys(schema: unknown, into: Set<string>, depth: number): Set<string> {
+  if (depth > 12 || schema === null || typeof schema !== "object") return into;
+  const def = (schema as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+  if (!def) return into;
+  const shape = def.shape as Record<string, unknown> | undefined;
+  if (shape)
+    for (const [k, v] of Object.entries(shape)) {
+      into.add(k);
+      collectKeys(v, into, depth + 1);
+    }
+  for (const inner of [def.innerType, def.element, def.valueType, def.in, def.out, def.schema])
+    collectKeys(inner, into, depth + 1);
+  for (const option of (def.options as unknown[] | undefined) ?? []) collectKeys(option, into, depth + 1);
+  return into;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 99;
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const here = row[j] as number;
+      row[j] = Math.min(here + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = here;
+    }
+  }
+  return row[b.length] as number;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -193,6 +280,7 @@ function resolveConfig(
     verification: { ...raw.verification },
     limits: { ...raw.limits },
     shutdown: { drainTimeoutMs: raw.shutdown.drainTimeoutMs },
+    alerts: resolveAlerts(raw.alerts, ctx.env, problems),
     log: { access: raw.log.access },
     source: ctx.source,
   };
@@ -233,6 +321,7 @@ function resolvePolicies(
   const resolveCtx = {
     roots,
     readKeyFile: (path: string) => readFileSync(resolve(baseDir, path), "utf8"),
+    describePath: (path: string) => resolve(baseDir, path),
     kmsProblem,
   };
   const upstreamNames = upstreams.map((u) => u.name);
@@ -249,6 +338,17 @@ function resolvePolicies(
     problems.push(...crossOptionProblems(projects[name], where));
   }
   return { defaults, projects };
+}
+
+/**
+ * What the configuration allows but probably does not mean (logged at start, printed by --check):
+ * a project that checks signatures and trusts nobody. `defaults` only when it checks signatures.
+ */
+export function policyWarnings(config: Pick<Config, "projects" | "defaults">): string[] {
+  return [
+    ...optionWarnings(config.defaults, "defaults."),
+    ...Object.entries(config.projects).flatMap(([name, p]) => optionWarnings(p, `projects.${name}.`)),
+  ];
 }
 
 /** Why a `kms:` reference cannot be used (kms/'s parser, in config words), or undefined. */
@@ -333,14 +433,66 @@ function resolveRedis(
   ctx: { baseDir: string; env: NodeJS.ProcessEnv },
   problems: string[],
 ): Config["redis"] {
+  const topology = resolveRedisTopology(raw, ctx, problems);
+  const hmacKey = resolveRedisHmacKey(raw, ctx, problems);
+  if (!topology || !hmacKey) return undefined;
+  // Not a URL for cluster/sentinel: a connection made from it refuses to start (connect with `topology`).
+  const url = topology.kind === "standalone" ? topology.url : new Secret(`redis+${topology.kind}:`);
+  return { url, topology, hmacKey: new Secret(hmacKey) };
+}
+
+/** One server, a cluster's seed nodes or the sentinels; a URL's text never appears in a problem. */
+function resolveRedisTopology(
+  raw: NonNullable<RawConfig["redis"]>,
+  ctx: { env: NodeJS.ProcessEnv },
+  problems: string[],
+): RedisTopology | undefined {
+  const checkUrl = (url: string, path: string): boolean => {
+    if (!/^rediss?:\/\/[^/]/.test(url)) {
+      problems.push(`${path}: must start with redis:// or rediss://`);
+      return false;
+    }
+    return true;
+  };
+  const checkUrls = (urls: readonly string[], path: string): Secret[] | undefined => {
+    const ok = urls.map((u, i) => checkUrl(u, `${path}[${i}]`)).every(Boolean);
+    if (!ok) return undefined;
+    if (new Set(urls.map((u) => u.startsWith("rediss:"))).size > 1) {
+      problems.push(`${path}: use rediss:// for every URL or for none`);
+      return undefined;
+    }
+    return urls.map((u) => new Secret(u));
+  };
+  const password =
+    raw.passwordEnv === undefined
+      ? undefined
+      : fromEnv(raw.passwordEnv, "redis.passwordEnv", ctx.env, problems);
+  if (raw.cluster !== undefined) {
+    const nodes = checkUrls(raw.cluster, "redis.cluster");
+    return (
+      nodes && { kind: "cluster", nodes, password: password === undefined ? undefined : new Secret(password) }
+    );
+  }
+  if (raw.sentinels !== undefined && raw.name !== undefined) {
+    const sentinels = checkUrls(raw.sentinels, "redis.sentinels");
+    return (
+      sentinels && {
+        kind: "sentinel",
+        sentinels,
+        name: raw.name,
+        password: password === undefined ? undefined : new Secret(password),
+      }
+    );
+  }
   const url = raw.url ?? fromEnv(raw.urlEnv, "redis.urlEnv", ctx.env, problems);
-  if (url !== undefined && !/^rediss?:\/\//.test(url)) {
+  if (url === undefined) return undefined;
+  if (!/^rediss?:\/\//.test(url)) {
     problems.push(
       `${raw.url !== undefined ? "redis.url" : "redis.urlEnv"}: must start with redis:// or rediss://`,
     );
+    return undefined;
   }
-  const hmacKey = resolveRedisHmacKey(raw, ctx, problems);
-  return url && hmacKey ? { url: new Secret(url), hmacKey: new Secret(hmacKey) } : undefined;
+  return { kind: "standalone", url: new Secret(url) };
 }
 
 function resolveClientAuth(raw: RawConfig, baseDir: string, problems: string[]): ClientAuthConfig {
@@ -577,6 +729,94 @@ function resolveCredentials(
     password = fromEnv(raw.passwordEnv, `${path}.passwordEnv`, ctx.env, problems);
   if (username === undefined || password === undefined) return undefined;
   return { kind: "password", username, password: new Secret(password) };
+}
+
+/** Headers an alert webhook may not set: HTTP framing, and what pullgate sets itself. */
+const RESERVED_ALERT_HEADERS = new Set([
+  "host",
+  "content-length",
+  "content-type",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "te",
+  "trailer",
+  "expect",
+]);
+
+/**
+ * Alert webhooks: URLs (from env with urlEnv) must be https://, or http:// to a loopback address or with
+ * allowHttp. A URL may carry a secret (Slack's do): no problem message ever quotes it.
+ */
+function resolveAlerts(raw: RawConfig["alerts"], env: NodeJS.ProcessEnv, problems: string[]): AlertsConfig {
+  const webhooks: AlertWebhookConfig[] = [];
+  const names = new Set<string>();
+  raw.webhooks.forEach((w, i) => {
+    const path = `alerts.webhooks[${i}]`;
+    if (names.has(w.name)) problems.push(`${path}.name: duplicate webhook name ${JSON.stringify(w.name)}`);
+    names.add(w.name);
+    const where = w.url !== undefined ? `${path}.url` : `${path}.urlEnv`;
+    const url = w.url ?? fromEnv(w.urlEnv, where, env, problems);
+    if (url !== undefined) {
+      const problem = alertUrlProblem(url, w.allowHttp);
+      if (problem) problems.push(`${where}: ${problem}`);
+    }
+    const headers: Record<string, Secret> = {};
+    const seen = new Set<string>();
+    for (const [header, variable] of Object.entries(w.headersEnv)) {
+      const lower = header.toLowerCase();
+      if (RESERVED_ALERT_HEADERS.has(lower))
+        problems.push(`${path}.headersEnv.${header}: not a header to set`);
+      if (seen.has(lower)) problems.push(`${path}.headersEnv.${header}: given twice`);
+      seen.add(lower);
+      const value = fromEnv(variable, `${path}.headersEnv.${header}`, env, problems);
+      if (value !== undefined && /[\r\n\0]/.test(value))
+        problems.push(`${path}.headersEnv.${header}: environment variable ${variable} holds a line break`);
+      else if (value !== undefined) headers[header] = new Secret(value);
+    }
+    webhooks.push({
+      name: w.name,
+      url: new Secret(url ?? ""),
+      format: w.format,
+      headers,
+      projects: w.projects === undefined ? undefined : [...new Set(w.projects)],
+      events: w.events,
+      batchMs: Math.round(w.batchSeconds * 1000),
+      minIntervalMs: Math.round(w.minIntervalSeconds * 1000),
+      maxBatchSize: w.maxBatchSize,
+      queueSize: w.queueSize,
+      timeoutMs: w.timeoutMs,
+      giveUpMs: Math.round(w.giveUpSeconds * 1000),
+    });
+  });
+  return {
+    webhooks,
+    unavailable: {
+      threshold: raw.unavailable.threshold,
+      windowMs: raw.unavailable.windowSeconds * 1000,
+    },
+    shutdownFlushMs: raw.shutdownFlushMs,
+  };
+}
+
+/** Why an alert webhook URL cannot be used, in words that never quote it; undefined when it can. */
+function alertUrlProblem(value: string, allowHttp: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "not a valid URL";
+  }
+  if (url.username || url.password)
+    return "must not carry a username or password (send a token with headersEnv)";
+  if (url.hash) return "must not have a #fragment";
+  if (url.protocol === "https:") return undefined;
+  if (url.protocol !== "http:") return "must be https://";
+  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  const loopback = host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+  if (loopback || allowHttp) return undefined;
+  return "must be https:// (http:// only to a loopback address, or with allowHttp: true)";
 }
 
 /** Minimum length of redis.hmacKey*, in bytes (UTF-8). */

@@ -94,6 +94,51 @@ const upstream = z.strictObject({
     .prefault({}),
 });
 
+/** Alert webhooks: names, kinds of event and the bounds of each one's queue and delivery (README "Alerts"). */
+export const ALERT_EVENT_NAMES = ["deny", "would-deny", "unavailable"] as const;
+/** A header an alert webhook's request carries, its value from the environment (a token). */
+const ALERT_HEADER_NAME_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+
+const alertWebhook = z
+  .strictObject({
+    /** Used in logs and in the payload (the URL never is: it may carry a secret). */
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "letters, digits, '.', '_' or '-'"),
+    url: z.string().min(1).max(2048).optional(),
+    /** The URL from an environment variable (Slack's incoming-webhook URLs are secrets). */
+    urlEnv: z.string().min(1).optional(),
+    /** json: pullgate's payload; slack: a Slack incoming-webhook message ({text, blocks}). */
+    format: z.enum(["json", "slack"]).default("json"),
+    /** http:// to a host that is not a loopback address (plain HTTP to 127.0.0.1/::1/localhost is always accepted). */
+    allowHttp: z.boolean().default(false),
+    /** Header name → environment variable holding its value, e.g. { Authorization: ALERT_TOKEN }. */
+    headersEnv: z
+      .record(z.string().regex(ALERT_HEADER_NAME_RE, "an HTTP header name"), z.string().min(1))
+      .default({}),
+    /** Only these projects' decisions (names); every project when absent. */
+    projects: z.array(z.string().regex(NAME_COMPONENT_RE, "a project name")).min(1).max(1000).optional(),
+    /** Which events this webhook gets. */
+    events: z
+      .array(z.enum(ALERT_EVENT_NAMES))
+      .min(1)
+      .refine((e) => new Set(e).size === e.length, "each event once")
+      .default([...ALERT_EVENT_NAMES]),
+    /** Events are collected this long after the first one before a message goes out. */
+    batchSeconds: z.number().min(0).max(3600).default(10),
+    /** At least this long between two messages to this webhook. */
+    minIntervalSeconds: z.number().min(0).max(86_400).default(30),
+    /** Alerts (distinct project, repository, digest, reason) in one message; more wait for the next. */
+    maxBatchSize: z.number().int().min(1).max(100).default(20),
+    /** Alerts waiting at most; past it the oldest is dropped (and counted in the next message). */
+    queueSize: z.number().int().min(1).max(100_000).default(1_000),
+    /** Each delivery attempt (connect, send, answer). */
+    timeoutMs: positiveMs.max(120_000).default(5_000),
+    /** A message still undelivered this long after its first attempt is given up (logged). */
+    giveUpSeconds: z.number().min(1).max(86_400).default(600),
+  })
+  .refine((w) => (w.url === undefined) !== (w.urlEnv === undefined), {
+    message: "give exactly one of url or urlEnv",
+  });
+
 export const rawConfigSchema = z.strictObject({
   listen: listen.default(DEFAULT_LISTEN),
   /** Serve the proxy over HTTPS with this certificate and key (PEM files, reloaded when they change). */
@@ -129,16 +174,31 @@ export const rawConfigSchema = z.strictObject({
     .prefault({}),
   redis: z
     .strictObject({
+      /** One Redis server. */
       url: z.string().min(1).optional(),
       /** The URL from an environment variable (it may carry a password: keep it out of ConfigMaps). */
       urlEnv: z.string().min(1).optional(),
+      /** Redis Cluster: some of its nodes' URLs (the others are discovered). */
+      cluster: z.array(z.string().min(1)).min(1).optional(),
+      /** Sentinel: the sentinels' URLs (a password in them is the sentinels' own)… */
+      sentinels: z.array(z.string().min(1)).min(1).optional(),
+      /** …and the name of the master they watch. */
+      name: z.string().min(1).optional(),
+      /** cluster/sentinels: the Redis nodes' password from an environment variable (instead of in the URLs). */
+      passwordEnv: z.string().min(1).optional(),
       /** The key (>= 32 bytes, shared by the replicas) that authenticates everything stored in Redis: an env var… */
       hmacKeyEnv: z.string().min(1).optional(),
       /** …or a file (relative to the config file; surrounding whitespace is ignored). */
       hmacKeyFile: z.string().min(1).optional(),
     })
-    .refine((r) => (r.url === undefined) !== (r.urlEnv === undefined), {
-      message: "give exactly one of url or urlEnv",
+    .refine((r) => [r.url, r.urlEnv, r.cluster, r.sentinels].filter((v) => v !== undefined).length === 1, {
+      message: "give exactly one of url, urlEnv, cluster or sentinels",
+    })
+    .refine((r) => (r.sentinels === undefined) === (r.name === undefined), {
+      message: "name (the master's name) goes with sentinels, and only with them",
+    })
+    .refine((r) => r.passwordEnv === undefined || r.cluster !== undefined || r.sentinels !== undefined, {
+      message: "passwordEnv goes with cluster or sentinels (a url carries its own password)",
     })
     .refine((r) => (r.hmacKeyEnv === undefined) !== (r.hmacKeyFile === undefined), {
       message:
@@ -263,6 +323,21 @@ export const rawConfigSchema = z.strictObject({
       blobStreamsPerClient: z.number().int().min(1).max(10_000).default(16),
       /** A client connection with no progress (a reader that stopped reading) is closed after this long. */
       clientIdleMs: positiveMs.default(30_000),
+    })
+    .prefault({}),
+  /** Webhooks told of denials, would-denials (audit mode) and bursts of SIGNATURE_UNAVAILABLE (README "Alerts"). */
+  alerts: z
+    .strictObject({
+      webhooks: z.array(alertWebhook).max(32).default([]),
+      /** An `unavailable` alert: at least `threshold` SIGNATURE_UNAVAILABLE decisions of one (project, upstream) within `windowSeconds`. */
+      unavailable: z
+        .strictObject({
+          threshold: z.number().int().min(1).max(100_000).default(5),
+          windowSeconds: z.number().int().min(1).max(86_400).default(60),
+        })
+        .prefault({}),
+      /** On shutdown, what is still queued is sent once, for at most this long. */
+      shutdownFlushMs: z.number().int().min(0).max(60_000).default(5_000),
     })
     .prefault({}),
   shutdown: z.strictObject({ drainTimeoutMs: positiveMs.default(10_000) }).prefault({}),

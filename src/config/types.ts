@@ -94,12 +94,64 @@ export interface TlsConfig {
   reloadIntervalMs: number;
 }
 
+/**
+ * Where Redis is: one server (`url`), a Redis Cluster (seed nodes; the rest is discovered) or a master found
+ * through Sentinel (`name`). Every URL is a Secret (it may carry a password); `rediss://` means TLS.
+ */
+export type RedisTopology =
+  | { kind: "standalone"; url: Secret }
+  | { kind: "cluster"; nodes: readonly Secret[]; password: Secret | undefined }
+  | {
+      kind: "sentinel";
+      sentinels: readonly Secret[];
+      name: string;
+      /** The master's and replicas' password (the sentinels' own comes from their URLs). */
+      password: Secret | undefined;
+    };
+
+export interface RedisConfig {
+  /**
+   * standalone: the URL. cluster/sentinel: "redis+cluster:" / "redis+sentinel:", which createRedisConnection
+   * refuses (connect with `topology`).
+   */
+  url: Secret;
+  topology: RedisTopology;
+  hmacKey: Secret;
+}
+
+export type AlertEventName = "deny" | "would-deny" | "unavailable";
+
+/** One alert webhook (README "Alerts"); its URL and header values are secrets, never logged. */
+export interface AlertWebhookConfig {
+  name: string;
+  url: Secret;
+  format: "json" | "slack";
+  /** Header name → value (from `headersEnv`). */
+  headers: Readonly<Record<string, Secret>>;
+  /** Only these projects' alerts; undefined: every project. */
+  projects: readonly string[] | undefined;
+  events: readonly AlertEventName[];
+  batchMs: number;
+  minIntervalMs: number;
+  maxBatchSize: number;
+  queueSize: number;
+  timeoutMs: number;
+  giveUpMs: number;
+}
+
+export interface AlertsConfig {
+  /** Empty: no alerts (nothing is registered). */
+  webhooks: readonly AlertWebhookConfig[];
+  unavailable: { threshold: number; windowMs: number };
+  shutdownFlushMs: number;
+}
+
 export interface Config {
   listen: ListenAddress;
   tls: TlsConfig | undefined;
   admin: { listen: ListenAddress; token: Secret | undefined; jwt: AdminJwtConfig | undefined };
   /** hmacKey (>= 32 bytes, shared by the replicas) authenticates every entry pullgate stores in Redis. */
-  redis: { url: Secret; hmacKey: Secret } | undefined;
+  redis: RedisConfig | undefined;
   clientAuth: ClientAuthConfig;
   upstreams: readonly UpstreamConfig[];
   manifests: { maxBytes: number };
@@ -136,6 +188,7 @@ export interface Config {
     maxConcurrentLookups: number;
   };
   limits: { blobStreamsPerClient: number; clientIdleMs: number };
+  alerts: AlertsConfig;
   shutdown: { drainTimeoutMs: number };
   log: { access: boolean };
   /** Where the config came from, for the startup log line. */

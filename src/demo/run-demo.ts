@@ -360,9 +360,11 @@ async function showDemo(
   say(style.dim(CONFIG_BEGIN));
   sayLines(configText.trimEnd(), say);
   say(style.dim(CONFIG_END));
-  // With Redis the file names the HMAC key's variable: running it needs a key (the same on every replica).
-  const keyEnv = redis ? `${DEMO_REDIS_HMAC_KEY_ENV}="$(openssl rand -hex 32)" ` : "";
-  say(`Save it as pullgate.yaml and run it: ${keyEnv}npx pullgate serve --config pullgate.yaml`);
+  if (!options.keep)
+    // The registry (and Redis) this config points at stop with the demo: say what works instead.
+    say(
+      `Next: npx pullgate demo --keep to try it; your own registry and key: README "Sign an image for pullgate"`,
+    );
 
   if (options.keep) {
     const tokenFile = join(dir, "admin-token");
@@ -371,6 +373,10 @@ async function showDemo(
     say(`  registry  ${registryHost} (direct, no enforcement)   pullgate  ${proxyHost}`);
     say(`  admin     ${pullgate.adminUrl} (token: PULLGATE_ADMIN_TOKEN=$(cat ${tokenFile}))`);
     say(`  try       skopeo inspect --tls-verify=false docker://${proxyHost}/${UNSIGNED}:${TAG}`);
+    say(
+      `            PULLGATE_ADMIN_TOKEN=$(cat ${tokenFile}) npx pullgate verify ${proxyHost}/${UNSIGNED}:${TAG} --admin ${pullgate.adminUrl}`,
+    );
+
     say(`            ctr images pull --plain-http ${proxyHost}/${SIGNED}:${TAG}   (with containerd running)`);
   }
   return { problems, logs: records };

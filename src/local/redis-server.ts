@@ -28,6 +28,13 @@ export interface RedisServerOptions {
   readyTimeoutMs?: number;
   /** Told about every redis-server process as soon as it exists (restarts included). */
   onSpawn?: (proc: ManagedProcess) => void;
+  /**
+   * A config file given first on the command line (a Sentinel needs one it can rewrite); the options below
+   * still apply after it.
+   */
+  configFile?: string;
+  /** More command-line options, last (e.g. `--cluster-enabled yes`, `--sentinel`). */
+  extraArgs?: readonly string[];
 }
 
 export interface RedisServer extends RestartableProcess {
@@ -49,8 +56,11 @@ function redisServerArgs(opts: {
   dir: string;
   password?: string;
   appendOnly?: boolean;
+  configFile?: string;
+  extraArgs?: readonly string[];
 }): string[] {
   return [
+    ...(opts.configFile === undefined ? [] : [opts.configFile]),
     "--port",
     String(opts.port),
     "--bind",
@@ -69,6 +79,7 @@ function redisServerArgs(opts: {
     "--databases",
     "1",
     ...(opts.password === undefined ? [] : ["--requirepass", opts.password]),
+    ...(opts.extraArgs ?? []),
   ];
 }
 
@@ -77,6 +88,10 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<RedisS
   const port = opts.port ?? (await freePort());
   const logFile = join(dir, "redis.log");
   const args = redisServerArgs({ ...opts, port });
+  // A Sentinel never says "Ready to accept connections".
+  const readyLine = opts.extraArgs?.includes("--sentinel")
+    ? "Running mode=sentinel"
+    : "Ready to accept connections";
 
   const launch = async (): Promise<ManagedProcess> => {
     // The log is appended to across restart(): only look at what this run writes.
@@ -92,7 +107,7 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<RedisS
         // Make sure OUR process bound the port (a bind failure exits instead), so another server answering on
         // that port cannot make an unbound redis-server look ready.
         const ownLog = (await readFile(logFile)).subarray(logOffset).toString("utf8");
-        if (!ownLog.includes("Ready to accept connections")) return false;
+        if (!ownLog.includes(readyLine)) return false;
         return ping(port);
       },
       readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,

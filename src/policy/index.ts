@@ -29,6 +29,7 @@ export {
   lookupErrorActions,
   NOT_IN_FINGERPRINT,
   OPTION_DEFAULTS,
+  optionWarnings,
   type PolicyKey,
   type PolicyOverride,
   PROJECT_OPTION_NAMES,

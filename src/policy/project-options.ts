@@ -282,6 +282,8 @@ export const PUBLIC_GOOD = "public-good";
 export interface ResolveContext {
   roots: ReadonlyMap<string, TrustRoot>;
   readKeyFile?: KeyFileReader | undefined;
+  /** The absolute path a relative key path is read from (for problems: "cannot read k.pub at /etc/…"). */
+  describePath?: ((path: string) => string) | undefined;
   /** Why a `kms` reference is not usable (malformed, unsupported provider); undefined when it is. */
   kmsProblem?: ((reference: string) => string | undefined) | undefined;
 }
@@ -376,8 +378,9 @@ function resolveKeys(
       try {
         pem = readKeyFile(k.path);
       } catch (err) {
+        const where = ctx.describePath ? ` at ${ctx.describePath(k.path)}` : "";
         problems.push(
-          `${at}.path: cannot read ${k.path} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+          `${at}.path: cannot read ${k.path}${where} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
         );
         continue;
       }
@@ -466,6 +469,17 @@ export function crossOptionProblems(options: ProjectOptions, where: string): str
         );
   }
   return problems;
+}
+
+/**
+ * What the options allow but probably do not mean: a policy that checks signatures (audit or
+ * enforce) and trusts nobody denies (or would deny) every image.
+ */
+export function optionWarnings(options: ProjectOptions, where: string): string[] {
+  if (options.mode === "off" || options.keys.length > 0 || options.keyless.length > 0) return [];
+  return [
+    `${where}mode is ${options.mode} and the policy trusts no key and no keyless identity: every image ${options.mode === "enforce" ? "is denied" : "is recorded as would-deny"} (add keys or keyless, or set mode off)`,
+  ];
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { CachedVerdict, CacheTier, VerdictCache } from "../cache/index.ts";
+import type { CachedVerdict, CacheHit, CacheTier, VerdictCache } from "../cache/index.ts";
 import {
   ALL_MANIFEST_TYPES,
   type Digest,
@@ -53,6 +53,8 @@ export type Decision =
       /** For AMBIGUOUS_MANIFEST: what makes it ambiguous. */
       detail?: string;
       signatures?: readonly SignatureReport[];
+      /** A cached deny: when it was decided and until when it holds (ms since epoch). */
+      cached?: { decidedAt: number; expiresAt: number };
     }
   | {
       outcome: "unavailable";
@@ -124,8 +126,7 @@ export class Enforcer {
     // concurrent verification stored its verdict joins that verification or finds the verdict.
     return this.#flights.run(flightKey(input), async () => {
       const hit = await this.#cached(input);
-      if (hit && this.#usable(hit.verdict, manifest, input.contentType))
-        return fromCache(hit.verdict, hit.tier);
+      if (hit && this.#usable(hit.verdict, manifest, input.contentType)) return fromCache(hit, this.#now());
       return this.#decideFresh(input, manifest, true, Promise.resolve(undefined));
     });
   }
@@ -142,7 +143,7 @@ export class Enforcer {
   ): Promise<Decision> {
     return this.#flights.run(flightKey(input), async () => {
       const hit = await this.#cached(input);
-      if (hit && hit.verdict.via !== "signature-artifact") return fromCache(hit.verdict, hit.tier);
+      if (hit && hit.verdict.via !== "signature-artifact") return fromCache(hit, this.#now());
       const missingKeys = keysUnavailable(input.policy);
       if (missingKeys) return missingKeys;
       const deadline = new Deadline(this.#timeoutMs);
@@ -179,6 +180,14 @@ export class Enforcer {
   ): Promise<{ admitted: boolean; tier?: CacheTier }> {
     const hit = await this.#opts.cache.get(policy.fingerprint, `blob:${digest}`);
     return hit?.verdict.outcome === "allow" ? { admitted: true, tier: hit.tier } : { admitted: false };
+  }
+
+  /**
+   * Drops every cached verdict of `digest` (the dry run found it allowed: a denial cached before it
+   * was signed must not outlive that answer).
+   */
+  forget(digest: Digest): Promise<number> {
+    return this.#opts.cache.deleteDigest(digest);
   }
 
   get inflight(): number {
@@ -449,7 +458,8 @@ function ambiguous(problem: string): Decision {
   return { outcome: "deny", reason: "AMBIGUOUS_MANIFEST", tier: "content", detail: problem };
 }
 
-function fromCache(v: CachedVerdict, tier: CacheTier): Decision {
+function fromCache(hit: CacheHit, now: number): Decision {
+  const { verdict: v, tier } = hit;
   if (v.outcome === "allow") {
     return {
       outcome: "allow",
@@ -461,7 +471,10 @@ function fromCache(v: CachedVerdict, tier: CacheTier): Decision {
     };
   }
   const reason = (v.reason as DenyReason | undefined) ?? "NO_SIGNATURE";
-  return v.detail ? { outcome: "deny", reason, tier, detail: v.detail } : { outcome: "deny", reason, tier };
+  const cached = { decidedAt: v.decidedAt, expiresAt: now + hit.ttlMs };
+  return v.detail
+    ? { outcome: "deny", reason, tier, detail: v.detail, cached }
+    : { outcome: "deny", reason, tier, cached };
 }
 
 /**

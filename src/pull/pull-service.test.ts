@@ -107,6 +107,31 @@ describe("enforce", () => {
     ]);
   });
 
+  it("a denial from the cache says so and until when; a dry run that allows the image drops it", async () => {
+    const image = pushImage(registry, "enf/late", "v1");
+    expect((await app.request("/v2/enf/late/manifests/v1")).status).toBe(403);
+    const again = await app.request("/v2/enf/late/manifests/v1");
+    expect(again.status).toBe(403);
+    const body = (await again.json()) as {
+      errors: Array<{ message: string; detail: Record<string, unknown> }>;
+    };
+    const [err] = body.errors;
+    expect(err?.message).toMatch(
+      /\(a verdict cached at \d{4}-\d\d-\d\dT[\d:]+Z: it is checked again after [\d:TZ-]+, or at once after a dry run that allows it or DELETE \/admin\/v1\/cache\/sha256:[0-9a-f]{64}\)$/,
+    );
+    expect(err?.detail.cachedUntil).toMatch(/Z$/);
+    expect(decisions().at(-1)).toMatchObject({
+      outcome: "deny",
+      tier: "memory",
+      cachedUntil: expect.stringMatching(/Z$/),
+    });
+    // Signed now: the dry run says allow and drops the cached denial, so the next pull is allowed.
+    fakeLegacySignature(registry, "enf/late", image.digest, trusted);
+    const { target, reference } = deps.pull.resolveImage("enf/late:v1");
+    expect((await deps.pull.dryRun({ target, reference })).outcome).toBe("allow");
+    expect((await app.request("/v2/enf/late/manifests/v1")).status).toBe(200);
+  });
+
   it("serves a signed image's exact bytes and audits the key", async () => {
     const image = signed("enf/app");
     const res = await app.request("/v2/enf/app/manifests/v1");

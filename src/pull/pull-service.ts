@@ -85,6 +85,8 @@ export interface PullServiceOptions {
    */
   clientsAuthenticate?: boolean;
   readiness?: ReadinessOptions;
+  /** The proxy's own host:port names: a dry-run reference may name pullgate itself as its registry. */
+  ownHosts?: () => readonly string[];
 }
 
 /** What pullgate asks for when it fetches a manifest for itself. */
@@ -130,9 +132,13 @@ export class PullService {
    */
   resolveImage(reference: string, upstream?: string): { target: PullTarget; reference: Reference } {
     const ref: ImageReference = parseImageReference(reference);
+    // The reference a user just pulled through pullgate (`127.0.0.1:5050/proj/app:v1`) names pullgate
+    // as its registry: that is the proxy's own routing, as for a client without ?ns=.
+    const registry =
+      ref.registry !== undefined && this.#opts.ownHosts?.().includes(ref.registry) ? undefined : ref.registry;
     const route =
       upstream === undefined
-        ? this.#router.route(ref.name, ref.registry)
+        ? this.#router.route(ref.name, registry)
         : this.#router.routeVia(upstream, ref.name);
     return { target: this.#target(route), reference: ref.reference };
   }
@@ -335,8 +341,13 @@ export class PullService {
           record("would-deny", { reason: decision.reason, tier: decision.tier, detail: decision.detail });
           return;
         }
-        record("deny", { reason: decision.reason, tier: decision.tier, detail: decision.detail });
-        throw denied(policy.project, route.name, m.digest, decision.reason, decision.detail);
+        record("deny", {
+          reason: decision.reason,
+          tier: decision.tier,
+          detail: decision.detail,
+          ...(decision.cached ? { cachedUntil: new Date(decision.cached.expiresAt).toISOString() } : {}),
+        });
+        throw denied(policy.project, route.name, m.digest, decision.reason, decision.detail, decision.cached);
       case "unavailable":
         if (policy.mode === "audit") {
           record("would-deny", { reason: "SIGNATURE_UNAVAILABLE", tier: decision.tier });
@@ -426,6 +437,8 @@ export class PullService {
               decision.cause !== "keys"
             ? "allow"
             : "deny";
+    // An image signed after it was denied: its cached denial must not outlive this answer.
+    if (decision.outcome === "allow") await this.#opts.enforcer.forget(m.digest);
     return { manifest: m, policy, decision, outcome };
   }
 

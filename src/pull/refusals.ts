@@ -10,6 +10,8 @@ export function denied(
   digest: Digest,
   reason: DenyReason,
   detail: string | undefined,
+  /** A denial answered from the verdict cache: when it was decided, and until when it holds. */
+  cached?: { decidedAt: number; expiresAt: number },
 ): OciError {
   const image = `${repository}@${digest}`;
   const found = detail ? `: ${detail}` : "";
@@ -23,8 +25,17 @@ export function denied(
     ATTESTATION_REJECTED: `${image} has the attestation the project requires, but it does not meet the project's condition${found}`,
     AMBIGUOUS_MANIFEST: `${image} is ambiguous JSON that container clients could read differently from pullgate (${detail ?? "ambiguous"}); it is refused whatever signs it`,
   };
-  return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}`, {
-    detail: { project, repository, digest, reason },
+  const when = cached
+    ? ` (a verdict cached at ${iso(cached.decidedAt)}: it is checked again after ${iso(cached.expiresAt)}, or at once after a dry run that allows it or DELETE /admin/v1/cache/${digest})`
+    : "";
+  return new OciError("DENIED", `project "${project}" admits only signed images: ${why[reason]}${when}`, {
+    detail: {
+      project,
+      repository,
+      digest,
+      reason,
+      ...(cached ? { cachedUntil: iso(cached.expiresAt) } : {}),
+    },
   });
 }
 
@@ -51,4 +62,8 @@ export function signatureUnavailable(
     `project "${project}" admits only signed images, and ${why}; try again`,
     { detail: { project, repository, digest, reason: "SIGNATURE_UNAVAILABLE" } },
   );
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }

@@ -1,6 +1,9 @@
-import { Redis } from "ioredis";
-import type { Secret } from "../config/index.ts";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions, type SentinelAddress } from "ioredis";
+import type { Config, Secret } from "../config/index.ts";
 import type { Logger } from "../telemetry/index.ts";
+
+/** Where Redis is (config/types.ts): one server, a Redis Cluster, or a master behind Sentinel. */
+export type RedisTopology = NonNullable<Config["redis"]>["topology"];
 
 /**
  * One Redis connection (ioredis) that can neither crash the process nor hang a request:
@@ -15,12 +18,26 @@ import type { Logger } from "../telemetry/index.ts";
  * the URL (which may carry a password).
  *
  * The creator owns the connection and closes it; the stores and caches built on it never close it.
+ *
+ * The topology decides the client, with the same options, readiness, backoff and log lines for all three:
+ *  - standalone: `new Redis(url)`;
+ *  - cluster: `new Cluster(seedNodes)`: commands go to the node owning their key's slot (every multi-key command
+ *    and script of this folder keeps its keys in one slot); "ready" once the slot map is loaded; pub/sub through
+ *    the Cluster's single subscriber connection (a PUBLISH on any node reaches every node's subscribers);
+ *  - sentinel: `new Redis({ sentinels, name })`: the sentinels name the master on every (re)connect, a
+ *    `+switch-master` they announce drops the connection at once (failoverDetector), and a READONLY answer (a
+ *    demoted master) reconnects to find the new one.
  */
 export interface RedisConnection {
   /** Low-cardinality name for logs and metrics ("cache", "policy-subscriber", …). */
   readonly name: string;
-  /** The ioredis client. Use it only for commands; the connection owns its event listeners and lifecycle. */
-  readonly client: Redis;
+  /**
+   * The ioredis client (a Cluster for a Redis Cluster). Use it only for commands; the connection owns its event
+   * listeners and lifecycle.
+   */
+  readonly client: Redis | Cluster;
+  /** What the client talks to: "cluster" means keys used together must share a hash slot. */
+  readonly topology: RedisTopology["kind"];
   /** True when commands can be sent now (connected, handshake done). */
   isReady(): boolean;
   /** Resolves true as soon as the connection is ready, false after `timeoutMs` (never rejects). */
@@ -68,36 +85,34 @@ export const RedisLogEvents = {
   commandFailed: "redis_command_failed",
 } as const;
 
-export function createRedisConnection(url: Secret, opts: RedisConnectionOptions): RedisConnection {
+export function createRedisConnection(
+  target: Secret | RedisTopology,
+  opts: RedisConnectionOptions,
+): RedisConnection {
   const { logger, name } = opts;
+  const topology: RedisTopology = "kind" in target ? target : { kind: "standalone", url: target };
   const commandTimeoutMs = opts.commandTimeoutMs ?? 200;
   const maxReconnectDelayMs = opts.maxReconnectDelayMs ?? 2_000;
   const failureLogIntervalMs = opts.failureLogIntervalMs ?? 10_000;
-  const rawUrl = url.reveal();
-  const redact = createRedactor(rawUrl);
-  if (!/^rediss?:\/\//.test(rawUrl)) {
-    // The URL itself is never part of the message.
-    throw new Error(`redis connection "${name}": the URL must start with redis:// or rediss://`);
-  }
-
-  const client = new Redis(rawUrl, {
-    enableOfflineQueue: false,
+  const redact = createRedactor(secretsOf(topology));
+  const backoff = (attempt: number): number => {
+    const base = Math.min(50 * 2 ** Math.min(attempt - 1, 16), maxReconnectDelayMs);
+    return Math.round(base + Math.random() * base * 0.1);
+  };
+  const common = {
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     commandTimeout: commandTimeoutMs,
     connectTimeout: opts.connectTimeoutMs ?? 1_000,
     socketTimeout: opts.socketTimeoutMs ?? 1_000,
-    retryStrategy: (attempt) => {
-      const base = Math.min(50 * 2 ** Math.min(attempt - 1, 16), maxReconnectDelayMs);
-      return Math.round(base + Math.random() * base * 0.1);
-    },
     // ioredis' own "connection name" (CLIENT SETNAME) helps operators in CLIENT LIST.
     connectionName: `pullgate-${name}`,
     // ioredis re-subscribes on reconnect without handling the promise: when that SUBSCRIBE fails
     // (connection lost again) it is an unhandled rejection, which ends a Node process. The policy
     // store subscribes itself on every "ready".
     autoResubscribe: false,
-  });
+  } satisfies RedisOptions;
+  const client = createClient(topology, name, common, backoff);
 
   type State = "connecting" | "up" | "down" | "closed";
   let state: State = "connecting";
@@ -151,6 +166,7 @@ export function createRedisConnection(url: Secret, opts: RedisConnectionOptions)
   return {
     name,
     client,
+    topology: topology.kind,
     isReady: () => client.status === "ready" && state !== "closed",
     whenReady(timeoutMs) {
       if (client.status === "ready") return Promise.resolve(true);
@@ -207,6 +223,128 @@ export function createRedisConnection(url: Secret, opts: RedisConnectionOptions)
   };
 }
 
+type CommonOptions = Pick<
+  RedisOptions,
+  | "maxRetriesPerRequest"
+  | "autoResendUnfulfilledCommands"
+  | "commandTimeout"
+  | "connectTimeout"
+  | "socketTimeout"
+  | "connectionName"
+  | "autoResubscribe"
+>;
+
+/** The ioredis client of a topology; no URL text in any error it throws. */
+function createClient(
+  topology: RedisTopology,
+  name: string,
+  common: CommonOptions,
+  backoff: (attempt: number) => number,
+): Redis | Cluster {
+  const where = `redis connection "${name}"`;
+  switch (topology.kind) {
+    case "standalone": {
+      const rawUrl = topology.url.reveal();
+      if (/^redis\+(cluster|sentinel):$/.test(rawUrl)) {
+        throw new Error(`${where}: a Redis ${rawUrl.slice(6, -1)} is reached through config.redis.topology`);
+      }
+      if (!/^rediss?:\/\//.test(rawUrl)) {
+        // The URL itself is never part of the message.
+        throw new Error(`${where}: the URL must start with redis:// or rediss://`);
+      }
+      return new Redis(rawUrl, { ...common, enableOfflineQueue: false, retryStrategy: backoff });
+    }
+    case "cluster": {
+      const nodes = topology.nodes.map((url) => parseNodeUrl(url, where));
+      const auth = nodes.find((n) => n.password !== undefined);
+      const password = topology.password?.reveal() ?? auth?.password;
+      const options: ClusterOptions = {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: backoff,
+        // A failover or resharding answers MOVED/ASK/TRYAGAIN/CLUSTERDOWN for a moment: a few quick retries,
+        // never a long wait on the pull path.
+        maxRedirections: 4,
+        retryDelayOnFailover: 50,
+        retryDelayOnClusterDown: 50,
+        retryDelayOnTryAgain: 50,
+        slotsRefreshTimeout: common.connectTimeout ?? 1_000,
+        redisOptions: {
+          ...common,
+          ...(password === undefined ? {} : { password }),
+          ...(auth?.username ? { username: auth.username } : {}),
+          ...(nodes[0]?.tls ? { tls: {} } : {}),
+        },
+      };
+      return new Cluster(
+        nodes.map(({ host, port }) => ({ host, port })),
+        options,
+      );
+    }
+    case "sentinel": {
+      const sentinels = topology.sentinels.map((url) => parseNodeUrl(url, where));
+      const auth = sentinels.find((n) => n.password !== undefined);
+      const tls = sentinels[0]?.tls === true;
+      const password = topology.password?.reveal();
+      return new Redis({
+        ...common,
+        sentinels: sentinels.map(({ host, port }): SentinelAddress => ({ host, port })),
+        name: topology.name,
+        ...(auth?.password === undefined ? {} : { sentinelPassword: auth.password }),
+        ...(auth?.username ? { sentinelUsername: auth.username } : {}),
+        ...(password === undefined ? {} : { password }),
+        ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+        enableOfflineQueue: false,
+        retryStrategy: backoff,
+        sentinelRetryStrategy: backoff,
+        // Drop the connection as soon as a sentinel announces +switch-master, instead of waiting for the old
+        // master to fail; and a READONLY answer means we are talking to a demoted master: reconnect.
+        failoverDetector: true,
+        reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 1 : false),
+      });
+    }
+  }
+}
+
+interface NodeAddress {
+  host: string;
+  port: number;
+  tls: boolean;
+  username: string | undefined;
+  password: string | undefined;
+}
+
+function parseNodeUrl(url: Secret, where: string): NodeAddress {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.reveal());
+  } catch {
+    throw new Error(`${where}: a node URL is not a URL`);
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new Error(`${where}: the URL must start with redis:// or rediss://`);
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
+  return {
+    host,
+    port: parsed.port === "" ? 6379 : Number(parsed.port),
+    tls: parsed.protocol === "rediss:",
+    username: parsed.username === "" ? undefined : decodeURIComponent(parsed.username),
+    password: parsed.password === "" ? undefined : decodeURIComponent(parsed.password),
+  };
+}
+
+/** Every text that must not reach a log line: the URLs and the passwords they or the topology carry. */
+function secretsOf(topology: RedisTopology): string[] {
+  switch (topology.kind) {
+    case "standalone":
+      return [topology.url.reveal()];
+    case "cluster":
+      return [...topology.nodes.map((u) => u.reveal()), topology.password?.reveal() ?? ""];
+    case "sentinel":
+      return [...topology.sentinels.map((u) => u.reveal()), topology.password?.reveal() ?? ""];
+  }
+}
+
 /** Log fields for an error: its code and name, and a message with the URL and password cut out. */
 function errorFields(err: unknown, redact: (s: string) => string): Record<string, unknown> {
   if (err === undefined) return {};
@@ -219,15 +357,18 @@ function errorFields(err: unknown, redact: (s: string) => string): Record<string
   };
 }
 
-function createRedactor(rawUrl: string): (s: string) => string {
-  const secrets = [rawUrl];
-  try {
-    const parsed = new URL(rawUrl);
-    if (parsed.password) {
-      secrets.push(parsed.password, decodeURIComponent(parsed.password));
+function createRedactor(raw: readonly string[]): (s: string) => string {
+  const secrets: string[] = [];
+  for (const rawUrl of raw) {
+    secrets.push(rawUrl);
+    try {
+      const parsed = new URL(rawUrl);
+      if (parsed.password) {
+        secrets.push(parsed.password, decodeURIComponent(parsed.password));
+      }
+    } catch {
+      // not a URL (or a bare password): only the raw string is redacted
     }
-  } catch {
-    // not a URL: only the raw string is redacted
   }
   const needles = secrets.filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
   return (s) => {

@@ -36,6 +36,9 @@ export interface RedisPolicyStoreOptions {
  *    while it was disconnected are lost.
  *  - put/remove/load reject when Redis cannot be reached (the admin API answers 503): a write is never
  *    silently dropped.
+ * Redis Cluster: one key (the hash), and MULTI holds it and a PUBLISH (no key), so no CROSSSLOT; the Cluster's
+ * subscriber connection hears a PUBLISH made on any node. Sentinel: both connections follow the master, and the
+ * subscriber's reconnect to a new master reloads everything ("*").
  * close() unsubscribes but does not close the connections: whoever created them does.
  */
 export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicyStore {

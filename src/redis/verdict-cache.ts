@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { CachedVerdict, CacheHit, VerdictCache } from "../cache/index.ts";
 import type { Logger } from "../telemetry/index.ts";
 import type { RedisConnection } from "./connection.ts";
@@ -27,8 +28,22 @@ import type { RedisEntryMac } from "./entry-mac.ts";
  * are counted and logged through the connection (one line per outage, not per call).
  * deleteDigest is an explicit admin action and rejects when Redis cannot be reached, so the caller can tell.
  *
- * The scripts touch keys they compute (standalone Redis or a single-shard deployment, not Redis Cluster).
- * close() does not close the connection: whoever created it does.
+ * Redis Cluster: there every key of a digest carries the digest as its hash tag (`…:{sha256:…}`; fingerprints
+ * are hex, so these are the key's first braces): `${prefix}verdict:${fingerprint}:{${digest}}` and
+ * `${prefix}digest:{${digest}}`. A digest's verdicts and its index live in one slot: the GET+PTTL transaction,
+ * the SET script (two keys) and the delete script (which builds the verdict keys from the index, each in
+ * KEYS[1]'s slot) never cross slots, and different digests spread over the cluster. One server and Sentinel
+ * keep the names without braces, so upgrading does not make every cached verdict unreachable at once.
+ *
+ * Other replicas' memory tiers: deleteDigest publishes `{"digest","origin"}` on `${prefix}cache-invalidated`
+ * (from the delete script, so only once the keys are gone). Given a `subscriber` and `onRemoteDelete`, this cache
+ * subscribes to that channel (on every (re)connect of the subscriber) and hands every other replica's digest to
+ * `onRemoteDelete` (the tiered cache's memory tier). Plain PUBLISH/SUBSCRIBE: on a Redis Cluster a PUBLISH on
+ * any node reaches the subscribers of every node; through Sentinel it goes to the master, where every replica's
+ * subscriber is. A deletion published while a replica's subscriber is disconnected does not reach that
+ * replica's memory tier, which keeps its copy until it expires (at most the verdict's TTL). The message is not
+ * authenticated: all it can do is make a replica forget verdicts (a re-verification), never admit anything.
+ * close() does not close the connections: whoever created them does.
  */
 export interface RedisVerdictCacheOptions {
   redis: RedisConnection;
@@ -39,6 +54,13 @@ export interface RedisVerdictCacheOptions {
   logger: Logger;
   /** Clock for the sealed expiry (tests). Default Date.now. */
   now?: () => number;
+  /**
+   * A second connection, used only for SUBSCRIBE (it may be the policy store's subscriber): with
+   * `onRemoteDelete`, other replicas' deleteDigest reach this replica.
+   */
+  subscriber?: RedisConnection;
+  /** Called with a digest another replica deleted (to drop it from this replica's memory tier). */
+  onRemoteDelete?: (digest: string) => unknown;
 }
 
 /** The MAC kind of verdict entries. */
@@ -55,13 +77,18 @@ end
 return 1
 `;
 
-/** DEL every verdict listed in the digest's index, then the index; returns how many verdicts existed. */
+/**
+ * DEL every verdict listed in the digest's index (ARGV[1] .. fingerprint .. ARGV[2]: on a cluster the same hash
+ * tag, so the same slot, as KEYS[1]), then the index, then PUBLISH ARGV[4] on channel ARGV[3]; returns how many
+ * verdicts existed.
+ */
 const DELETE_DIGEST_SCRIPT = `
 local dropped = 0
 for _, fingerprint in ipairs(redis.call("SMEMBERS", KEYS[1])) do
   dropped = dropped + redis.call("DEL", ARGV[1] .. fingerprint .. ARGV[2])
 end
 redis.call("DEL", KEYS[1])
+redis.call("PUBLISH", ARGV[3], ARGV[4])
 return dropped
 `;
 
@@ -69,9 +96,17 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): Verdict
   const { redis, logger, mac } = opts;
   const now = opts.now ?? Date.now;
   const prefix = opts.keyPrefix ?? "pullgate:v1:";
+  // Cluster: the digest is the hash tag of every key of that digest (one slot). Digests hold no braces.
+  const tagged = (digest: string): string => (redis.topology === "cluster" ? `{${digest}}` : digest);
   const verdictKey = (fingerprint: string, digest: string): string =>
-    `${prefix}verdict:${fingerprint}:${digest}`;
-  const digestKey = (digest: string): string => `${prefix}digest:${digest}`;
+    `${prefix}verdict:${fingerprint}:${tagged(digest)}`;
+  const digestKey = (digest: string): string => `${prefix}digest:${tagged(digest)}`;
+  const channel = `${prefix}cache-invalidated`;
+  const origin = randomUUID();
+  const invalidations =
+    opts.subscriber && opts.onRemoteDelete
+      ? subscribeInvalidations(opts.subscriber, channel, origin, opts.onRemoteDelete, logger)
+      : undefined;
 
   /**
    * The verdict and its remaining lifetime (by the sealed expiry), or undefined: a value that is not an authentic
@@ -152,15 +187,83 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): Verdict
         1,
         digestKey(digest),
         `${prefix}verdict:`,
-        `:${digest}`,
+        `:${tagged(digest)}`,
+        channel,
+        JSON.stringify({ digest, origin }),
       );
       return typeof dropped === "number" ? dropped : Number(dropped);
     },
 
     async close() {
-      // The connection belongs to its creator.
+      // The connections belong to their creator.
+      await invalidations?.close();
     },
   };
+}
+
+/**
+ * SUBSCRIBE to the invalidation channel on every (re)connect of `subscriber` and hand other replicas' digests to
+ * `onRemoteDelete`. close() unsubscribes.
+ */
+function subscribeInvalidations(
+  subscriber: RedisConnection,
+  channel: string,
+  origin: string,
+  onRemoteDelete: (digest: string) => unknown,
+  logger: Logger,
+): { close(): Promise<void> } {
+  let closed = false;
+  const onMessage = (from: string, message: string): void => {
+    if (from !== channel || closed) return;
+    const digest = parseInvalidation(message, origin);
+    if (digest === undefined) return;
+    try {
+      void Promise.resolve(onRemoteDelete(digest)).catch(() => undefined);
+    } catch {
+      // a listener's failure is not Redis'
+    }
+  };
+  subscriber.client.on("message", onMessage);
+  const subscribe = async (): Promise<void> => {
+    if (closed) return;
+    try {
+      await subscriber.client.subscribe(channel);
+    } catch (err) {
+      logger.log("warn", "cache_invalidation_subscribe_failed", { code: (err as { code?: unknown }).code });
+      // Try again through a reconnect (the next "ready" calls us again).
+      if (!closed && subscriber.isReady()) subscriber.client.disconnect(true);
+    }
+  };
+  const offReady = subscriber.onReady(() => void subscribe());
+  if (subscriber.isReady()) void subscribe();
+  return {
+    async close() {
+      if (closed) return;
+      closed = true;
+      offReady();
+      subscriber.client.off("message", onMessage);
+      if (subscriber.isReady()) {
+        try {
+          await subscriber.client.unsubscribe(channel);
+        } catch {
+          // the connection's creator closes it anyway
+        }
+      }
+    },
+  };
+}
+
+/** The digest of another replica's invalidation message; undefined for ours or for anything else. */
+function parseInvalidation(message: string, origin: string): string | undefined {
+  try {
+    const value = JSON.parse(message) as unknown;
+    if (typeof value !== "object" || value === null) return undefined;
+    const { digest, origin: from } = value as Record<string, unknown>;
+    if (typeof digest !== "string" || typeof from !== "string" || from === origin) return undefined;
+    return digest.length > 0 && digest.length <= 256 ? digest : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const VIAS = new Set(["signature", "index", "signature-artifact"]);

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { type Apps, createApps, createDeps, type Deps } from "../app.ts";
 import type { Config, ListenAddress, TlsConfig } from "../config/index.ts";
+import { policyWarnings } from "../config/index.ts";
 import { OciError, renderError } from "../oci/index.ts";
 import type { Logger } from "../telemetry/index.ts";
 import { readTlsMaterial, watchTlsMaterial } from "./tls-reloader.ts";
@@ -32,6 +33,7 @@ export async function startPullgate(
   let stopWatching = () => {};
   try {
     const p = await listen(
+      "proxy",
       apps.proxy,
       config.listen,
       config.tls ? { config: config.tls, logger: deps.logger } : undefined,
@@ -39,7 +41,7 @@ export async function startPullgate(
     proxy = p.server;
     stopWatching = p.stopWatching;
     try {
-      admin = (await listen(apps.admin, config.admin.listen)).server;
+      admin = (await listen("admin", apps.admin, config.admin.listen)).server;
     } catch (err) {
       stopWatching();
       proxy.close();
@@ -62,6 +64,11 @@ export async function startPullgate(
       default: u.default,
     })),
   });
+  deps.state.proxyHosts = hostsOf(proxy);
+  // What will happen, said once at start: every configured project and its mode, the admin API's
+  // auth, Redis.
+  deps.logger.log("info", "ready", summaryOf(config));
+  for (const warning of policyWarnings(config)) deps.logger.log("warn", "policy warning", { warning });
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
@@ -77,7 +84,31 @@ export async function startPullgate(
   return { deps, apps, proxyUrl, adminUrl, stop };
 }
 
+/** A listener that could not start: which one, where, and why (EADDRINUSE: the port is taken). */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  constructor(which: "proxy" | "admin", address: ListenAddress, cause: unknown) {
+    const code = (cause as { code?: unknown }).code;
+    const where = `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`;
+    const why =
+      code === "EADDRINUSE"
+        ? "the address is already in use (another pullgate, or another server on that port)"
+        : code === "EACCES"
+          ? "permission denied (ports below 1024 need privileges)"
+          : code === "EADDRNOTAVAIL"
+            ? "no interface has that address"
+            : (cause as Error).message;
+    const setting = which === "proxy" ? "listen" : "admin.listen";
+    super(
+      `cannot listen on ${where} for the ${which} (${setting}): ${why}${typeof code === "string" ? ` (${code})` : ""}`,
+    );
+    this.name = "ListenError";
+    this.code = typeof code === "string" ? code : undefined;
+  }
+}
+
 function listen(
+  which: "proxy" | "admin",
   app: { fetch: FetchHandler },
   address: ListenAddress,
   tls?: { config: TlsConfig; logger: Logger },
@@ -108,12 +139,45 @@ function listen(
   server.headersTimeout = 30_000;
   server.requestTimeout = 0;
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const fail = (err: unknown) => {
+      stopWatching();
+      reject(new ListenError(which, address, err));
+    };
+    server.once("error", fail);
     server.listen(address.port, address.host, () => {
-      server.off("error", reject);
+      server.off("error", fail);
       resolve({ server, stopWatching });
     });
   });
+}
+
+/** The names clients reach the proxy by (host:port), as a dry-run reference may spell them. */
+function hostsOf(server: Server): string[] {
+  const a = server.address() as AddressInfo;
+  const any = a.address === "0.0.0.0" || a.address === "::";
+  const loopback = any || a.address === "127.0.0.1" || a.address === "::1";
+  const hosts = [a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`];
+  if (loopback) hosts.push(`localhost:${a.port}`, `127.0.0.1:${a.port}`);
+  return hosts;
+}
+
+function summaryOf(config: Config): Record<string, unknown> {
+  return {
+    projects: Object.fromEntries(Object.entries(config.projects).map(([name, p]) => [name, p.mode])),
+    defaultsMode: config.defaults.mode,
+    adminApi:
+      config.admin.token || config.admin.jwt
+        ? {
+            auth: [config.admin.token ? "token" : undefined, config.admin.jwt ? "jwt" : undefined].filter(
+              Boolean,
+            ),
+          }
+        : "read-only health and metrics (no admin.token or admin.jwt: the policy API is off)",
+    redis: config.redis
+      ? "configured (verdicts and runtime policies shared by every replica)"
+      : "none (verdicts in memory only; runtime policy changes are not kept)",
+    clientAuth: config.clientAuth.htpasswd ? "htpasswd" : config.clientAuth.jwt ? "jwt" : "none",
+  };
 }
 
 function urlOf(server: Server, https: boolean): string {

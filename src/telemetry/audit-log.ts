@@ -20,6 +20,8 @@ export interface ManifestDecisionRecord {
   keyFingerprint?: string | undefined;
   /** Who answered: memory, redis, verified (a fresh lookup), content (decided by the manifest itself). */
   tier?: string | undefined;
+  /** A denial from the verdict cache: until when it holds (ISO 8601). */
+  cachedUntil?: string | undefined;
   durationMs: number;
 }
 

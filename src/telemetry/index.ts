@@ -21,4 +21,11 @@ export {
   type GaugeSources,
   type PullgateMetrics,
 } from "./pullgate-metrics.ts";
+export {
+  AUDIT_OUTCOMES,
+  isAuditOutcome,
+  type RecentDecision,
+  RecentDecisions,
+  type RecentDecisionsFilter,
+} from "./recent-decisions.ts";
 export { createTracer, type Span, TRACER_NAME, type Tracer, withClientSpan } from "./tracer.ts";

@@ -1,0 +1,256 @@
+import { join } from "node:path";
+import { Cluster } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
+import { makeTempDir, removeDir } from "./support/process.ts";
+import {
+  rawRequest,
+  startTestPullgate,
+  TEST_REDIS_HMAC_KEY_ENV,
+  type TestPullgate,
+} from "./support/pullgate.ts";
+import {
+  type RedisClusterFixture,
+  type RedisSentinelFixture,
+  startRedisCluster,
+  startRedisSentinel,
+  waitFor,
+  withClients,
+} from "./support/redis-topologies.ts";
+import { type Registry, startRegistry } from "./support/registry.ts";
+import { generateTestKey, RegistryWriter, signLegacy } from "./support/signer.ts";
+
+// Redis as operators run it: two pullgate replicas share verdicts, runtime policies and cache deletions through
+// a 3-master Redis Cluster, and through a Sentinel deployment (master, replica, 3 sentinels) across a failover
+// under load, during which a pull is served or refused with 503, never allowed when it should be denied.
+
+const ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+const ADMIN_TOKEN = "topologies-admin-token";
+
+let work: string;
+let registry: Registry;
+let pem: string;
+const img: Record<"signed" | "unsigned", ImageResult> = {} as Record<"signed" | "unsigned", ImageResult>;
+
+beforeAll(async () => {
+  work = await makeTempDir("redis-topologies-test");
+  const layout = join(work, "layout");
+  registry = await startRegistry();
+  const key = generateTestKey();
+  pem = JSON.stringify(key.publicKeyPem);
+  const writer = new RegistryWriter(registry.url);
+  for (const name of ["signed", "unsigned"] as const) {
+    img[name] = await createImage({
+      dir: layout,
+      tag: name,
+      layers: [{ size: 256, seed: `topologies-${name}` }],
+      labels: { name },
+    });
+    await pushImage({ layoutDir: layout, tag: name, dest: `${registry.host}/proj/${name}:v1` });
+  }
+  await signLegacy({ writer, repository: "proj/signed", digest: img.signed.manifestDigest, key });
+}, 120_000);
+
+afterAll(async () => {
+  await registry?.stop();
+  if (work) await removeDir(work);
+});
+
+const upstreams = () => `  - name: local\n    url: "${registry.url}"`;
+const projects = () => `projects:
+  proj:
+    mode: enforce
+    keys: [{ name: release, pem: ${pem}, transparencyLog: optional }]
+`;
+
+const pull = (pg: TestPullgate, name: "signed" | "unsigned") =>
+  rawRequest(pg.proxyUrl, `/v2/proj/${name}/manifests/v1`, { headers: { accept: ACCEPT } });
+
+const fingerprint = (pg: TestPullgate) => pg.deps.policies.forProject("proj").fingerprint;
+const lookups = (pg: TestPullgate) => pg.deps.metrics.signatureLookups.value();
+
+async function admin(pg: TestPullgate, method: string, path: string, body?: unknown): Promise<number> {
+  const res = await fetch(`${pg.adminUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Pulls on `pg` until `status` is answered (a runtime policy change travels through pub/sub). */
+async function pullUntil(pg: TestPullgate, name: "signed" | "unsigned", status: number): Promise<void> {
+  await waitFor(async () => (await pull(pg, name)).status === status, `${name} → ${status}`, 15_000);
+}
+
+/** A verdict made on `a` is read from Redis by `b` (no lookup of its own); both keep it in memory. */
+async function expectSharedVerdicts(a: TestPullgate, b: TestPullgate): Promise<void> {
+  expect((await pull(a, "signed")).status).toBe(200);
+  expect((await pull(a, "unsigned")).status).toBe(403);
+  const before = lookups(b);
+  expect((await pull(b, "signed")).status).toBe(200);
+  expect((await pull(b, "unsigned")).status).toBe(403);
+  expect(lookups(b) - before, "b verified nothing: both verdicts came from Redis").toBe(0);
+  for (const pg of [a, b]) {
+    const hit = await pg.deps.cache.get(fingerprint(pg), img.signed.manifestDigest);
+    expect(hit?.tier).toBe("memory");
+  }
+}
+
+/** A runtime policy put on `a` reaches `b`, and so does its removal. */
+async function expectPolicyPropagation(a: TestPullgate, b: TestPullgate): Promise<void> {
+  expect(await admin(a, "PUT", "/admin/v1/projects/proj/policy", { mode: "audit" })).toBe(200);
+  await pullUntil(b, "unsigned", 200);
+  expect(await admin(a, "DELETE", "/admin/v1/projects/proj/policy")).toBe(200);
+  await pullUntil(b, "unsigned", 403);
+}
+
+/** DELETE /admin/v1/cache/{digest} on `a` empties both replicas' memory tiers for that digest. */
+async function expectDeleteReachesBoth(a: TestPullgate, b: TestPullgate): Promise<void> {
+  const digest = img.signed.manifestDigest;
+  for (const pg of [a, b]) {
+    expect((await pull(pg, "signed")).status).toBe(200);
+    expect((await pg.deps.cache.get(fingerprint(pg), digest))?.tier).toBe("memory");
+  }
+  expect(await admin(a, "DELETE", `/admin/v1/cache/${digest}`)).toBe(200);
+  expect(await a.deps.cache.get(fingerprint(a), digest)).toBeUndefined();
+  await waitFor(
+    async () => (await b.deps.cache.get(fingerprint(b), digest)) === undefined,
+    "the deletion to reach the other replica's memory tier",
+    5_000,
+  );
+  // Verified again afterwards, and still allowed.
+  const before = lookups(b);
+  expect((await pull(b, "signed")).status).toBe(200);
+  expect(lookups(b) - before).toBe(1);
+}
+
+describe("Redis Cluster (3 masters)", () => {
+  let cluster: RedisClusterFixture;
+  let a: TestPullgate;
+  let b: TestPullgate;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    const redis = `redis:\n  cluster: ${JSON.stringify(cluster.urls)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
+    a = await startTestPullgate(upstreams(), `${redis}${projects()}`, { adminToken: ADMIN_TOKEN });
+    b = await startTestPullgate(upstreams(), `${redis}${projects()}`, { adminToken: ADMIN_TOKEN });
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await cluster?.stop();
+  });
+
+  it("two replicas share verdicts through the cluster; a digest's keys share its hash slot", async () => {
+    await expectSharedVerdicts(a, b);
+    const probe = new Cluster(
+      cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+      { redisOptions: { maxRetriesPerRequest: 1 } },
+    );
+    try {
+      const digest = img.signed.manifestDigest;
+      const verdictKey = `pullgate:v1:verdict:${fingerprint(a)}:{${digest}}`;
+      const indexKey = `pullgate:v1:digest:{${digest}}`;
+      expect(await probe.exists(verdictKey, indexKey), "both keys, one slot (no CROSSSLOT)").toBe(2);
+      expect(await probe.smembers(indexKey)).toEqual([fingerprint(a)]);
+    } finally {
+      probe.disconnect();
+    }
+    // The connections carry on with ready connections and no failed command.
+    for (const pg of [a, b]) {
+      expect(pg.logs.filter((r) => r.event === "redis_command_failed")).toEqual([]);
+    }
+  });
+
+  it("a runtime policy change on one replica reaches the other", async () => {
+    await expectPolicyPropagation(a, b);
+  });
+
+  it("DELETE /admin/v1/cache/{digest} drops the digest from both replicas' memory tiers", async () => {
+    await expectDeleteReachesBoth(a, b);
+  });
+});
+
+describe("Redis behind Sentinel (master, replica, 3 sentinels)", () => {
+  let sentinel: RedisSentinelFixture;
+  let a: TestPullgate;
+  let b: TestPullgate;
+
+  beforeAll(async () => {
+    sentinel = await startRedisSentinel({ name: "mymaster", replicaCount: 1, sentinelCount: 3 });
+    const redis = `redis:\n  sentinels: ${JSON.stringify(sentinel.sentinelUrls)}\n  name: mymaster\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
+    a = await startTestPullgate(upstreams(), `${redis}${projects()}`, { adminToken: ADMIN_TOKEN });
+    b = await startTestPullgate(upstreams(), `${redis}${projects()}`, { adminToken: ADMIN_TOKEN });
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await sentinel?.stop();
+  });
+
+  it("two replicas share verdicts, policy changes and cache deletions through the sentinels' master", async () => {
+    await expectSharedVerdicts(a, b);
+    await expectPolicyPropagation(a, b);
+    await expectDeleteReachesBoth(a, b);
+  });
+
+  it("a failover under load: pulls are served or refused with 503, never wrongly allowed, and recover", async () => {
+    const oldMaster = await sentinel.currentMasterPort();
+    const statuses = { signed: new Map<number, number>(), unsigned: new Map<number, number>() };
+    let loading = true;
+    const load = async (pg: TestPullgate): Promise<void> => {
+      while (loading) {
+        for (const name of ["signed", "unsigned"] as const) {
+          const { status } = await pull(pg, name);
+          statuses[name].set(status, (statuses[name].get(status) ?? 0) + 1);
+        }
+        // Drop the verdicts now and then so that Redis stays on the pull path.
+        await admin(pg, "DELETE", `/admin/v1/cache/${img.unsigned.manifestDigest}`);
+      }
+    };
+    const loaders = [load(a), load(b)];
+    await new Promise((r) => setTimeout(r, 300));
+    await withClients(sentinel.sentinels.slice(0, 1), async ([s]) => {
+      await s?.call("SENTINEL", "FAILOVER", "mymaster");
+    });
+    await waitFor(async () => (await sentinel.currentMasterPort()) !== oldMaster, "a new master", 20_000);
+    const newMaster = await sentinel.currentMasterPort();
+    expect([sentinel.master.port, ...sentinel.replicas.map((r) => r.port)]).toContain(newMaster);
+    // Both replicas find the new master (writes succeed: a deletion answers 200, not 503).
+    for (const pg of [a, b]) {
+      await waitFor(
+        async () =>
+          (await admin(pg, "DELETE", `/admin/v1/cache/${img.unsigned.manifestDigest}`)) === 200 &&
+          pg.deps.policies !== undefined,
+        "the replica to write to the new master",
+        20_000,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    loading = false;
+    await Promise.all(loaders);
+
+    expect(
+      [...statuses.unsigned.keys()].every((s) => s === 403 || s === 503),
+      JSON.stringify([...statuses.unsigned]),
+    ).toBe(true);
+    expect(
+      [...statuses.signed.keys()].every((s) => s === 200 || s === 503),
+      JSON.stringify([...statuses.signed]),
+    ).toBe(true);
+    expect(statuses.unsigned.get(200)).toBeUndefined();
+
+    // After the failover: verdicts, policy changes and deletions travel through the new master.
+    await expectPolicyPropagation(a, b);
+    await expectDeleteReachesBoth(a, b);
+    for (const pg of [a, b]) {
+      expect(pg.logs.some((r) => r.event === "redis_connection_down")).toBe(true);
+      expect(pg.logs.filter((r) => r.event === "redis_connection_up").length).toBeGreaterThan(2);
+    }
+  }, 90_000);
+});
