@@ -82,7 +82,12 @@ describe("pullgate demo", () => {
     expect(res.stdout).toMatch(
       /POST \/admin\/v1\/verify .*: allow via signature \(signatures: verified by key 'demo'\)/,
     );
-    expect(res.stdout).toContain("npx pullgate serve --config");
+    // The next step works: the registry this config points at is gone, so the demo points at --keep
+    // and at the README's walk-through for the user's own registry and key.
+    expect(res.stdout).toContain(
+      'Next: npx pullgate demo --keep to try it; your own registry and key: README "Sign an image for pullgate"',
+    );
+    expect(res.stdout).not.toContain("Save it as pullgate.yaml and run it");
     expect(res.stdout).not.toContain("\x1b["); // no color when stdout is not a terminal
     const lines = res.stdout.trimEnd().split("\n");
     // One screen: 30 lines, plus the key's `transparencyLog: optional` (the demo signs without Rekor).
