@@ -234,8 +234,12 @@ function createStores(config: Config, logger: Logger, metrics: PullgateMetrics) 
   // Everything stored in Redis is sealed with the replicas' shared HMAC key and checked when read back.
   if (config.redis) {
     const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger, metrics });
-    const redis = createRedisConnection(config.redis.topology, { logger, name: "cache" });
-    const subscriber = createRedisConnection(config.redis.topology, { logger, name: "policy-subscriber" });
+    const redis = createRedisConnection(config.redis.topology, { logger, name: "cache", metrics });
+    const subscriber = createRedisConnection(config.redis.topology, {
+      logger,
+      name: "policy-subscriber",
+      metrics,
+    });
     connections.push(redis, subscriber);
     // Another replica's DELETE /admin/v1/cache/{digest} reaches this replica's memory tier.
     const onRemoteDelete = (digest: string) => memory.deleteDigest(digest);
@@ -281,6 +285,7 @@ export function createApps(deps: Deps): Apps {
     proxy: createProxyApp({
       pull: deps.pull,
       logger: deps.logger,
+      metrics: deps.metrics,
       accessLog: deps.config.log.access,
       clientAuth: deps.clientAuth,
       blobStreamsPerClient: deps.config.limits.blobStreamsPerClient,

@@ -144,7 +144,7 @@ describe("verdicts", () => {
       level: "warn",
       kind: "verdict",
     });
-    expect(pgB.deps.metrics.render()).toMatch(
+    expect(await pgB.deps.metrics.render()).toMatch(
       /^pullgate_redis_rejected_entries_total\{kind="verdict"\} [1-9]/m,
     );
   });

@@ -15,7 +15,7 @@ export interface AdminAppDeps {
   /** Readiness, and the dry run's routing and decision: the upstream is reached through pull/ only. */
   pull: Pick<PullService, "ready" | "resolveImage" | "dryRun">;
   /** Prometheus text on GET /metrics (unauthenticated, like the probes: keep the admin port internal). */
-  metrics?: Pick<PullgateMetrics, "render">;
+  metrics?: Pick<PullgateMetrics, "render" | "contentType">;
   /** True once SIGTERM arrived: readiness fails so load balancers stop sending new pulls. */
   isDraining: () => boolean;
   /** The policy API; without it only the health endpoints exist (unit tests of health). */
@@ -42,8 +42,8 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   if (deps.metrics) {
     const metrics = deps.metrics;
-    app.get("/metrics", (c) =>
-      c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" }),
+    app.get("/metrics", async (c) =>
+      c.text(await metrics.render(), 200, { "content-type": metrics.contentType }),
     );
   }
   app.get("/readyz", async (c) => {

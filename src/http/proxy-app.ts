@@ -8,7 +8,8 @@ import {
   toOciError,
 } from "../oci/index.ts";
 import type { ClientContext, PullService, PullTarget } from "../pull/index.ts";
-import type { Logger } from "../telemetry/index.ts";
+import type { Logger, PullgateMetrics } from "../telemetry/index.ts";
+import { statusClass } from "../telemetry/pullgate-metrics.ts";
 import { accessLog, type ProxyEnv } from "./access-log.ts";
 import type { ClientAuthenticator } from "./client-auth.ts";
 import { ClientStreamLimit } from "./client-stream-limit.ts";
@@ -29,6 +30,8 @@ export interface ProxyAppDeps {
   blobStreamsPerClient?: number;
   /** A blob download whose client stopped reading is cut after this long without progress. */
   clientIdleMs?: number;
+  /** pullgate_requests_total and pullgate_streamed_bytes_total. */
+  metrics?: Pick<PullgateMetrics, "requests" | "streamedBytes"> | undefined;
 }
 
 /**
@@ -59,6 +62,20 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
     app.use(async (c, next) => {
       c.set("access", {});
       await next();
+    });
+  const metrics = deps.metrics;
+  if (metrics)
+    app.use(async (c, next) => {
+      await next();
+      const access = c.get("access");
+      metrics.requests.inc({
+        kind: access.kind ?? "other",
+        status_class: statusClass(access.status ?? c.res.status),
+      });
+      if (access.kind === "blob" && access.upstream)
+        access.streamed?.then(({ bytes }) =>
+          metrics.streamedBytes.inc({ upstream: access.upstream ?? "" }, bytes),
+        );
     });
 
   app.all("*", async (c) => {

@@ -76,7 +76,10 @@ export interface EnforcerOptions {
   maxConcurrentLookups?: number;
   now?: () => number;
   /** Counts the lookups made and the upstream requests they needed. */
-  metrics: Pick<PullgateMetrics, "signatureLookups" | "signatureLookupRequests">;
+  metrics: Pick<
+    PullgateMetrics,
+    "signatureLookups" | "signatureLookupRequests" | "singleFlightJoins" | "verificationSeconds"
+  >;
   /** Worker threads for keyless verification; without it everything is judged in process (unit tests). */
   pool?: VerificationPool | undefined;
 }
@@ -107,12 +110,13 @@ export const DEFAULT_MAX_CONCURRENT_LOOKUPS = 32;
 export class Enforcer {
   readonly #opts: EnforcerOptions;
   readonly #now: () => number;
-  readonly #flights = new SingleFlight<Decision>();
+  readonly #flights: SingleFlight<Decision>;
   readonly #lookupSlots: Semaphore;
   readonly #timeoutMs: number;
 
   constructor(opts: EnforcerOptions) {
     this.#opts = opts;
+    this.#flights = new SingleFlight<Decision>(() => opts.metrics.singleFlightJoins.inc());
     this.#now = opts.now ?? Date.now;
     this.#timeoutMs = opts.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
     this.#lookupSlots = new Semaphore(opts.maxConcurrentLookups ?? DEFAULT_MAX_CONCURRENT_LOOKUPS);
@@ -322,9 +326,18 @@ export class Enforcer {
       now: this.#now(),
     };
     const pool = this.#opts.pool;
-    return pool
-      ? deadline.race(pool.judge({ ...judged, signal: deadline.signal }))
-      : Promise.resolve(judgeSignatures(judged));
+    const started = performance.now();
+    const keyless = judged.authorities.some((a) => a.kind === "keyless");
+    const labels = { signer: keyless ? "keyless" : "key", thread: pool && keyless ? "worker" : "in_process" };
+    const observe = (v: Verdict) => {
+      this.#opts.metrics.verificationSeconds.observe(labels, (performance.now() - started) / 1000);
+      return v;
+    };
+    return (
+      pool
+        ? deadline.race(pool.judge({ ...judged, signal: deadline.signal }))
+        : Promise.resolve(judgeSignatures(judged))
+    ).then(observe);
   }
 
   async #judge(

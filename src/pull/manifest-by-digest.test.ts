@@ -179,7 +179,7 @@ describe("metrics", () => {
     const text = await res.text();
     expect(text).toContain('pullgate_upstream_requests_total{upstream="up"} 1');
     expect(text).toContain("pullgate_manifest_cache_hits_total 1");
-    expect(text).toContain('pullgate_decisions_total{outcome="off"} 2');
+    expect(text).toMatch(/pullgate_decisions_total\{project="[^"]+",outcome="off",reason="none"\} 2/);
     expect(text).toMatch(/pullgate_manifest_cache_bytes \d+/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     expect(text).not.toContain(digest);

@@ -19,6 +19,7 @@ import type {
   ManifestDecisionRecord,
   PullgateMetrics,
 } from "../telemetry/index.ts";
+import { projectLabel } from "../telemetry/pullgate-metrics.ts";
 import {
   type Headers,
   header,
@@ -393,7 +394,7 @@ export class PullService {
   ): void {
     const metrics = this.#opts.metrics;
     if (metrics) {
-      metrics.decisions.inc({ outcome });
+      metrics.decisions.inc({ project: projectLabel(policy), outcome, reason: extra.reason ?? "none" });
       if (extra.tier === "memory" || extra.tier === "redis")
         metrics.verdictCacheHits.inc({ tier: extra.tier });
       else if (extra.tier === "verified") metrics.verdictCacheMisses.inc();

@@ -43,7 +43,7 @@ interface RootRef {
 export interface VerificationPoolOptions {
   /** Worker threads (default: the cores but one, at least 1). */
   threads?: number;
-  metrics?: Pick<PullgateMetrics, "workerJudgements"> | undefined;
+  metrics?: Pick<PullgateMetrics, "workerJudgements" | "workerPool"> | undefined;
 }
 
 /**
@@ -54,6 +54,8 @@ export interface VerificationPoolOptions {
 export class VerificationPool {
   readonly #pool: Piscina<JudgeTask, Verdict>;
   readonly #metrics: VerificationPoolOptions["metrics"];
+  /** Tasks handed to piscina and not settled yet (queued or on a thread). */
+  #inflight = 0;
 
   constructor(opts: VerificationPoolOptions = {}) {
     const threads = opts.threads ?? Math.max(1, availableParallelism() - 1);
@@ -66,6 +68,14 @@ export class VerificationPool {
       maxThreads: threads,
       idleTimeout: 30_000,
     });
+    const p = this.#pool;
+    const running = () => Math.max(0, this.#inflight - p.queueSize);
+    opts.metrics?.workerPool.observe(() => ({
+      waiting: p.queueSize,
+      running: running(),
+      threads: p.threads.length,
+      utilization: p.utilization,
+    }));
   }
 
   /** judgeSignatures, in a worker when a keyless identity may need a certificate verified. */
@@ -101,7 +111,8 @@ export class VerificationPool {
       }),
     };
     this.#metrics?.workerJudgements.inc();
-    return this.#pool.run(task, input.signal ? { signal: input.signal } : {});
+    this.#inflight++;
+    return this.#pool.run(task, input.signal ? { signal: input.signal } : {}).finally(() => this.#inflight--);
   }
 
   async close(): Promise<void> {

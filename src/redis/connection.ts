@@ -1,6 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions, type SentinelAddress } from "ioredis";
 import type { Config, Secret } from "../config/index.ts";
-import type { Logger } from "../telemetry/index.ts";
+import type { Logger, PullgateMetrics } from "../telemetry/index.ts";
 
 /** Where Redis is (config/types.ts): one server, a Redis Cluster, or a master behind Sentinel. */
 export type RedisTopology = NonNullable<Config["redis"]>["topology"];
@@ -76,6 +76,8 @@ export interface RedisConnectionOptions {
   maxReconnectDelayMs?: number;
   /** Minimum interval between two "redis_command_failed" lines. Default 10 s. */
   failureLogIntervalMs?: number;
+  /** pullgate_redis_up{connection=name}: 1 while ready, else 0. */
+  metrics?: Pick<PullgateMetrics, "redisUp"> | undefined;
 }
 
 /** Event names this module logs. */
@@ -122,6 +124,7 @@ export function createRedisConnection(
   let lastFailureLog = 0;
   let failuresSinceLog = 0;
   const readyListeners = new Set<() => void>();
+  opts.metrics?.redisUp.track(name, () => state === "up");
 
   const markDown = (reason: string, err?: unknown): void => {
     if (state === "down" || state === "closed") return;

@@ -1,82 +1,108 @@
+import {
+  Counter as PromCounter,
+  Gauge as PromGauge,
+  Histogram as PromHistogram,
+  Registry,
+} from "prom-client";
+
 /**
- * A small Prometheus text-format registry (the admin listener's GET /metrics). Labels must have low
- * cardinality: project, kind, outcome, reason, tier, upstream — never digests or repositories.
+ * The few prom-client shapes pullgate uses, on a Registry of its own (never prom-client's global
+ * default, so two pullgates in one process, as the tests run them, never share a series). Labels must
+ * have low cardinality: project (folded, see pullgate-metrics.ts), kind, outcome, reason, tier,
+ * upstream — never digests or repositories.
  */
 export type Labels = Readonly<Record<string, string>>;
 
-interface Family {
-  help: string;
-  type: "counter" | "gauge";
-  values: Map<string, { labels: Labels; value: number }>;
-  collect?: () => Array<{ labels?: Labels; value: number }>;
+export interface Counter<L extends string = never> {
+  inc(labels?: Readonly<Partial<Record<L, string>>>, by?: number): void;
+  /** The sum of the series whose labels include `labels` (tests and the bench; never on the hot path). */
+  value(labels?: Readonly<Partial<Record<L, string>>>): number;
+}
+
+export interface Histogram<L extends string> {
+  observe(labels: Readonly<Record<L, string>>, seconds: number): void;
+}
+
+export interface Gauge<L extends string = never> {
+  set(labels: Readonly<Record<L, string>>, value: number): void;
 }
 
 export class Metrics {
-  readonly #families = new Map<string, Family>();
+  readonly registry = new Registry();
 
-  counter(name: string, help: string): (labels?: Labels, by?: number) => void {
-    const family = this.#family(name, help, "counter");
-    return (labels = {}, by = 1) => {
-      const key = labelKey(labels);
-      const entry = family.values.get(key);
-      if (entry) entry.value += by;
-      else family.values.set(key, { labels, value: by });
+  /** prom-client counts; a sum per label set is kept beside it so that value() stays synchronous. */
+  counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    const counter = new PromCounter({ name, help, labelNames, registers: [this.registry] });
+    const totals = new Map<string, { labels: Labels; value: number }>();
+    return {
+      inc(labels, by = 1) {
+        const l = (labels ?? {}) as Labels;
+        if (labels) counter.inc(labels as Partial<Record<L, string>>, by);
+        else counter.inc(by);
+        const key = labelKey(l);
+        const entry = totals.get(key);
+        if (entry) entry.value += by;
+        else totals.set(key, { labels: l, value: by });
+      },
+      value(labels) {
+        const want = Object.entries(labels ?? {});
+        let sum = 0;
+        for (const t of totals.values()) if (want.every(([k, v]) => t.labels[k] === v)) sum += t.value;
+        return sum;
+      },
     };
   }
 
-  /** A gauge (or counter kept elsewhere) read when /metrics is scraped. */
-  collect(
+  histogram<L extends string>(
     name: string,
     help: string,
-    type: "counter" | "gauge",
-    collect: () => Array<{ labels?: Labels; value: number }>,
+    labelNames: readonly L[],
+    buckets: readonly number[],
+  ): Histogram<L> {
+    const h = new PromHistogram({
+      name,
+      help,
+      labelNames,
+      buckets: [...buckets],
+      registers: [this.registry],
+    });
+    return { observe: (labels, seconds) => h.observe(labels as Partial<Record<L, string>>, seconds) };
+  }
+
+  /** A gauge read when /metrics is scraped: `collect` sets its series (and may reset them first). */
+  gauge<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    collect: (gauge: Gauge<L> & { reset(): void }) => void,
   ): void {
-    this.#family(name, help, type).collect = collect;
+    const g: PromGauge<L> = new PromGauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        collect({
+          set: (labels, value) => g.set(labels as Partial<Record<L, string>>, value),
+          reset: () => g.reset(),
+        });
+      },
+    });
   }
 
-  /** The current value of a counter or collected metric (tests and the bench). */
-  value(name: string, labels: Labels = {}): number {
-    const family = this.#families.get(name);
-    if (!family) return 0;
-    if (family.collect) {
-      const key = labelKey(labels);
-      return family.collect().find((s) => labelKey(s.labels ?? {}) === key)?.value ?? 0;
-    }
-    return family.values.get(labelKey(labels))?.value ?? 0;
+  /** Prometheus text exposition (prom-client's, version 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 
-  render(): string {
-    const lines: string[] = [];
-    for (const [name, f] of this.#families) {
-      lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
-      const samples = f.collect ? f.collect() : [...f.values.values()];
-      for (const s of samples) lines.push(`${name}${formatLabels(s.labels ?? {})} ${s.value}`);
-    }
-    return `${lines.join("\n")}\n`;
-  }
-
-  #family(name: string, help: string, type: Family["type"]): Family {
-    let f = this.#families.get(name);
-    if (!f) {
-      f = { help, type, values: new Map() };
-      this.#families.set(name, f);
-    }
-    return f;
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }
 
 function labelKey(labels: Labels): string {
   return Object.keys(labels)
     .sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .join(",");
-}
-
-function formatLabels(labels: Labels): string {
-  const keys = Object.keys(labels);
-  if (keys.length === 0) return "";
-  const parts = keys.map(
-    (k) => `${k}="${String(labels[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`,
-  );
-  return `{${parts.join(",")}}`;
+    .map((k) => `${k}\u0000${labels[k]}`)
+    .join("\u0001");
 }

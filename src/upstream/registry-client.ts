@@ -8,6 +8,7 @@ import {
   type Tracer,
   withClientSpan,
 } from "../telemetry/index.ts";
+import { statusClass, upstreamKindOf } from "../telemetry/pullgate-metrics.ts";
 import { addressLiteral, isInternalAddress, publicOnlyLookup } from "./address-guard.ts";
 import { UpstreamAuth } from "./auth.ts";
 import { createCredentialSource } from "./credential-source.ts";
@@ -73,7 +74,10 @@ interface SendOptions extends RequestContext {
  * connection errors. Methods return raw upstream data; pull/ decides what to serve.
  */
 /** What a client counts: requests to the registry's own origin, and new connections to any origin. */
-export type UpstreamMetrics = Pick<PullgateMetrics, "upstreamRequests" | "upstreamConnections">;
+export type UpstreamMetrics = Pick<
+  PullgateMetrics,
+  "upstreamRequests" | "upstreamConnections" | "upstreamResponses" | "upstreamSeconds"
+>;
 
 export class RegistryClient {
   readonly config: UpstreamConfig;
@@ -316,6 +320,18 @@ export class RegistryClient {
     );
   }
 
+  /** One upstream exchange in the metrics: time to headers, and its status class ("error": no answer). */
+  #exchanged(opts: SendOptions | "token", started: number, status: number | undefined): void {
+    const upstream = this.config.name;
+    const kind = opts === "token" ? "token" : upstreamKindOf(opts.path, opts.lookup);
+    this.#metrics.upstreamSeconds.observe({ upstream, kind }, (performance.now() - started) / 1000);
+    this.#metrics.upstreamResponses.inc({
+      upstream,
+      kind,
+      status_class: status ? statusClass(status) : "error",
+    });
+  }
+
   /** A body read that failed: the exchange's total deadline is a timeout, not the client leaving. */
   #bodyError(err: unknown, res: object, signal: AbortSignal | undefined): UpstreamError {
     const deadline = this.#deadlines.get(res) ?? this.#deadlines.get((res as { body?: object }).body ?? {});
@@ -365,6 +381,7 @@ export class RegistryClient {
       // refused the login (then the login is looked at again, and a different one is tried).
       this.auth.invalidate(opts.scope);
       let answer: string | undefined;
+      const started = performance.now();
       try {
         answer = await this.auth.answer(
           header(res.headers, "www-authenticate"),
@@ -372,7 +389,9 @@ export class RegistryClient {
           opts.signal,
           own,
         );
+        this.#exchanged("token", started, 200);
       } catch (err) {
+        this.#exchanged("token", started, err instanceof UpstreamError ? err.status : undefined);
         res.body.dump().catch(() => {});
         throw err;
       }
@@ -457,8 +476,9 @@ export class RegistryClient {
     const isRegistry = url.origin === this.config.url;
     for (let attempt = 0; ; attempt++) {
       if (isRegistry) this.#metrics.upstreamRequests.inc({ upstream: this.config.name });
+      const started = performance.now();
       try {
-        return await dispatcher.request({
+        const res = await dispatcher.request({
           origin: url.origin,
           path: `${url.pathname}${url.search}`,
           method: opts.method,
@@ -468,7 +488,10 @@ export class RegistryClient {
           // registries do not, and containerd resolves every pull with a HEAD: keep the connection.
           ...(opts.method === "HEAD" && isRegistry ? { reset: false } : {}),
         });
+        this.#exchanged(opts, started, res.statusCode);
+        return res;
       } catch (err) {
+        this.#exchanged(opts, started, undefined);
         if (attempt === 0 && !opts.signal?.aborted && isRetryableConnectionError(err)) continue;
         if (isInternalRefusal(err)) {
           throw new UpstreamError(
