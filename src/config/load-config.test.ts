@@ -227,6 +227,29 @@ cahce: {}
     ).toEqual([`projects.p.keys[0].path: cannot read keys/k.pub at ${join(dir, "keys/k.pub")} (ENOENT)`]);
   });
 
+  it("a schema problem does not hide the others: the rest of the file is checked without the bad setting", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pullgate-stages-"));
+    expect(
+      problemsOf(
+        `listen: "nope"
+upstreams:
+  - { name: a, url: "ftp://x" }
+projects:
+  p: { mode: enforce, exempt: ["p/(a|b)"], keys: [{ name: k, path: missing.pub }] }
+  q: { mode: enforce, requiredSigners: [ghost] }
+`,
+        {},
+        dir,
+      ),
+    ).toEqual([
+      "projects.p.exempt[0]: a repository glob like 'proj/tools/*' or 'proj/**'",
+      'listen: expected "host:port" (e.g. "127.0.0.1:5050" or "[::1]:5050"), got "nope"',
+      "upstreams[0].url: must be http:// or https://",
+      `projects.p.keys[0].path: cannot read missing.pub at ${join(dir, "missing.pub")} (ENOENT)`,
+      'projects.q.requiredSigners[0]: no key or keyless identity is called "ghost"',
+    ]);
+  });
+
   it("checks the supply-chain options against each other, once merged over defaults", () => {
     const key = (name: string) => `{ name: ${name}, pem: ${JSON.stringify(P256_PUB)} }`;
     const problems = problemsOf(`

@@ -71,8 +71,8 @@ export function configuredTrustedRootFiles(options: LoadConfigOptions = {}): {
   source: string;
   files: ReadonlyMap<string, string>;
 } {
-  const { text, source, baseDir } = readConfigSource(options);
-  const raw = parseRawConfig(text, source);
+  const { text, source, baseDir, env } = readConfigSource(options);
+  const raw = parseRawConfig(text, source, { baseDir, env });
   return {
     source,
     files: new Map(Object.entries(raw.trustedRoots).map(([name, r]) => [name, resolve(baseDir, r.path)])),
@@ -102,8 +102,17 @@ function readConfigSource(options: LoadConfigOptions): {
   return { text: EMBEDDED_DEFAULT_CONFIG, source: "embedded default", baseDir: process.cwd(), env };
 }
 
-/** YAML (unique keys) checked against the file's schema; every problem in one ConfigError. */
-function parseRawConfig(text: string, source: string): RawConfig {
+/**
+ * YAML (unique keys) checked against the file's schema. A file with schema problems is refused, but
+ * not before the rest of it has been checked too: the settings the problems are at are left out (an
+ * unknown key dropped, a bad value back to its default) and what remains is resolved, so one bad
+ * glob does not hide five other problems. Problems under a left-out setting are not repeated.
+ */
+function parseRawConfig(
+  text: string,
+  source: string,
+  ctx: { baseDir: string; env: NodeJS.ProcessEnv },
+): RawConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true }) ?? {};
@@ -111,8 +120,62 @@ function parseRawConfig(text: string, source: string): RawConfig {
     throw new ConfigError(source, [`YAML: ${(err as Error).message.split("\n")[0]}`]);
   }
   const parsed = rawConfigSchema.safeParse(doc);
-  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(formatIssue));
-  return parsed.data;
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map(formatIssue);
+  const rest = withoutProblems(doc, parsed.error.issues);
+  if (rest) {
+    const more: string[] = [];
+    try {
+      resolveConfig(rest.raw, { source, ...ctx }, more);
+    } catch {
+      // The remainder is only a best effort: the schema problems stand on their own.
+    }
+    const left = rest.leftOut.map((p) => formatPath(p));
+    problems.push(...more.filter((m) => !left.some((l) => m.startsWith(l))));
+  }
+  throw new ConfigError(source, problems);
+}
+
+/** The document without the settings the issues are at, if that is then valid (at most 3 rounds). */
+function withoutProblems(
+  doc: unknown,
+  issues: readonly z.core.$ZodIssue[],
+): { raw: RawConfig; leftOut: PropertyKey[][] } | undefined {
+  const current: unknown = structuredClone(doc);
+  let pending = issues;
+  const leftOut: PropertyKey[][] = [];
+  for (let round = 0; round < 3; round++) {
+    for (const issue of pending) {
+      if (issue.code === "unrecognized_keys") {
+        const parent = at(current, issue.path);
+        for (const k of issue.keys) if (isObject(parent)) delete parent[k];
+      } else if (issue.path.length > 0) {
+        // A bad array entry leaves the whole list out (the other entries' indices stay what the
+        // problems say); anything else leaves out just that setting.
+        let path = [...issue.path];
+        while (path.length > 0 && Array.isArray(at(current, path.slice(0, -1)))) path = path.slice(0, -1);
+        if (path.length === 0) return undefined;
+        const parent = at(current, path.slice(0, -1));
+        if (isObject(parent)) delete parent[path.at(-1) as string];
+        leftOut.push(path);
+      } else return undefined;
+    }
+    const again = rawConfigSchema.safeParse(current);
+    if (again.success) return { raw: again.data, leftOut };
+    pending = again.error.issues;
+  }
+  return undefined;
+}
+
+function at(value: unknown, path: readonly PropertyKey[]): unknown {
+  let here = value;
+  for (const part of path)
+    here = isObject(here) || Array.isArray(here) ? (here as Record<PropertyKey, unknown>)[part] : undefined;
+  return here;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -128,7 +191,7 @@ export function parseConfig(
     requireClientAuthForCredentials?: boolean;
   },
 ): Config {
-  const raw = parseRawConfig(text, ctx.source);
+  const raw = parseRawConfig(text, ctx.source, ctx);
   const problems: string[] = [];
   const config = resolveConfig(raw, ctx, problems);
   if (ctx.requireClientAuthForCredentials) problems.push(...clientAuthProblems(raw));
