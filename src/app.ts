@@ -37,6 +37,7 @@ import {
 import {
   type AuditLog,
   type AuditSink,
+  createAuditFile,
   createAuditLog,
   createLogger,
   createPullgateMetrics,
@@ -123,7 +124,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // Upstream credentials without client authentication: refused unless clientAuth.open says so.
   const exposure = clientAuthProblems(config);
   if (exposure.length > 0) throw new ConfigError(config.source, exposure);
-  const logger = overrides.logger ?? createLogger();
+  const logger = overrides.logger ?? createLogger({ level: config.log.level, format: config.log.format });
   const authenticator = createClientAuthenticator(config.clientAuth, { logger }, overrides.clientAuth);
   const clientAuth = authenticator
     ? { authenticator, permissions: createPullPermissions(config) }
@@ -135,7 +136,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const auditSinks: AuditSink[] = [decisions];
   const alerts = createAlerts(config.alerts, { logger });
   if (alerts) auditSinks.push(alerts.sink);
-  const audit = createAuditLog(logger, auditSinks);
+  // log.audit.to: file — appended to, reopened on SIGHUP (and when rotated, checked once a second).
+  const auditFile =
+    config.log.audit.to === "file" ? createAuditFile({ path: config.log.audit.path, logger }) : undefined;
+  const reopenAuditFile = () => auditFile?.reopen();
+  if (auditFile) process.on("SIGHUP", reopenAuditFile);
+  const audit = createAuditLog(logger, auditSinks, { output: auditFile });
   const router = new UpstreamRouter(
     config.upstreams.map((u) => {
       const dispatcher = overrides.dispatcherFor?.(u);
@@ -207,6 +213,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     await Promise.all(connections.map((c) => c.close()));
     await router.close();
     await pool.close();
+    process.off("SIGHUP", reopenAuditFile);
+    await auditFile?.close();
   };
   return {
     config,

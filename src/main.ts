@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Config, ConfigError, loadConfig, policyWarnings } from "./config/index.ts";
 import { type RunningPullgate, startPullgate } from "./server/index.ts";
+import { startTracing } from "./telemetry/index.ts";
 
 const USAGE = `usage: pullgate serve [--config FILE] [--check]
        pullgate verify REFERENCE [--admin URL]
@@ -29,7 +30,9 @@ const SERVE_USAGE = `usage: pullgate serve [--config FILE] [--check]
                          admin.token (or $PULLGATE_ADMIN_TOKEN) or admin.jwt, the policy API
                          (/admin/v1/projects/…), the dry run (POST /admin/v1/verify, or pullgate verify)
                          and the verdict cache (DELETE /admin/v1/cache/DIGEST)
-  Logs are JSON lines on stdout: access, audit (every decision), and events.
+  Logs go to stdout (log.format: json or text; log.level): access lines, events, and the audit
+  records of every decision (JSON, schema pullgate.audit/v1; log.audit.to: file for a file of their own).
+  Tracing: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=otlp) to export spans.
 `;
 
 function version(): string {
@@ -87,7 +90,7 @@ export async function runCli(
     process.stdout.write(`pullgate: configuration ${config.source} is valid\n`);
     return 0;
   }
-  return serve(config);
+  return serve(config, env);
 }
 
 /** `serve`'s options: --config FILE (else $PULLGATE_CONFIG) and --check; an exit code for bad ones. */
@@ -119,7 +122,7 @@ function parseServeArgs(
 }
 
 /** Starts the listeners and stops them on SIGTERM/SIGINT (exit 0 once drained). */
-async function serve(config: Config): Promise<number | undefined> {
+async function serve(config: Config, env: NodeJS.ProcessEnv): Promise<number | undefined> {
   let running: RunningPullgate;
   try {
     running = await startPullgate(config);
@@ -133,18 +136,26 @@ async function serve(config: Config): Promise<number | undefined> {
     return 1;
   }
   const { logger } = running.deps;
+  // OpenTelemetry only when the OTEL_* variables ask for it (else nothing is loaded); flushed on stop.
+  const tracing = await startTracing(env, logger).catch((err: unknown) => {
+    logger.log("warn", "tracing not started", { cause: { code: (err as { code?: unknown }).code } });
+    return undefined;
+  });
   const onSignal = (signal: string) => {
     logger.log("info", "shutting down", { signal, drainTimeoutMs: config.shutdown.drainTimeoutMs });
-    running.stop().then(
-      () => {
-        logger.flush?.();
-        process.exit(0);
-      },
-      () => {
-        logger.flush?.();
-        process.exit(1);
-      },
-    );
+    running
+      .stop()
+      .finally(() => tracing?.shutdown())
+      .then(
+        () => {
+          logger.flush?.();
+          process.exit(0);
+        },
+        () => {
+          logger.flush?.();
+          process.exit(1);
+        },
+      );
   };
   // A last line of defence: a library promise nobody handled must not end the process (Node's
   // default), which would take the pull path of every node with it. It is logged as a bug.

@@ -885,7 +885,7 @@ describe("Redis faults: decisions stay correct, nothing hangs, verdicts are writ
   });
 
   it("Redis restarted (empty): pullgate reconnects and writes verdicts again", async () => {
-    const ups = () => pgR.logs.filter((r) => r.event === "redis_connection_up" && r.connection === "cache");
+    const ups = () => pgR.logs.filter((r) => r.event === "redis connection up" && r.connection === "cache");
     await waitFor(() => ups().some((r) => r.downMs !== undefined), {
       timeoutMs: 15_000,
       description: "pullgate's cache connection to come back",

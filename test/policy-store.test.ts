@@ -149,7 +149,7 @@ describe("redis policy store: overrides written by someone without the HMAC key"
     await attacker.hset(`${keyPrefix}policy`, "team-c", `v1.${"A".repeat(43)}.{"mode":"off"}`);
     expect(await store.load()).toEqual({ "team-a": { mode: "enforce" } });
     expect(rejected(own)).toBe(2);
-    expect(logger.records.filter((r) => r.event === "redis_entry_rejected")).toEqual([
+    expect(logger.records.filter((r) => r.event === "redis entry rejected")).toEqual([
       expect.objectContaining({ level: "warn", kind: "policy" }),
     ]);
     await store.close();

@@ -140,7 +140,7 @@ describe("verdicts", () => {
     expect(pgB.deps.metrics.signatureLookups.value() - lookups).toBe(1);
     expect(lastDecision(pgB, "planted")).toMatchObject({ outcome: "deny", tier: "verified" });
     expect(rejected(pgB, "verdict")).toBeGreaterThanOrEqual(1);
-    expect(pgB.logs.find((r) => r.event === "redis_entry_rejected")).toMatchObject({
+    expect(pgB.logs.find((r) => r.event === "redis entry rejected")).toMatchObject({
       level: "warn",
       kind: "verdict",
     });

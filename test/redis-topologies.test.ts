@@ -163,7 +163,7 @@ describe("Redis Cluster (3 masters)", () => {
     }
     // The connections carry on with ready connections and no failed command.
     for (const pg of [a, b]) {
-      expect(pg.logs.filter((r) => r.event === "redis_command_failed")).toEqual([]);
+      expect(pg.logs.filter((r) => r.event === "redis command failed")).toEqual([]);
     }
   });
 
@@ -249,8 +249,8 @@ describe("Redis behind Sentinel (master, replica, 3 sentinels)", () => {
     await expectPolicyPropagation(a, b);
     await expectDeleteReachesBoth(a, b);
     for (const pg of [a, b]) {
-      expect(pg.logs.some((r) => r.event === "redis_connection_down")).toBe(true);
-      expect(pg.logs.filter((r) => r.event === "redis_connection_up").length).toBeGreaterThan(2);
+      expect(pg.logs.some((r) => r.event === "redis connection down")).toBe(true);
+      expect(pg.logs.filter((r) => r.event === "redis connection up").length).toBeGreaterThan(2);
     }
   }, 90_000);
 });

@@ -76,7 +76,7 @@ describe("tiered verdict cache", () => {
     expect(await redis.get("fp", D)).toBeUndefined();
     await connection.client.set(key, sealed(`soon.{"outcome":"allow","decidedAt":1}`), "PX", 60_000);
     expect(await redis.get("fp", D)).toBeUndefined();
-    expect(logger.records.filter((r) => r.event === "verdict_cache_bad_value")).toHaveLength(3);
+    expect(logger.records.filter((r) => r.event === "verdict cache bad value")).toHaveLength(3);
   });
 
   test("Redis halted: memory keeps answering, Redis reads miss, writes are dropped, nothing throws; back after restart", async () => {

@@ -4,6 +4,7 @@ import { OciError, renderError, toOciError } from "../oci/index.ts";
 import type { PolicyRegistry } from "../policy/index.ts";
 import type { PullService } from "../pull/index.ts";
 import type { AuditLog, Logger, PullgateMetrics, RecentDecisions } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 import type { AdminAuthenticator } from "./admin-auth.ts";
 import type { AdminEnv } from "./admin-request.ts";
 import { registerConsole } from "./console/console-routes.ts";
@@ -92,6 +93,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono<AdminEnv> {
       deps.api?.logger.log("warn", "admin change failed", {
         path: c.req.path,
         code: typeof code === "string" ? code : "error",
+        cause: errorCause(err),
       });
       return renderError(new OciError("UNAVAILABLE", "the change could not be stored; try again"));
     }

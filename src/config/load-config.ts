@@ -344,9 +344,22 @@ function resolveConfig(
     limits: { ...raw.limits },
     shutdown: { drainTimeoutMs: raw.shutdown.drainTimeoutMs },
     alerts: resolveAlerts(raw.alerts, ctx.env, problems),
-    log: { access: raw.log.access },
+    log: resolveLog(raw.log, ctx.baseDir, problems),
     source: ctx.source,
   };
+}
+
+function resolveLog(raw: RawConfig["log"], baseDir: string, problems: string[]): Config["log"] {
+  const { access, level, format } = raw;
+  if (raw.audit.to === "stdout") {
+    if (raw.audit.path !== undefined) problems.push("log.audit.path: only with log.audit.to: file");
+    return { access, level, format, audit: { to: "stdout" } };
+  }
+  if (raw.audit.path === undefined) {
+    problems.push("log.audit.path: required with log.audit.to: file");
+    return { access, level, format, audit: { to: "stdout" } };
+  }
+  return { access, level, format, audit: { to: "file", path: resolve(baseDir, raw.audit.path) } };
 }
 
 function resolveUpstreams(

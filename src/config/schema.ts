@@ -341,7 +341,24 @@ export const rawConfigSchema = z.strictObject({
     })
     .prefault({}),
   shutdown: z.strictObject({ drainTimeoutMs: positiveMs.default(10_000) }).prefault({}),
-  log: z.strictObject({ access: z.boolean().default(true) }).prefault({}),
+  log: z
+    .strictObject({
+      /** One `access` line per request. */
+      access: z.boolean().default(true),
+      /** Lines below this level are not written (audit records always are). */
+      level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+      /** json: one JSON object per line; text: `time LEVEL event key=value …`. */
+      format: z.enum(["json", "text"]).default("json"),
+      /** The audit stream (docs/audit.schema.json): stdout with the log, or appended to a file. */
+      audit: z
+        .strictObject({
+          to: z.enum(["stdout", "file"]).default("stdout"),
+          /** With `to: file` (relative to the config file's directory). */
+          path: z.string().min(1).optional(),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 export type RawConfig = z.infer<typeof rawConfigSchema>;

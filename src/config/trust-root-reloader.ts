@@ -1,5 +1,6 @@
 import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import type { Logger } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 import { parseTrustRoot, type TrustRoot } from "../verify/index.ts";
 
 /**
@@ -29,6 +30,7 @@ export function watchTrustRoots(opts: {
         opts.logger.log("warn", "trusted root reload failed", {
           root: name,
           code,
+          cause: errorCause(err),
           note: "keeping the previous root",
         });
         return;

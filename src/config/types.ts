@@ -190,7 +190,13 @@ export interface Config {
   limits: { blobStreamsPerClient: number; clientIdleMs: number };
   alerts: AlertsConfig;
   shutdown: { drainTimeoutMs: number };
-  log: { access: boolean };
+  log: {
+    access: boolean;
+    level: "debug" | "info" | "warn" | "error";
+    format: "json" | "text";
+    /** Where audit records go: stdout (with the log), or appended to `path` (absolute). */
+    audit: { to: "stdout" } | { to: "file"; path: string };
+  };
   /** Where the config came from, for the startup log line. */
   source: string;
 }

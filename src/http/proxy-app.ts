@@ -8,7 +8,15 @@ import {
   toOciError,
 } from "../oci/index.ts";
 import type { ClientContext, PullService, PullTarget } from "../pull/index.ts";
-import type { Logger, PullgateMetrics } from "../telemetry/index.ts";
+import {
+  type Logger,
+  type PullgateMetrics,
+  recordFailure,
+  SPAN_ATTR,
+  SpanKind,
+  withSpan,
+  withSpanSync,
+} from "../telemetry/index.ts";
 import { statusClass } from "../telemetry/pullgate-metrics.ts";
 import { accessLog, type ProxyEnv } from "./access-log.ts";
 import type { ClientAuthenticator } from "./client-auth.ts";
@@ -57,6 +65,7 @@ const RANGE_RE =
 export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
   const app = new Hono<ProxyEnv>();
   const streams = new ClientStreamLimit(deps.blobStreamsPerClient ?? 16);
+  app.use(requestSpan);
   if (deps.accessLog) app.use(accessLog(deps.logger));
   else
     app.use(async (c, next) => {
@@ -106,7 +115,14 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
       });
     }
     const params = new URLSearchParams(query);
-    const to = deps.pull.resolve(target.name, params.get("ns") ?? undefined);
+    const to = withSpanSync("pullgate.route", { [SPAN_ATTR.repository]: target.name }, (span) => {
+      const resolved = deps.pull.resolve(target.name, params.get("ns") ?? undefined);
+      span.setAttributes({
+        [SPAN_ATTR.repository]: resolved.repository,
+        [SPAN_ATTR.upstream]: resolved.upstream,
+      });
+      return resolved;
+    });
     access.repository = to.repository;
     access.upstream = to.upstream;
     if (auth && principal !== undefined) auth.permissions.check(principal, to.repository, to.upstream);
@@ -133,6 +149,52 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
 }
 
 type Ctx = Context<ProxyEnv>;
+
+/**
+ * The request's server span, the root of everything the request does: its method, path (never the
+ * query) and status; named by the route's shape once it is known (`GET /v2/{name}/manifests/{reference}`).
+ */
+async function requestSpan(c: Ctx, next: () => Promise<void>): Promise<void> {
+  const method = c.req.raw.method;
+  const { path } = splitTarget(rawTarget(c));
+  const host = c.req.header("host");
+  const address = host ? hostAndPort(host) : undefined;
+  await withSpan(
+    method,
+    {
+      [SPAN_ATTR.method]: method,
+      [SPAN_ATTR.urlPath]: path,
+      ...(address ? { [SPAN_ATTR.serverAddress]: address.host } : {}),
+      ...(address?.port ? { [SPAN_ATTR.serverPort]: address.port } : {}),
+    },
+    async (span) => {
+      await next();
+      const access = c.get("access");
+      if (access?.kind) span.updateName(`${method} ${ROUTE_NAMES[access.kind] ?? "/v2/"}`);
+      if (access?.repository) span.setAttribute(SPAN_ATTR.repository, access.repository);
+      if (access?.upstream) span.setAttribute(SPAN_ATTR.upstream, access.upstream);
+      if (access?.digest) span.setAttribute(SPAN_ATTR.digest, access.digest);
+      span.setAttribute(SPAN_ATTR.status, c.res.status);
+      if (c.res.status >= 500) recordFailure(span, { code: String(c.res.status) });
+    },
+    SpanKind.SERVER,
+  );
+}
+
+const ROUTE_NAMES: Readonly<Record<string, string>> = {
+  base: "/v2/",
+  manifest: "/v2/{name}/manifests/{reference}",
+  blob: "/v2/{name}/blobs/{digest}",
+  tags: "/v2/{name}/tags/list",
+  referrers: "/v2/{name}/referrers/{digest}",
+};
+
+/** The Host header's name and port (brackets of an IPv6 literal dropped). */
+function hostAndPort(host: string): { host: string; port: number | undefined } | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(host.trim());
+  if (!m?.[1]) return undefined;
+  return { host: m[1].replace(/^\[|\]$/g, ""), port: m[2] ? Number(m[2]) : undefined };
+}
 interface Handling {
   to: PullTarget;
   params: URLSearchParams;

@@ -1,4 +1,5 @@
 import type { Logger } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 import { errorTypeName, raceAbort } from "./kms-error-words.ts";
 import { parseKmsReference } from "./parse-kms-reference.ts";
 import {
@@ -281,7 +282,11 @@ export class KmsKeyring {
       try {
         listener(uri, state);
       } catch (err) {
-        this.#logger?.log("error", "kms key listener failed", { uri, error: errorTypeName(err) });
+        this.#logger?.log("error", "kms key listener failed", {
+          uri,
+          error: errorTypeName(err),
+          cause: errorCause(err),
+        });
       }
     }
   }

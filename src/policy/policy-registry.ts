@@ -1,5 +1,6 @@
 import { OciError } from "../oci/index.ts";
 import type { Logger } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 import { type Authority, parseTrustedKey, type Requirements, type TrustRoot } from "../verify/index.ts";
 import { policyFingerprint } from "./policy-fingerprint.ts";
 import { parsePolicyOverride } from "./policy-override.ts";
@@ -97,6 +98,7 @@ export class PolicyRegistry {
       this.reload().catch((err: unknown) => {
         this.#deps.logger.log("warn", "policy reload failed", {
           code: (err as { code?: string }).code ?? "error",
+          cause: errorCause(err),
         });
       });
     });
@@ -104,6 +106,7 @@ export class PolicyRegistry {
       // Without the store (Redis down at startup) the file config applies; the subscription reloads later.
       this.#deps.logger.log("warn", "policy overrides unavailable, using the config file", {
         code: (err as { code?: string }).code ?? "error",
+        cause: errorCause(err),
       });
     });
   }

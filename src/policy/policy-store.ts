@@ -1,4 +1,5 @@
 import type { Logger } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 
 /**
  * The runtime policy-override store: the admin API writes per-project overrides of the config file's policy.
@@ -84,7 +85,7 @@ export function createListeners(logger: Logger | undefined) {
           listener(project);
         } catch (err) {
           // A listener bug must not break a write or the subscriber connection.
-          logger?.log("error", "policy_listener_failed", { project, error: (err as Error)?.message });
+          logger?.log("error", "policy listener failed", { project, cause: errorCause(err) });
         }
       }
     },

@@ -9,7 +9,7 @@ import {
   readManifest,
 } from "../oci/index.ts";
 import type { EffectivePolicy } from "../policy/index.ts";
-import type { PullgateMetrics } from "../telemetry/index.ts";
+import { type PullgateMetrics, SPAN_ATTR, type Span, withSpan } from "../telemetry/index.ts";
 import type { RequestContext, Route } from "../upstream/index.ts";
 import {
   type DenyReason,
@@ -123,6 +123,14 @@ export class Enforcer {
   }
 
   async decide(input: DecideInput): Promise<Decision> {
+    return withSpan("pullgate.decide", decisionAttributes(input), async (span) => {
+      const decision = await this.#decide(input);
+      recordDecision(span, decision);
+      return decision;
+    });
+  }
+
+  async #decide(input: DecideInput): Promise<Decision> {
     const reading = readManifest(input.bytes, input.contentType);
     if (!reading.ok) return ambiguous(reading.problem);
     const manifest = reading.manifest;
@@ -199,10 +207,17 @@ export class Enforcer {
   }
 
   /** The verdict for this digest under this policy at this place: an allow anywhere, a deny here. */
-  async #cached(input: Omit<DecideInput, "bytes" | "contentType">) {
-    const allow = await this.#opts.cache.get(allowScope(input), input.digest);
-    if (allow?.verdict.outcome === "allow") return allow;
-    return this.#opts.cache.get(denyScope(input), input.digest);
+  async #cached(input: Omit<DecideInput, "bytes" | "contentType">): Promise<CacheHit | undefined> {
+    return withSpan("pullgate.cache.lookup", { [SPAN_ATTR.digest]: input.digest }, async (span) => {
+      const allow = await this.#opts.cache.get(allowScope(input), input.digest);
+      const hit =
+        allow?.verdict.outcome === "allow"
+          ? allow
+          : await this.#opts.cache.get(denyScope(input), input.digest);
+      span.setAttribute(SPAN_ATTR.cacheTier, hit?.tier ?? "miss");
+      if (hit) span.setAttribute(SPAN_ATTR.outcome, hit.verdict.outcome);
+      return hit;
+    });
   }
 
   /** A cached signature-artifact allow holds only while the manifest, served this way, still claims to be one. */
@@ -326,18 +341,24 @@ export class Enforcer {
       now: this.#now(),
     };
     const pool = this.#opts.pool;
-    const started = performance.now();
     const keyless = judged.authorities.some((a) => a.kind === "keyless");
     const labels = { signer: keyless ? "keyless" : "key", thread: pool && keyless ? "worker" : "in_process" };
-    const observe = (v: Verdict) => {
-      this.#opts.metrics.verificationSeconds.observe(labels, (performance.now() - started) / 1000);
-      return v;
+    const attributes = {
+      [SPAN_ATTR.digest]: input.digest,
+      "pullgate.verify.signer": labels.signer,
+      "pullgate.verify.thread": labels.thread,
+      "pullgate.verify.evidence": evidence.length,
     };
-    return (
-      pool
+    return withSpan("pullgate.verify", attributes, async (span) => {
+      const started = performance.now();
+      const v = await (pool
         ? deadline.race(pool.judge({ ...judged, signal: deadline.signal }))
-        : Promise.resolve(judgeSignatures(judged))
-    ).then(observe);
+        : Promise.resolve(judgeSignatures(judged)));
+      this.#opts.metrics.verificationSeconds.observe(labels, (performance.now() - started) / 1000);
+      span.setAttribute("pullgate.verify.status", v.status);
+      if (v.status !== "verified") span.setAttribute(SPAN_ATTR.reason, v.reason);
+      return v;
+    });
   }
 
   async #judge(
@@ -429,6 +450,24 @@ export class Enforcer {
  * The cache scope of an allow: the policy, and with matchRepository also the repository it was
  * pulled from (the signature named it; another repository needs its own).
  */
+function decisionAttributes(input: DecideInput): Record<string, string> {
+  return {
+    [SPAN_ATTR.repository]: input.route.name,
+    [SPAN_ATTR.upstream]: input.route.upstream.name,
+    [SPAN_ATTR.digest]: input.digest,
+    [SPAN_ATTR.project]: input.policy.project,
+  };
+}
+
+function recordDecision(span: Span, decision: Decision): void {
+  span.setAttributes({
+    [SPAN_ATTR.outcome]: decision.outcome,
+    [SPAN_ATTR.cacheTier]: decision.tier,
+    ...(decision.outcome === "deny" ? { [SPAN_ATTR.reason]: decision.reason } : {}),
+    ...(decision.outcome === "unavailable" ? { [SPAN_ATTR.reason]: "SIGNATURE_UNAVAILABLE" } : {}),
+  });
+}
+
 function allowScope(input: Omit<DecideInput, "bytes" | "contentType">): string {
   const { policy, route } = input;
   return policy.matchRepository

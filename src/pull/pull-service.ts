@@ -12,12 +12,15 @@ import {
   referenceToString,
 } from "../oci/index.ts";
 import type { EffectivePolicy, PolicyRegistry } from "../policy/index.ts";
-import type {
-  AuditLog,
-  AuditOutcome,
-  Logger,
-  ManifestDecisionRecord,
-  PullgateMetrics,
+import {
+  type AuditLog,
+  type AuditOutcome,
+  activeSpan,
+  type Logger,
+  type ManifestDecisionRecord,
+  type PullgateMetrics,
+  SPAN_ATTR,
+  withSpan,
 } from "../telemetry/index.ts";
 import { projectLabel } from "../telemetry/pullgate-metrics.ts";
 import {
@@ -183,11 +186,17 @@ export class PullService {
 
   async getManifest(pull: ManifestPull): Promise<ServedManifest> {
     const req = this.#manifestRequest(pull);
-    try {
-      return await this.#getManifest(req);
-    } catch (err) {
-      throw this.#clientError(err, "MANIFEST_UNKNOWN", pull.target);
-    }
+    const attributes = {
+      [SPAN_ATTR.repository]: pull.target.repository,
+      [SPAN_ATTR.upstream]: pull.target.upstream,
+    };
+    return withSpan("pullgate.manifest", attributes, async () => {
+      try {
+        return await this.#getManifest(req);
+      } catch (err) {
+        throw this.#clientError(err, "MANIFEST_UNKNOWN", pull.target);
+      }
+    });
   }
 
   /**
@@ -286,9 +295,11 @@ export class PullService {
     const ref = referenceToString(reference);
     const ctx = { clientAuthorization: req.clientAuthorization, signal: req.signal };
     const policy = this.#opts.policies.forRepository(route.name, route.upstream.name);
+    activeSpan()?.setAttribute(SPAN_ATTR.project, policy.project);
     const enforced = policy.mode !== "off" && !policy.isExempt(route.name);
     if (req.method === "HEAD" && !(enforced && policy.gateHead)) {
       const head = await this.#manifests.head(req, ref, ctx);
+      activeSpan()?.setAttribute(SPAN_ATTR.digest, head.digest);
       // HEAD reveals only a digest: answer it, and have the verdict ready for the GET that follows.
       if (enforced) this.#prefetchVerdict(req, policy, head.digest);
       return head;
@@ -392,6 +403,12 @@ export class PullService {
     outcome: AuditOutcome,
     extra: Partial<ManifestDecisionRecord>,
   ): void {
+    activeSpan()?.setAttributes({
+      [SPAN_ATTR.digest]: digest,
+      [SPAN_ATTR.outcome]: outcome,
+      ...(extra.reason ? { [SPAN_ATTR.reason]: extra.reason } : {}),
+      ...(extra.tier ? { [SPAN_ATTR.cacheTier]: extra.tier } : {}),
+    });
     const metrics = this.#opts.metrics;
     if (metrics) {
       metrics.decisions.inc({ project: projectLabel(policy), outcome, reason: extra.reason ?? "none" });

@@ -1,4 +1,5 @@
 import type { Digest } from "../oci/index.ts";
+import { SPAN_ATTR, withSpan } from "../telemetry/index.ts";
 import type { RegistryClient, RequestContext } from "../upstream/index.ts";
 import type { SignatureEvidence } from "../verify/index.ts";
 import { BlobBudget } from "./blob-budget.ts";
@@ -42,6 +43,41 @@ export async function lookupSignatures(
   sources: readonly SignatureSource[] = SIGNATURE_SOURCES,
   /** Predicate types of the attestations the policy requires: only then are attestations looked up. */
   attestationTypes: readonly string[] = [],
+): Promise<SignatureLookup> {
+  const attributes = {
+    [SPAN_ATTR.repository]: repository,
+    [SPAN_ATTR.digest]: digest,
+    [SPAN_ATTR.upstream]: client.config.name,
+  };
+  return withSpan("pullgate.signature.lookup", attributes, async (span) => {
+    const lookup = await lookupAll(
+      client,
+      repository,
+      digest,
+      limits,
+      ctx,
+      enough,
+      sources,
+      attestationTypes,
+    );
+    span.setAttributes({
+      "pullgate.signature.evidence": lookup.evidence.length,
+      "pullgate.signature.requests": lookup.requests,
+      "pullgate.signature.unavailable": lookup.unavailable !== undefined,
+    });
+    return lookup;
+  });
+}
+
+async function lookupAll(
+  client: RegistryClient,
+  repository: string,
+  digest: Digest,
+  limits: LookupLimits,
+  ctx: RequestContext,
+  enough: ((evidence: readonly SignatureEvidence[]) => boolean | Promise<boolean>) | undefined,
+  sources: readonly SignatureSource[],
+  attestationTypes: readonly string[],
 ): Promise<SignatureLookup> {
   const counter = { requests: 0 };
   // pullgate's own requests: the lookup pool, never a client's manifest request's connections.

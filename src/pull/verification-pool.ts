@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
-import { Piscina } from "piscina";
-import type { PullgateMetrics } from "../telemetry/index.ts";
+import { FixedQueue, Piscina, type TaskQueue } from "piscina";
+import { type PullgateMetrics, recordFailure, type Span, spanStarter } from "../telemetry/index.ts";
 import {
   type Authority,
   judgeSignatures,
@@ -67,6 +67,7 @@ export class VerificationPool {
       minThreads: 0,
       maxThreads: threads,
       idleTimeout: 30_000,
+      taskQueue: new DequeueNotifyingQueue(),
     });
     const p = this.#pool;
     const running = () => Math.max(0, this.#inflight - p.queueSize);
@@ -112,10 +113,78 @@ export class VerificationPool {
     };
     this.#metrics?.workerJudgements.inc();
     this.#inflight++;
-    return this.#pool.run(task, input.signal ? { signal: input.signal } : {}).finally(() => this.#inflight--);
+    // Spans on this thread (workers start no SDK): the wait for a thread, then the judgement on it.
+    const start = spanStarter();
+    const wait = start("pullgate.pool.wait", { "pullgate.pool.queued": this.#pool.queueSize });
+    let judging: Span | undefined;
+    const dequeued = () => {
+      if (judging) return;
+      wait.end();
+      judging = start("pullgate.pool.judge", { "pullgate.pool.threads": this.#pool.threads.length });
+    };
+    let queued = false;
+    const hooks: QueueHooks = { queued: () => (queued = true), dequeued };
+    const run = this.#pool.run(
+      { ...task, [Piscina.queueOptionsSymbol]: hooks },
+      input.signal ? { signal: input.signal } : {},
+    );
+    // Not queued: piscina handed it to a thread at once.
+    if (!queued) dequeued();
+    return run
+      .then(
+        (verdict) => {
+          judging?.setAttribute("pullgate.verify.status", verdict.status);
+          return verdict;
+        },
+        (err: unknown) => {
+          dequeued();
+          if (judging) recordFailure(judging, err);
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.#inflight--;
+        judging?.end();
+      });
   }
 
   async close(): Promise<void> {
     await this.#pool.destroy();
+  }
+}
+
+/** What a queued task carries (under piscina's queue-options symbol; not sent to the worker). */
+interface QueueHooks {
+  queued(): void;
+  dequeued(): void;
+}
+
+type QueuedTask = Parameters<TaskQueue["push"]>[0];
+
+function hooksOf(task: QueuedTask): QueueHooks | undefined {
+  return (
+    (task as unknown as Record<symbol, QueueHooks | null | undefined>)[Piscina.queueOptionsSymbol] ??
+    undefined
+  );
+}
+
+/** piscina's default queue, telling each task when it joins and leaves it (the pool wait span). */
+class DequeueNotifyingQueue implements TaskQueue {
+  readonly #inner = new FixedQueue();
+  get size(): number {
+    return this.#inner.size;
+  }
+  push(task: QueuedTask): void {
+    hooksOf(task)?.queued();
+    this.#inner.push(task);
+  }
+  shift(): QueuedTask | null {
+    const task = this.#inner.shift();
+    if (task) hooksOf(task)?.dequeued();
+    return task;
+  }
+  remove(task: QueuedTask): void {
+    hooksOf(task)?.dequeued();
+    this.#inner.remove(task);
   }
 }

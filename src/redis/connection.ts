@@ -74,7 +74,7 @@ export interface RedisConnectionOptions {
   socketTimeoutMs?: number;
   /** Cap of the reconnect backoff (50 ms doubling, plus up to 10% jitter). Default 2000 ms. */
   maxReconnectDelayMs?: number;
-  /** Minimum interval between two "redis_command_failed" lines. Default 10 s. */
+  /** Minimum interval between two "redis command failed" lines. Default 10 s. */
   failureLogIntervalMs?: number;
   /** pullgate_redis_up{connection=name}: 1 while ready, else 0. */
   metrics?: Pick<PullgateMetrics, "redisUp"> | undefined;
@@ -82,9 +82,9 @@ export interface RedisConnectionOptions {
 
 /** Event names this module logs. */
 export const RedisLogEvents = {
-  down: "redis_connection_down",
-  up: "redis_connection_up",
-  commandFailed: "redis_command_failed",
+  down: "redis connection down",
+  up: "redis connection up",
+  commandFailed: "redis command failed",
 } as const;
 
 export function createRedisConnection(
@@ -159,7 +159,7 @@ export function createRedisConnection(
       try {
         listener();
       } catch (err) {
-        logger.log("error", "redis_ready_listener_failed", { connection: name, ...errorFields(err, redact) });
+        logger.log("error", "redis ready listener failed", { connection: name, ...errorFields(err, redact) });
       }
     }
   });

@@ -35,7 +35,7 @@ export interface RedisEntryMac {
 export interface RedisEntryMacOptions {
   key: Secret;
   logger: Logger;
-  /** Minimum interval between two "redis_entry_rejected" lines of one kind. Default 10 s. */
+  /** Minimum interval between two "redis entry rejected" lines of one kind. Default 10 s. */
   logIntervalMs?: number;
   now?: () => number;
   /** Counts rejected entries by kind (pullgate_redis_rejected_entries_total). */
@@ -46,7 +46,7 @@ const VERSION = "v1";
 const DOMAIN = "pullgate-redis-entry/v1";
 const MAC_CHARS = 43; // 32 bytes, base64url without padding
 
-export const RedisEntryLogEvents = { rejected: "redis_entry_rejected" } as const;
+export const RedisEntryLogEvents = { rejected: "redis entry rejected" } as const;
 
 export function createRedisEntryMac(opts: RedisEntryMacOptions): RedisEntryMac {
   const key = Buffer.from(opts.key.reveal(), "utf8");

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ChainableCommander } from "ioredis";
 import { checkProject, createListeners, type PolicyStore, RELOAD_ALL, toJson } from "../policy/index.ts";
 import type { Logger } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 import type { RedisConnection } from "./connection.ts";
 import type { RedisEntryMac } from "./entry-mac.ts";
 
@@ -54,7 +55,7 @@ export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicySto
     if (from !== channel || closed) return;
     const change = parseChangeMessage(message);
     if (!change) {
-      logger.log("warn", "policy_change_message_invalid", {});
+      logger.log("warn", "policy change message invalid", {});
       listeners.emit(RELOAD_ALL);
       return;
     }
@@ -69,7 +70,7 @@ export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicySto
       // Idempotent: ioredis also re-subscribes on reconnect; subscribing twice changes nothing server-side.
       await subscriber.client.subscribe(channel);
     } catch (err) {
-      logger.log("warn", "policy_subscribe_failed", { code: (err as { code?: unknown }).code });
+      logger.log("warn", "policy subscribe failed", { cause: errorCause(err) });
       // Try again through a reconnect (the next "ready" calls us again).
       if (!closed && subscriber.isReady()) subscriber.client.disconnect(true);
       return;
@@ -100,7 +101,7 @@ export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicySto
         try {
           out[project] = JSON.parse(json) as unknown;
         } catch {
-          logger.log("warn", "policy_override_invalid", { project });
+          logger.log("warn", "policy override invalid", { project });
         }
       }
       return out;

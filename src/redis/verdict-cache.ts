@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { CachedVerdict, CacheHit, VerdictCache } from "../cache/index.ts";
 import type { Logger } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 import type { RedisConnection } from "./connection.ts";
 import type { RedisEntryMac } from "./entry-mac.ts";
 
@@ -124,7 +125,7 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): Verdict
     const expiresAt = Number(payload.slice(0, dot));
     const verdict = dot > 0 ? parseCachedVerdict(payload.slice(dot + 1)) : undefined;
     if (!verdict || !Number.isSafeInteger(expiresAt)) {
-      logger.log("warn", "verdict_cache_bad_value", { fingerprint });
+      logger.log("warn", "verdict cache bad value", { fingerprint });
       return undefined;
     }
     const remainingMs = expiresAt - now();
@@ -229,7 +230,7 @@ function subscribeInvalidations(
     try {
       await subscriber.client.subscribe(channel);
     } catch (err) {
-      logger.log("warn", "cache_invalidation_subscribe_failed", { code: (err as { code?: unknown }).code });
+      logger.log("warn", "cache invalidation subscribe failed", { cause: errorCause(err) });
       // Try again through a reconnect (the next "ready" calls us again).
       if (!closed && subscriber.isReady()) subscriber.client.disconnect(true);
     }

@@ -4,6 +4,7 @@ import type { Server as HttpsServer } from "node:https";
 import { createSecureContext } from "node:tls";
 import type { TlsConfig } from "../config/index.ts";
 import type { Logger } from "../telemetry/index.ts";
+import { errorCause } from "../telemetry/logger.ts";
 
 export interface TlsMaterial {
   cert: string;
@@ -37,7 +38,10 @@ export function watchTlsMaterial(server: HttpsServer, tls: TlsConfig, logger: Lo
     try {
       next = readTlsMaterial(tls);
     } catch (err) {
-      logger.log("warn", "tls reload failed", { code: (err as NodeJS.ErrnoException).code ?? "error" });
+      logger.log("warn", "tls reload failed", {
+        code: (err as NodeJS.ErrnoException).code ?? "error",
+        cause: errorCause(err),
+      });
       return;
     }
     if (next.cert === current.cert && next.key === current.key) return;
@@ -45,9 +49,10 @@ export function watchTlsMaterial(server: HttpsServer, tls: TlsConfig, logger: Lo
       const context = { cert: next.cert, key: next.key };
       createSecureContext(context); // throws on a mismatched or partial pair
       server.setSecureContext(context);
-    } catch {
+    } catch (err) {
       logger.log("warn", "tls reload failed", {
         code: "INVALID_PAIR",
+        cause: errorCause(err),
         note: "keeping the previous certificate",
       });
       return;

@@ -1,4 +1,7 @@
-import type { Logger } from "./logger.ts";
+import { errorCause, type Logger } from "./logger.ts";
+
+/** On every audit record; a new value only for a change that breaks readers (docs/audit.schema.json). */
+export const AUDIT_SCHEMA = "pullgate.audit/v1";
 
 export type AuditOutcome = "allow" | "deny" | "would-deny" | "exempt" | "off";
 
@@ -50,26 +53,55 @@ export interface AuditSink {
   adminChange?(record: AdminChangeRecord): void;
 }
 
-export function createAuditLog(logger: Logger, sinks: readonly AuditSink[] = []): AuditLog {
+/** Where complete audit records go instead of the log (an audit file). Must only queue, never throw. */
+export interface AuditOutput {
+  write(record: Record<string, unknown>): void;
+}
+
+export interface AuditLogOptions {
+  /** Default: the log's stdout (as JSON lines whatever the log format), or logger.log for loggers that keep records. */
+  output?: AuditOutput | undefined;
+  now?: () => Date;
+}
+
+/**
+ * Every record is `{time, level, event: "audit", schema: "pullgate.audit/v1", kind, ...fields}`
+ * (docs/audit.schema.json). Audit records are written whatever `log.level` is.
+ */
+export function createAuditLog(
+  logger: Logger,
+  sinks: readonly AuditSink[] = [],
+  opts: AuditLogOptions = {},
+): AuditLog {
+  const now = opts.now ?? (() => new Date());
   const tell = (fn: (sink: AuditSink) => void) => {
     for (const sink of sinks) {
       try {
         fn(sink);
       } catch (err) {
-        logger.log("error", "audit sink failed", { message: (err as Error).message });
+        logger.log("error", "audit sink failed", { cause: errorCause(err) });
       }
+    }
+  };
+  const emit = (level: "info" | "warn", fields: Record<string, unknown>) => {
+    const body = { schema: AUDIT_SCHEMA, ...fields };
+    const full = () => ({ time: now().toISOString(), level, event: "audit", ...body });
+    try {
+      if (opts.output) opts.output.write(full());
+      else if (logger.writeJsonLine) logger.writeJsonLine(full());
+      else logger.log(level, "audit", body);
+    } catch (err) {
+      // A record that cannot even be serialized (a cycle in before/after) must not fail the request.
+      logger.log("error", "audit record not written", { kind: fields.kind, cause: errorCause(err) });
     }
   };
   return {
     decision(record) {
-      logger.log(record.outcome === "deny" ? "warn" : "info", "audit", {
-        kind: "manifest-decision",
-        ...record,
-      });
+      emit(record.outcome === "deny" ? "warn" : "info", { kind: "manifest-decision", ...record });
       tell((sink) => sink.decision?.(record));
     },
     adminChange(record) {
-      logger.log("info", "audit", { kind: "admin-change", ...record });
+      emit("info", { kind: "admin-change", ...record });
       tell((sink) => sink.adminChange?.(record));
     },
   };

@@ -1,7 +1,11 @@
+export { type AuditFile, type AuditFileOptions, type AuditFileStats, createAuditFile } from "./audit-file.ts";
 export {
   type AdminChangeRecord,
+  AUDIT_SCHEMA,
   type AuditLog,
+  type AuditLogOptions,
   type AuditOutcome,
+  type AuditOutput,
   type AuditSink,
   createAuditLog,
   type ManifestDecisionRecord,
@@ -9,12 +13,19 @@ export {
 export {
   createLogger,
   createMemoryLogger,
+  errorCause,
+  formatText,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
   type Logger,
+  type LoggerOptions,
   type LogLevel,
   type LogSink,
   silentLogger,
 } from "./logger.ts";
 export { type Labels, Metrics } from "./metrics.ts";
+export { startTracing, type Tracing, tracingRequested } from "./otel-sdk.ts";
 export {
   type Counter,
   createPullgateMetrics,
@@ -28,4 +39,17 @@ export {
   RecentDecisions,
   type RecentDecisionsFilter,
 } from "./recent-decisions.ts";
-export { createTracer, type Span, TRACER_NAME, type Tracer, withClientSpan } from "./tracer.ts";
+export {
+  activeSpan,
+  createTracer,
+  recordFailure,
+  SPAN_ATTR,
+  type Span,
+  SpanKind,
+  spanStarter,
+  TRACER_NAME,
+  type Tracer,
+  withClientSpan,
+  withSpan,
+  withSpanSync,
+} from "./tracer.ts";

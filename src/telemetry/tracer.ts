@@ -1,25 +1,104 @@
-import { type Span, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import {
+  type Attributes,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
 
 export const TRACER_NAME = "pullgate";
 
-/** The process tracer: a no-op until an OpenTelemetry SDK registers a provider. */
+/**
+ * Span attribute names: the semantic conventions' where they exist, pullgate's own otherwise. Never
+ * a secret (Authorization, tokens, webhook URLs) and never a query string.
+ */
+export const SPAN_ATTR = {
+  method: "http.request.method",
+  status: "http.response.status_code",
+  urlPath: "url.path",
+  serverAddress: "server.address",
+  serverPort: "server.port",
+  repository: "oci.repository",
+  digest: "oci.digest",
+  project: "pullgate.project",
+  upstream: "pullgate.upstream",
+  outcome: "pullgate.outcome",
+  reason: "pullgate.reason",
+  cacheTier: "pullgate.cache.tier",
+} as const;
+
+/** The process tracer: a no-op until an OpenTelemetry SDK registers a provider (the API's proxy tracer follows it). */
 export function createTracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
+}
+
+/** The active span (a non-recording one when there is none): for attributes learned along the way. */
+export function activeSpan(): Span | undefined {
+  return trace.getActiveSpan();
+}
+
+/** Records a failure on a span: the error's code (never its message, which may carry URLs). */
+export function recordFailure(span: Span, err: unknown): void {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  span.setStatus({ code: SpanStatusCode.ERROR, message: typeof code === "string" ? code : "error" });
+}
+
+/** Runs `fn` in an active span of the process tracer (an internal span unless `kind` says otherwise). */
+export async function withSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+  kind: SpanKind = SpanKind.INTERNAL,
+): Promise<T> {
+  return createTracer().startActiveSpan(name, { kind, attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      recordFailure(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** withSpan for synchronous work. */
+export function withSpanSync<T>(name: string, attributes: Attributes, fn: (span: Span) => T): T {
+  return createTracer().startActiveSpan(name, { kind: SpanKind.INTERNAL, attributes }, (span) => {
+    try {
+      return fn(span);
+    } catch (err) {
+      recordFailure(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
+ * Captures the active context now: spans it starts later (ended by the caller) are children of the
+ * span active at capture, whatever is active when they start (a task's wait, then its run).
+ */
+export function spanStarter(): (name: string, attributes?: Attributes) => Span {
+  const parent = context.active();
+  return (name, attributes) => createTracer().startSpan(name, attributes ? { attributes } : {}, parent);
 }
 
 /** Runs `fn` in a client span; records the error code (never the message, which may carry URLs). */
 export async function withClientSpan<T>(
   tracer: Tracer,
   name: string,
-  attributes: Record<string, string | number>,
+  attributes: Attributes,
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
   return tracer.startActiveSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
     try {
       return await fn(span);
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      span.setStatus({ code: SpanStatusCode.ERROR, message: typeof code === "string" ? code : "error" });
+      recordFailure(span, err);
       throw err;
     } finally {
       span.end();
@@ -28,3 +107,4 @@ export async function withClientSpan<T>(
 }
 
 export type { Span, Tracer };
+export { SpanKind };

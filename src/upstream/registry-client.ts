@@ -308,10 +308,19 @@ export class RegistryClient {
   }
 
   async #send(opts: SendOptions): Promise<Dispatcher.ResponseData> {
+    const request = upstreamKindOf(opts.path, false);
     return withClientSpan(
       this.#tracer,
-      `upstream ${opts.method}`,
-      { "pullgate.upstream": this.config.name, "http.request.method": opts.method, "url.path": opts.path },
+      `upstream ${opts.method} ${request}`,
+      {
+        "pullgate.upstream": this.config.name,
+        "pullgate.upstream.request": request,
+        "pullgate.upstream.pool": opts.lookup ? "lookup" : (opts.pool ?? "api"),
+        "http.request.method": opts.method,
+        // The path only: a query (tags' n/last, referrers' artifactType) is never recorded.
+        "url.path": opts.path.split("?", 1)[0] ?? "",
+        ...serverOf(this.config.url),
+      },
       async (span) => {
         const res = await this.#sendWithAuth(opts);
         span.setAttribute("http.response.status_code", res.statusCode);
@@ -532,4 +541,15 @@ function contentLength(headers: Headers): number | undefined {
   const v = header(headers, "content-length");
   if (v === undefined || !/^\d{1,15}$/.test(v)) return undefined;
   return Number(v);
+}
+
+/** server.address and server.port of an upstream's URL (never its user info). */
+function serverOf(url: string): Record<string, string | number> {
+  try {
+    const u = new URL(url);
+    const port = u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+    return { "server.address": u.hostname.replace(/^\[|\]$/g, ""), "server.port": port };
+  } catch {
+    return {};
+  }
 }
