@@ -14,6 +14,7 @@ import {
   recordFailure,
   SPAN_ATTR,
   SpanKind,
+  tracingActive,
   withSpan,
   withSpanSync,
 } from "../telemetry/index.ts";
@@ -155,6 +156,8 @@ type Ctx = Context<ProxyEnv>;
  * query) and status; named by the route's shape once it is known (`GET /v2/{name}/manifests/{reference}`).
  */
 async function requestSpan(c: Ctx, next: () => Promise<void>): Promise<void> {
+  // Nothing records: no attributes to work out for every request.
+  if (!tracingActive()) return next();
   const method = c.req.raw.method;
   const { path } = splitTarget(rawTarget(c));
   const host = c.req.header("host");

@@ -2,6 +2,7 @@ import { context, trace } from "@opentelemetry/api";
 // Types only: the SDK modules are imported when tracing is configured, never otherwise.
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import type { Logger } from "./logger.ts";
+import { setTracingActive } from "./tracer.ts";
 
 /** A started SDK: shutdown() flushes the spans still buffered and unregisters the provider. */
 export interface Tracing {
@@ -94,6 +95,7 @@ export async function startTracing(
     logger.log("warn", "tracing already started");
     return undefined;
   }
+  setTracingActive(true);
   logger.log("info", "tracing started", {
     service: serviceName,
     exporter: options.exporter ? "custom" : "otlp",
@@ -103,6 +105,7 @@ export async function startTracing(
   return {
     shutdown() {
       stopped ??= (async () => {
+        setTracingActive(false);
         try {
           await provider.shutdown();
         } catch (err) {

@@ -1,6 +1,7 @@
 import {
   type Attributes,
   context,
+  INVALID_SPAN_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -29,9 +30,31 @@ export const SPAN_ATTR = {
   cacheTier: "pullgate.cache.tier",
 } as const;
 
+/**
+ * Whether an SDK is recording (otel-sdk.ts sets it when it registers its provider). Without one the
+ * span helpers below skip the API entirely: no tracer lookup, no span objects, no attribute maps on
+ * the hot path of every request.
+ */
+let recording = false;
+
+export function setTracingActive(active: boolean): void {
+  recording = active;
+  tracer = undefined;
+}
+
+export function tracingActive(): boolean {
+  return recording;
+}
+
+/** The span every helper hands to `fn` while nothing records: each method is a no-op. */
+const NOT_RECORDING: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+let tracer: Tracer | undefined;
+
 /** The process tracer: a no-op until an OpenTelemetry SDK registers a provider (the API's proxy tracer follows it). */
 export function createTracer(): Tracer {
-  return trace.getTracer(TRACER_NAME);
+  tracer ??= trace.getTracer(TRACER_NAME);
+  return tracer;
 }
 
 /** The active span (a non-recording one when there is none): for attributes learned along the way. */
@@ -52,6 +75,7 @@ export async function withSpan<T>(
   fn: (span: Span) => Promise<T>,
   kind: SpanKind = SpanKind.INTERNAL,
 ): Promise<T> {
+  if (!recording) return fn(NOT_RECORDING);
   return createTracer().startActiveSpan(name, { kind, attributes }, async (span) => {
     try {
       return await fn(span);
@@ -66,6 +90,7 @@ export async function withSpan<T>(
 
 /** withSpan for synchronous work. */
 export function withSpanSync<T>(name: string, attributes: Attributes, fn: (span: Span) => T): T {
+  if (!recording) return fn(NOT_RECORDING);
   return createTracer().startActiveSpan(name, { kind: SpanKind.INTERNAL, attributes }, (span) => {
     try {
       return fn(span);
@@ -83,6 +108,7 @@ export function withSpanSync<T>(name: string, attributes: Attributes, fn: (span:
  * span active at capture, whatever is active when they start (a task's wait, then its run).
  */
 export function spanStarter(): (name: string, attributes?: Attributes) => Span {
+  if (!recording) return () => NOT_RECORDING;
   const parent = context.active();
   return (name, attributes) => createTracer().startSpan(name, attributes ? { attributes } : {}, parent);
 }
@@ -94,6 +120,7 @@ export async function withClientSpan<T>(
   attributes: Attributes,
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
+  if (!recording) return fn(NOT_RECORDING);
   return tracer.startActiveSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
     try {
       return await fn(span);
