@@ -184,6 +184,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     manifestCacheBytes: () => manifests.bytes,
     manifestCacheEntries: () => manifests.entries,
     verdictCacheEntries: () => memory.size(),
+    alerts: alerts ? () => alerts.stats() : undefined,
+    auditFile: auditFile ? () => auditFile.stats : undefined,
   });
   const state = { draining: false, proxyHosts: [] as readonly string[] };
   const pull = new PullService({

@@ -210,6 +210,10 @@ describe("alert webhooks against a local receiver", () => {
     expect(pg.logs).toContainEqual(
       expect.objectContaining({ event: "alert delivery failed", webhook: "flaky", status: 500, attempts: 1 }),
     );
+    // /metrics counts the retry and the delivery, by webhook name (never its URL).
+    const metrics = await (await fetch(`${pg.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^pullgate_alert_delivery_retries_total\{webhook="flaky"\} [1-9]/m);
+    expect(metrics).toMatch(/^pullgate_alerts_sent_total\{webhook="flaky"\} [1-9]/m);
   });
 
   it("429 with Retry-After: the retry waits as long as asked", async () => {

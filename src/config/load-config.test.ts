@@ -250,6 +250,34 @@ projects:
     ]);
   });
 
+  it("takes the log's level, format and audit file, and says what is wrong with them", () => {
+    const up = `upstreams:\n  - { name: a, url: "http://127.0.0.1:1" }\n`;
+    expect(problemsOf(`${up}log: { level: verbose, format: xml }\n`)).toEqual([
+      'log.level: must be one of "debug", "info", "warn", "error"',
+      'log.format: must be one of "json", "text"',
+    ]);
+    expect(problemsOf(`${up}log: { audit: { to: file } }\n`)).toEqual([
+      "log.audit.path: required with log.audit.to: file",
+    ]);
+    expect(problemsOf(`${up}log: { audit: { path: a.log } }\n`)).toEqual([
+      "log.audit.path: only with log.audit.to: file",
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), "pullgate-log-"));
+    const config = parseConfig(
+      `${up}log: { level: warn, format: text, audit: { to: file, path: audit.log } }\n`,
+      {
+        source: "t",
+        baseDir: dir,
+        env: {},
+      },
+    );
+    expect(config.log).toMatchObject({
+      level: "warn",
+      format: "text",
+      audit: { to: "file", path: join(dir, "audit.log") },
+    });
+  });
+
   it("checks the supply-chain options against each other, once merged over defaults", () => {
     const key = (name: string) => `{ name: ${name}, pem: ${JSON.stringify(P256_PUB)} }`;
     const problems = problemsOf(`

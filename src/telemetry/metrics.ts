@@ -69,6 +69,29 @@ export class Metrics {
     return { observe: (labels, seconds) => h.observe(labels as Partial<Record<L, string>>, seconds) };
   }
 
+  /**
+   * A counter kept elsewhere (a module's own running totals), read when /metrics is scraped:
+   * `collect` lists each series' total so far.
+   */
+  collectedCounter<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    collect: () => Array<{ labels: Readonly<Record<L, string>>; value: number }>,
+  ): void {
+    const c: PromCounter<L> = new PromCounter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        c.reset();
+        for (const { labels, value } of collect())
+          if (value > 0) c.inc(labels as Partial<Record<L, string>>, value);
+      },
+    });
+  }
+
   /** A gauge read when /metrics is scraped: `collect` sets its series (and may reset them first). */
   gauge<L extends string = never>(
     name: string,

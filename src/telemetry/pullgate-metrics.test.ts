@@ -34,6 +34,11 @@ const FAMILIES = [
   "pullgate_manifest_cache_bytes",
   "pullgate_manifest_cache_entries",
   "pullgate_verdict_cache_entries",
+  "pullgate_alerts_sent_total",
+  "pullgate_alerts_dropped_total",
+  "pullgate_alert_delivery_retries_total",
+  "pullgate_audit_file_records_total",
+  "pullgate_audit_file_errors_total",
   "process_resident_memory_bytes",
 ];
 
@@ -79,6 +84,27 @@ describe("createPullgateMetrics", () => {
     expect(types.get("pullgate_verification_duration_seconds")).toBe("histogram");
     expect(types.get("pullgate_redis_up")).toBe("gauge");
     expect(types.get("pullgate_requests_total")).toBe("counter");
+  });
+
+  it("reads the alert webhooks' and the audit file's totals when scraped", async () => {
+    const m = createPullgateMetrics();
+    const totals = { alertsSent: 3, dropped: 1, alertsFailed: 2, retries: 4 };
+    m.observe({
+      manifestCacheBytes: () => 0,
+      manifestCacheEntries: () => 0,
+      verdictCacheEntries: () => 0,
+      alerts: () => ({ security: totals }),
+      auditFile: () => ({ written: 7, dropped: 0, errors: 1 }),
+    });
+    const text = await m.render();
+    expect(text).toMatch(/^pullgate_alerts_sent_total\{webhook="security"\} 3$/m);
+    expect(text).toMatch(/^pullgate_alerts_dropped_total\{webhook="security",why="queue_full"\} 1$/m);
+    expect(text).toMatch(/^pullgate_alerts_dropped_total\{webhook="security",why="given_up"\} 2$/m);
+    expect(text).toMatch(/^pullgate_alert_delivery_retries_total\{webhook="security"\} 4$/m);
+    expect(text).toMatch(/^pullgate_audit_file_records_total\{result="written"\} 7$/m);
+    expect(text).toMatch(/^pullgate_audit_file_errors_total 1$/m);
+    totals.alertsSent = 5;
+    expect(await m.render()).toMatch(/^pullgate_alerts_sent_total\{webhook="security"\} 5$/m);
   });
 
   it("uses a registry of its own: two instances never share a series", async () => {

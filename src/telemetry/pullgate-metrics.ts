@@ -57,6 +57,18 @@ export interface GaugeSources {
   manifestCacheBytes(): number;
   manifestCacheEntries(): number;
   verdictCacheEntries(): number;
+  /** Per alert webhook (by its configured name): its delivery totals so far. */
+  alerts?: (() => Readonly<Record<string, AlertTotals>>) | undefined;
+  /** The audit file's totals so far (log.audit.to: file). */
+  auditFile?: (() => Readonly<{ written: number; dropped: number; errors: number }>) | undefined;
+}
+
+/** What an alert webhook has done so far (alerts/WebhookQueueStats has these and more). */
+export interface AlertTotals {
+  alertsSent: number;
+  dropped: number;
+  alertsFailed: number;
+  retries: number;
 }
 
 export interface WorkerPoolState {
@@ -226,6 +238,49 @@ export function createPullgateMetrics(): PullgateMetrics {
   );
   cacheGauge("pullgate_verdict_cache_entries", "Verdicts in the in-process tier.", (s) =>
     s.verdictCacheEntries(),
+  );
+  const alertTotals = () => Object.entries(sources?.alerts?.() ?? {});
+  m.collectedCounter("pullgate_alerts_sent_total", "Alerts delivered, by webhook.", ["webhook"], () =>
+    alertTotals().map(([webhook, t]) => ({ labels: { webhook }, value: t.alertsSent })),
+  );
+  m.collectedCounter(
+    "pullgate_alerts_dropped_total",
+    "Alerts dropped, by webhook: the queue was full, or delivery was given up.",
+    ["webhook", "why"],
+    () =>
+      alertTotals().flatMap(([webhook, t]) => [
+        { labels: { webhook, why: "queue_full" }, value: t.dropped },
+        { labels: { webhook, why: "given_up" }, value: t.alertsFailed },
+      ]),
+  );
+  m.collectedCounter(
+    "pullgate_alert_delivery_retries_total",
+    "Alert deliveries that failed and were retried, by webhook.",
+    ["webhook"],
+    () => alertTotals().map(([webhook, t]) => ({ labels: { webhook }, value: t.retries })),
+  );
+  m.collectedCounter(
+    "pullgate_audit_file_records_total",
+    "Audit records written to the audit file (log.audit.to: file), or dropped when it could not keep up.",
+    ["result"],
+    () => {
+      const t = sources?.auditFile?.();
+      return t
+        ? [
+            { labels: { result: "written" }, value: t.written },
+            { labels: { result: "dropped" }, value: t.dropped },
+          ]
+        : [];
+    },
+  );
+  m.collectedCounter(
+    "pullgate_audit_file_errors_total",
+    "Failed opens and writes of the audit file.",
+    [],
+    () => {
+      const t = sources?.auditFile?.();
+      return t ? [{ labels: {}, value: t.errors }] : [];
+    },
   );
   m.gauge("process_resident_memory_bytes", "Resident set size of the process.", [], (g) =>
     g.set({}, process.memoryUsage.rss()),
