@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AlertPayload } from "../src/alerts/index.ts";
-import { waitFor } from "../src/local/index.ts";
+import { createTinyImage, pushArtifact, waitFor } from "../src/local/index.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 import { startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
@@ -37,33 +37,9 @@ let imageCount = 0;
 
 /** A small unsigned OCI image pushed straight to the registry; its manifest digest. */
 async function pushImage(repository: string, tag = "v1"): Promise<string> {
-  imageCount++;
-  const layerBytes = Buffer.from(`alerts layer ${imageCount} ${repository}\n`.repeat(32));
-  const layer = await writer.pushBlob(repository, layerBytes);
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      config: { Labels: { image: String(imageCount) } },
-      rootfs: { type: "layers", diff_ids: [layer] },
-    }),
-  );
-  const configDigest = await writer.pushBlob(repository, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        size: config.length,
-        digest: configDigest,
-      },
-      layers: [
-        { mediaType: "application/vnd.oci.image.layer.v1.tar", size: layerBytes.length, digest: layer },
-      ],
-    }),
-  );
-  return writer.pushManifest(repository, tag, manifest, OCI_MANIFEST);
+  const image = createTinyImage("hello.txt", `alerts image ${++imageCount} ${repository}\n`);
+  await pushArtifact(writer, repository, tag, image);
+  return image.manifestDigest;
 }
 
 async function pull(target: TestPullgate, repository: string, tag = "v1"): Promise<number> {

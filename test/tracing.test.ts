@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTinyImage, pushArtifact } from "../src/local/index.ts";
 import { createMemoryLogger, startTracing, type Tracing, tracingRequested } from "../src/telemetry/index.ts";
 import { startTestPullgate, type TestPullgate } from "./support/pullgate.ts";
 import { type Registry, startRegistry } from "./support/registry.ts";
@@ -24,28 +25,12 @@ let tracing: Tracing | undefined;
 let digest: string;
 const exporter = new InMemorySpanExporter();
 
+let imageCount = 0;
+
 async function pushImage(repository: string, tag = "v1"): Promise<string> {
-  const layerBytes = Buffer.from(`tracing layer ${repository}\n`.repeat(32));
-  const layer = await writer.pushBlob(repository, layerBytes);
-  const config = Buffer.from(
-    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer] } }),
-  );
-  const configDigest = await writer.pushBlob(repository, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        size: config.length,
-        digest: configDigest,
-      },
-      layers: [
-        { mediaType: "application/vnd.oci.image.layer.v1.tar", size: layerBytes.length, digest: layer },
-      ],
-    }),
-  );
-  return writer.pushManifest(repository, tag, manifest, OCI_MANIFEST);
+  const image = createTinyImage("hello.txt", `tracing image ${++imageCount} ${repository}\n`);
+  await pushArtifact(writer, repository, tag, image);
+  return image.manifestDigest;
 }
 
 async function pull(repository: string, tag = "v1"): Promise<number> {
