@@ -43,7 +43,11 @@ export function inTotoStatement(opts: {
   );
 }
 
-/** DSSE's pre-authentication encoding (what a DSSE signature signs). */
+/**
+ * DSSE's pre-authentication encoding (what a DSSE signature signs), for every test signer (bundles,
+ * `.att` layers, the private Sigstore). Written here on purpose, not taken from @sigstore/core: the
+ * signers must not share the verifier's library, or they would share its misreadings.
+ */
 export function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffer {
   const type = Buffer.from(payloadType, "utf8");
   return Buffer.concat([

@@ -7,6 +7,7 @@ import {
   IN_TOTO_PAYLOAD_TYPE,
   referrersTagSchemaTag,
 } from "../verify/index.ts";
+import { preAuthEncoding } from "./cosign-attestation.ts";
 import type { SigningKey } from "./cosign-signing.ts";
 import type { RegistryWriter } from "./registry-push.ts";
 
@@ -16,13 +17,6 @@ import type { RegistryWriter } from "./registry-push.ts";
  * bundle media type, and listed in the referrers tag schema index `sha256-<hex>` (distribution 2.8 has
  * no referrers API).
  */
-
-function pae(payloadType: string, payload: Buffer): Buffer {
-  return Buffer.concat([
-    Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `),
-    payload,
-  ]);
-}
 
 function hexOf(digest: string): string {
   return digest.slice(digest.indexOf(":") + 1);
@@ -57,7 +51,9 @@ export function makeBundle(opts: {
       predicate: opts.predicate ?? {},
     }),
   );
-  const sig = sign("sha256", pae(IN_TOTO_PAYLOAD_TYPE, statement), opts.key.privateKey).toString("base64");
+  const sig = sign("sha256", preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement), opts.key.privateKey).toString(
+    "base64",
+  );
   return Buffer.from(
     JSON.stringify({
       mediaType: BUNDLE_V03_MEDIA_TYPE,

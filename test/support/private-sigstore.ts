@@ -5,6 +5,7 @@ import { createHash, generateKeyPairSync, type KeyObject, sign, webcrypto } from
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { initializeCTLog, initializeTLog } from "@sigstore/mock";
+import { preAuthEncoding } from "../../src/local/index.ts";
 
 export interface SignerIdentityClaims {
   /** The certificate's URI SAN (a workflow identity) or, with `email`, its email SAN. */
@@ -300,17 +301,6 @@ export async function createPrivateSigstore(
       };
     },
   };
-}
-
-/** DSSE's pre-authentication encoding (what a DSSE signature signs). */
-function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffer {
-  const type = Buffer.from(payloadType, "utf8");
-  return Buffer.concat([
-    Buffer.from(`DSSEv1 ${type.length} `),
-    type,
-    Buffer.from(` ${payload.length} `),
-    Buffer.from(payload),
-  ]);
 }
 
 function toPem(der: Buffer): string {
