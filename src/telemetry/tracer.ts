@@ -76,7 +76,17 @@ export async function withSpan<T>(
   kind: SpanKind = SpanKind.INTERNAL,
 ): Promise<T> {
   if (!recording) return fn(NOT_RECORDING);
-  return createTracer().startActiveSpan(name, { kind, attributes }, async (span) => {
+  return inActiveSpan(createTracer(), name, { kind, attributes }, fn);
+}
+
+/** `fn` in an active span of `tracer`, ended when `fn` settles; a failure records its code. */
+function inActiveSpan<T>(
+  tracer: Tracer,
+  name: string,
+  options: { kind: SpanKind; attributes: Attributes },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  return tracer.startActiveSpan(name, options, async (span) => {
     try {
       return await fn(span);
     } catch (err) {
@@ -121,16 +131,7 @@ export async function withClientSpan<T>(
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
   if (!recording) return fn(NOT_RECORDING);
-  return tracer.startActiveSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      recordFailure(span, err);
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return inActiveSpan(tracer, name, { kind: SpanKind.CLIENT, attributes }, fn);
 }
 
 export type { Span, Tracer };
