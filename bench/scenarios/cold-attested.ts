@@ -34,7 +34,7 @@ import {
   type Target,
 } from "../scenario.ts";
 import type { PullgateServer, Server } from "../servers.ts";
-import { checkColdPulls, measureColdPulls } from "./cold.ts";
+import { COLD_PULL_METRICS, checkColdPulls, measureColdPulls } from "./cold.ts";
 
 export const COLD_ATTESTED = "cold-attested";
 /** The targets (and sampled processes): one pullgate per policy, each restarted before its runs. */
@@ -535,11 +535,7 @@ export function coldAttestedPull(signerFor: SharedKeylessSigner): Scenario {
     targets: (env): Target[] => [...targets, env.targets[DIRECT]],
     baseline: PULLGATE_SIGNED,
     metrics: [
-      { key: "p50Ms", label: "pull p50 ms", decimals: 2 },
-      { key: "p90Ms", label: "pull p90 ms", decimals: 2 },
-      { key: "p99Ms", label: "pull p99 ms", decimals: 2 },
-      { key: "maxMs", label: "pull max ms", decimals: 2 },
-      { key: "upstreamPerPull", label: "upstream requests/pull (/metrics)", decimals: 2 },
+      ...COLD_PULL_METRICS,
       { key: "judgementsPerPull", label: "worker judgements/pull (/metrics)", decimals: 2 },
       { key: "pullsPerCpuS", label: "cold pulls per pullgate CPU-second (per core)", decimals: 0 },
       { key: "threadCpu:main", label: "pullgate CPU µs/pull, main thread (HTTP, lookups)", decimals: 0 },

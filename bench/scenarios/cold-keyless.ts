@@ -5,7 +5,7 @@ import { POOL_THREADS, type SharedKeylessSigner, startKeylessPullgate } from "..
 import { sumOf } from "../metrics.ts";
 import { DIRECT, type Env, expect, medianOf, type Scenario, type Target } from "../scenario.ts";
 import type { PullgateServer } from "../servers.ts";
-import { checkColdPulls, DIRECT_LOOKUP, measureColdPulls } from "./cold.ts";
+import { COLD_PULL_METRICS, checkColdPulls, DIRECT_LOOKUP, measureColdPulls } from "./cold.ts";
 
 export const COLD_KEYLESS = "cold-keyless-pull";
 /** The target (and sampled process) of this scenario: a pullgate enforcing the keyless policy. */
@@ -81,11 +81,7 @@ export function coldKeylessPull(signerFor: SharedKeylessSigner): Scenario {
       keylessTarget,
     ],
     metrics: [
-      { key: "p50Ms", label: "pull p50 ms", decimals: 2 },
-      { key: "p90Ms", label: "pull p90 ms", decimals: 2 },
-      { key: "p99Ms", label: "pull p99 ms", decimals: 2 },
-      { key: "maxMs", label: "pull max ms", decimals: 2 },
-      { key: "upstreamPerPull", label: "upstream requests/pull (/metrics)", decimals: 2 },
+      ...COLD_PULL_METRICS,
       { key: "pullsPerCpuS", label: "cold keyless pulls per pullgate CPU-second (per core)", decimals: 0 },
     ],
     cpu: "pull",

@@ -23,6 +23,15 @@ export const DIRECT_LOOKUP = "direct+lookup";
 /** Upstream requests a first pull needs at least (see the note). */
 export const MIN_ROUND_TRIPS = 6;
 
+/** What every cold-pull scenario reports first (measureColdPulls' keys). */
+export const COLD_PULL_METRICS = [
+  { key: "p50Ms", label: "pull p50 ms", decimals: 2 },
+  { key: "p90Ms", label: "pull p90 ms", decimals: 2 },
+  { key: "p99Ms", label: "pull p99 ms", decimals: 2 },
+  { key: "maxMs", label: "pull max ms", decimals: 2 },
+  { key: "upstreamPerPull", label: "upstream requests/pull (/metrics)", decimals: 2 },
+] as const;
+
 /** Pulls each image once, one at a time (HEAD by tag, GET by digest), with their latency percentiles. */
 export async function measureColdPulls(target: Target, images: SmallImage[]): Promise<Measurement> {
   const r = await sequentialPulls({ baseUrl: target.baseUrl, images, lookup: target.name === DIRECT_LOOKUP });
@@ -136,13 +145,7 @@ export function coldPull(): Scenario {
       { ...env.targets[DIRECT], name: DIRECT_LOOKUP },
       env.targets[PULLGATE_ENFORCE],
     ],
-    metrics: [
-      { key: "p50Ms", label: "pull p50 ms", decimals: 2 },
-      { key: "p90Ms", label: "pull p90 ms", decimals: 2 },
-      { key: "p99Ms", label: "pull p99 ms", decimals: 2 },
-      { key: "maxMs", label: "pull max ms", decimals: 2 },
-      { key: "upstreamPerPull", label: "upstream requests/pull (/metrics)", decimals: 2 },
-    ],
+    metrics: [...COLD_PULL_METRICS],
     cpu: "pull",
     setup: async (env) => {
       roundTrips = await countRoundTrips(env);
