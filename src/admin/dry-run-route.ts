@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import type { PullService } from "../pull/index.ts";
+import { denied, type PullService } from "../pull/index.ts";
 import { type AdminEnv, authorize, badRequest, readJson } from "./admin-request.ts";
 
 /**
@@ -32,6 +32,11 @@ export function registerDryRun(
         d?.outcome === "deny" ? d.reason : d?.outcome === "unavailable" ? "SIGNATURE_UNAVAILABLE" : undefined,
       via: d?.outcome === "allow" ? d.via : undefined,
       detail: d?.outcome === "deny" ? d.detail : undefined,
+      // The words a client pulling it now would read in the 403 (from the one place that words them).
+      message:
+        d?.outcome === "deny"
+          ? denied(r.policy.project, target.repository, r.manifest.digest, d.reason, d.detail).message
+          : undefined,
       key: d?.outcome === "allow" ? d.key : undefined,
       keyFingerprint: d?.outcome === "allow" ? d.keyFingerprint : undefined,
       signers: d?.outcome === "allow" ? d.signers : undefined,

@@ -20,6 +20,8 @@ interface VerifyAnswer {
   outcome?: string;
   reason?: string;
   detail?: string;
+  /** The words of the 403 a client pulling it now would get. */
+  message?: string;
   unavailable?: string;
   project?: string;
   mode?: string;
@@ -76,7 +78,8 @@ function describe(reference: string, a: VerifyAnswer): string {
     `${reference} → ${a.upstream ?? "?"}/${a.repository ?? "?"}@${a.digest ?? "?"}`,
     `project ${a.project ?? "?"} (mode ${a.mode ?? "?"}): ${String(a.outcome).toUpperCase()}${a.reason ? ` ${a.reason}` : ""}`,
   ];
-  if (a.detail) lines.push(`  ${a.detail}`);
+  if (a.message) lines.push(`  ${a.message}`);
+  else if (a.detail) lines.push(`  ${a.detail}`);
   if (a.unavailable) lines.push(`  ${a.unavailable}`);
   if (a.signers?.length) lines.push(`signed by: ${a.signers.join(", ")}`);
   for (const s of a.signatures ?? []) lines.push(`signature  ${line(s)}`);
