@@ -15,7 +15,7 @@ export {
   type RelayedListing,
 } from "./pull-service.ts";
 export type { PullTarget } from "./pull-target.ts";
-export { denied } from "./refusals.ts";
 export type { ServedManifest } from "./pull-types.ts";
 export type { ReadinessOptions, ReadinessResult } from "./readiness.ts";
+export { denied } from "./refusals.ts";
 export { VerificationPool, type VerificationPoolOptions } from "./verification-pool.ts";
