@@ -188,6 +188,8 @@ describe("the admin console", () => {
     const why = (await page.textContent("#why-result")) ?? "";
     expect(why).toContain(recorded?.reason as string);
     expect(why).toContain(unsigned.manifestDigest);
+    // …in the words of the 403 the client got.
+    expect(await page.textContent("#why-result .why-message")).toMatch(/admits only signed images: .* has no signature/);
 
     if (process.env.PULLGATE_SCREENSHOT === "1") {
       await page.evaluate(() =>

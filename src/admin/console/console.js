@@ -375,6 +375,8 @@ async function explain(reference, upstream) {
     });
     out.replaceChildren(
       el("p", {}, badge(r.outcome), " ", el("strong", { className: "mono", text: r.reason ?? r.via ?? "" })),
+      // The words a client pulling it now would read in the 403.
+      ...(r.message ? [el("p", { className: "why-message", text: r.message })] : []),
       facts([
         ["detail", r.detail],
         ["unavailable", r.unavailable],
