@@ -189,7 +189,9 @@ describe("the admin console", () => {
     expect(why).toContain(recorded?.reason as string);
     expect(why).toContain(unsigned.manifestDigest);
     // …in the words of the 403 the client got.
-    expect(await page.textContent("#why-result .why-message")).toMatch(/admits only signed images: .* has no signature/);
+    expect(await page.textContent("#why-result .why-message")).toMatch(
+      /admits only signed images: .* has no signature/,
+    );
 
     if (process.env.PULLGATE_SCREENSHOT === "1") {
       await page.evaluate(() =>
