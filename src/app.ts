@@ -81,6 +81,8 @@ export interface DepsOverrides {
   readiness?: ReadinessOptions;
   /** How often configured trusted-root files are checked for changes (default 2 s). */
   trustRootReloadIntervalMs?: number;
+  /** How often runtime policies and the cache deletion log are read again from Redis, whatever pub/sub said (default 30 s). */
+  redisReconcileMs?: number;
 }
 
 /**
@@ -148,7 +150,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       return new RegistryClient(u, dispatcher ? { tracer, dispatcher, metrics } : { tracer, metrics });
     }),
   );
-  const { memory, cache, store, connections } = createStores(config, logger, metrics);
+  const { memory, cache, store, connections } = createStores(
+    config,
+    logger,
+    metrics,
+    overrides.redisReconcileMs,
+  );
   const kms = createKmsKeyring(config, logger);
   const policies = new PolicyRegistry(config, {
     store,
@@ -236,7 +243,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 }
 
 /** The verdict cache and the policy store: in memory, or memory in front of Redis when configured. */
-function createStores(config: Config, logger: Logger, metrics: PullgateMetrics) {
+function createStores(
+  config: Config,
+  logger: Logger,
+  metrics: PullgateMetrics,
+  redisReconcileMs: number | undefined,
+) {
   const connections: RedisConnection[] = [];
   const memory = createMemoryVerdictCache({ maxEntries: config.cache.memoryMaxEntries });
   let cache: VerdictCache = memory;
@@ -253,9 +265,24 @@ function createStores(config: Config, logger: Logger, metrics: PullgateMetrics) 
     connections.push(redis, subscriber);
     // Another replica's DELETE /admin/v1/cache/{digest} reaches this replica's memory tier.
     const onRemoteDelete = (digest: string) => memory.deleteDigest(digest);
-    const shared = createRedisVerdictCache({ redis, mac, logger, subscriber, onRemoteDelete });
+    const shared = createRedisVerdictCache({
+      redis,
+      mac,
+      logger,
+      subscriber,
+      onRemoteDelete,
+      // The deletion log could not tell what another replica deleted: everything is read again from Redis.
+      onRemoteClear: () => memory.clear(),
+      ...(redisReconcileMs === undefined ? {} : { reconcileMs: redisReconcileMs }),
+    });
     cache = createTieredVerdictCache({ memory, redis: shared });
-    store = createRedisPolicyStore({ redis, subscriber, mac, logger });
+    store = createRedisPolicyStore({
+      redis,
+      subscriber,
+      mac,
+      logger,
+      ...(redisReconcileMs === undefined ? {} : { reconcileMs: redisReconcileMs }),
+    });
   }
   return { memory, cache, store, connections };
 }

@@ -1,11 +1,20 @@
 import { join } from "node:path";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Secret } from "../src/config/index.ts";
+import {
+  createRedisEntryMac,
+  deletionLogKey,
+  POLICY_ENTRY_KIND,
+  RECORD_DELETION_SCRIPT,
+} from "../src/redis/index.ts";
+import { createMemoryLogger } from "../src/telemetry/index.ts";
 import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
 import { makeTempDir, removeDir } from "./support/process.ts";
 import {
   rawRequest,
   startTestPullgate,
+  TEST_REDIS_HMAC_KEY,
   TEST_REDIS_HMAC_KEY_ENV,
   type TestPullgate,
 } from "./support/pullgate.ts";
@@ -173,6 +182,63 @@ describe("Redis Cluster (3 masters)", () => {
 
   it("DELETE /admin/v1/cache/{digest} drops the digest from both replicas' memory tiers", async () => {
     await expectDeleteReachesBoth(a, b);
+  });
+
+  it("a change whose pub/sub message never arrives is applied by the periodic reload", async () => {
+    // ioredis moves a Cluster's subscriber to another node without a word, and a PUBLISH made in that gap is
+    // lost. Here the change is stored exactly as a replica stores it (sealed, in the policy hash), with no
+    // message at all: only the reconcile can bring it to the replica.
+    const redis = `redis:\n  cluster: ${JSON.stringify(cluster.urls)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
+    const c = await startTestPullgate(upstreams(), `${redis}${projects()}`, {
+      adminToken: ADMIN_TOKEN,
+      overrides: { redisReconcileMs: 200 },
+    });
+    const writer = new Cluster(cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
+    const mac = createRedisEntryMac({ key: new Secret(TEST_REDIS_HMAC_KEY), logger: createMemoryLogger() });
+    const hashKey = "pullgate:v1:policy";
+    try {
+      expect((await pull(c, "unsigned")).status).toBe(403);
+      await writer.hset(hashKey, "proj", mac.seal(POLICY_ENTRY_KIND, [hashKey, "proj"], '{"mode":"audit"}'));
+      await pullUntil(c, "unsigned", 200);
+      await writer.hdel(hashKey, "proj");
+      await pullUntil(c, "unsigned", 403);
+    } finally {
+      writer.disconnect();
+      await c.stop();
+    }
+  });
+
+  it("a cache deletion whose pub/sub message never arrives reaches the memory tier through the deletion log", async () => {
+    // What DELETE /admin/v1/cache/{digest} does in Redis (the digest's verdicts gone, the deletion logged), with
+    // no message: a replica that missed it still drops its in-memory allow within a reconcile period.
+    const redis = `redis:\n  cluster: ${JSON.stringify(cluster.urls)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
+    const c = await startTestPullgate(upstreams(), `${redis}${projects()}`, {
+      adminToken: ADMIN_TOKEN,
+      overrides: { redisReconcileMs: 200 },
+    });
+    const writer = new Cluster(cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
+    const digest = img.signed.manifestDigest;
+    const logged = (event: string) => c.logs.some((r) => r.event === event);
+    try {
+      // Its first read, which cannot tell what came before and clears the (still empty) memory tier.
+      await waitFor(async () => logged("cache deletion log first read"), "the first read", 5_000);
+      expect((await pull(c, "signed")).status).toBe(200);
+      expect((await c.deps.cache.get(fingerprint(c), digest))?.tier).toBe("memory");
+      const index = `pullgate:v1:digest:{${digest}}`;
+      for (const fp of await writer.smembers(index))
+        await writer.del(`pullgate:v1:verdict:${fp}:{${digest}}`);
+      await writer.del(index);
+      await writer.eval(RECORD_DELETION_SCRIPT, 1, deletionLogKey("pullgate:v1:"), digest, "600000", "10000");
+      await waitFor(
+        async () => (await c.deps.cache.get(fingerprint(c), digest)) === undefined,
+        "the logged deletion to reach the memory tier",
+        5_000,
+      );
+      expect(logged("cache deletions caught up")).toBe(true);
+    } finally {
+      writer.disconnect();
+      await c.stop();
+    }
   });
 });
 

@@ -11,6 +11,8 @@ export interface MemoryVerdictCache extends VerdictCache {
   size(): number;
   /** Bytes held, as estimated for the byte bound. */
   bytes(): number;
+  /** Forgets every verdict (another replica's deletions could not be told apart). */
+  clear(): void;
 }
 
 export interface MemoryVerdictCacheOptions {
@@ -92,6 +94,11 @@ export function createMemoryVerdictCache(opts: MemoryVerdictCacheOptions = {}): 
 
     size: () => entries.size,
     bytes: () => entries.bytes,
+
+    clear() {
+      entries.clear();
+      byDigest.clear();
+    },
 
     async close() {
       entries.clear();

@@ -11,7 +11,8 @@ import type { CacheHit, VerdictCache } from "./types.ts";
  *    memory-only with no added latency (a hung Redis costs at most the command timeout until the connection is
  *    torn down).
  *  - deleteDigest: memory, then Redis; rejects if Redis cannot be reached (memory is cleared regardless).
- *    Other replicas' memory tiers keep their copy until it expires.
+ *    Other replicas' memory tiers hear of it through pub/sub, or within 30 s through the deletion log
+ *    (redis/deletion-log.ts).
  */
 export interface TieredVerdictCacheOptions {
   /** The near tier (in process). */

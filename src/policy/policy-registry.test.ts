@@ -298,6 +298,20 @@ describe("store changes (another replica)", () => {
     expect(registry.forProject("other").mode).toBe("audit");
   });
 
+  it("keeps the built policies when a reload finds the store unchanged (the periodic reconcile)", async () => {
+    const { registry, store } = setup();
+    await store.put("team", { mode: "off" });
+    await registry.start();
+    const built = registry.forProject("team");
+    await registry.reload();
+    expect(registry.forProject("team")).toBe(built);
+    await store.put("team", { mode: "enforce" });
+    await registry.reload();
+    expect(registry.forProject("team")).not.toBe(built);
+    expect(registry.forProject("team").mode).toBe("enforce");
+    await registry.close();
+  });
+
   it("loads stored overrides at start, ignoring (and logging) invalid ones", async () => {
     const store = createMemoryPolicyStore();
     await store.put("team", { mode: "off" });

@@ -83,6 +83,8 @@ export class PolicyRegistry {
   readonly #config: ConfiguredPolicies;
   readonly #deps: PolicyRegistryDeps;
   #overrides: Record<string, PolicyOverride> = {};
+  /** The store's content as last loaded (JSON), to tell a reload that changes nothing. */
+  #loaded: string | undefined;
   readonly #cache = new Map<string, EffectivePolicy>();
   #unsubscribe: (() => void) | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -113,6 +115,10 @@ export class PolicyRegistry {
 
   async reload(): Promise<void> {
     const stored = await this.#deps.store.load();
+    // The periodic reconcile reads an unchanged store most of the time: the built policies stay.
+    const text = JSON.stringify(Object.entries(stored).sort(([a], [b]) => (a < b ? -1 : 1)));
+    if (text === this.#loaded) return;
+    this.#loaded = text;
     const next: Record<string, PolicyOverride> = {};
     for (const [project, value] of Object.entries(stored)) {
       const parsed = parsePolicyOverride(value);

@@ -19,6 +19,12 @@ export interface RedisPolicyStoreOptions {
   /** Default "pullgate:v1:". */
   keyPrefix?: string;
   logger: Logger;
+  /**
+   * How often every runtime policy is read again while Redis is up (default 30 s): pub/sub delivers at most
+   * once, and a Cluster's subscriber connection moved to another node by ioredis says nothing, so a change
+   * published in such a gap is picked up by this reload instead of never.
+   */
+  reconcileMs?: number;
 }
 
 /**
@@ -34,7 +40,9 @@ export interface RedisPolicyStoreOptions {
  *    API reads its own write); its own messages coming back over pub/sub are ignored (origin), so every change
  *    reaches each listener once.
  *  - On every (re)connect of the subscriber, once SUBSCRIBE is confirmed, listeners get "*": messages published
- *    while it was disconnected are lost.
+ *    while it was disconnected are lost. Every `reconcileMs` while Redis is up, listeners get "*" too: a change
+ *    lost in a gap the subscriber did not report (ioredis re-subscribing a Cluster's subscriber on another node
+ *    emits nothing) is applied within that period.
  *  - put/remove/load reject when Redis cannot be reached (the admin API answers 503): a write is never
  *    silently dropped.
  * Redis Cluster: one key (the hash), and MULTI holds it and a PUBLISH (no key), so no CROSSSLOT; the Cluster's
@@ -79,6 +87,10 @@ export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicySto
   };
   const offReady = subscriber.onReady(() => void subscribeChannel());
   if (subscriber.isReady()) void subscribeChannel();
+  const reconcile = setInterval(() => {
+    if (!closed && redis.isReady()) listeners.emit(RELOAD_ALL);
+  }, opts.reconcileMs ?? 30_000);
+  reconcile.unref();
 
   const write = async (project: string, change: (m: ChainableCommander) => void): Promise<void> => {
     if (closed) throw new Error("policy store is closed");
@@ -117,6 +129,7 @@ export function createRedisPolicyStore(opts: RedisPolicyStoreOptions): PolicySto
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(reconcile);
       offReady();
       listeners.clear();
       subscriber.client.off("message", onMessage);

@@ -3,6 +3,7 @@ import type { CachedVerdict, CacheHit, VerdictCache } from "../cache/index.ts";
 import type { Logger } from "../telemetry/index.ts";
 import { errorCause } from "../telemetry/logger.ts";
 import type { RedisConnection } from "./connection.ts";
+import { deletionLogKey, recordDeletion, startDeletionCatchUp } from "./deletion-log.ts";
 import type { RedisEntryMac } from "./entry-mac.ts";
 
 /**
@@ -42,8 +43,9 @@ import type { RedisEntryMac } from "./entry-mac.ts";
  * `onRemoteDelete` (the tiered cache's memory tier). Plain PUBLISH/SUBSCRIBE: on a Redis Cluster a PUBLISH on
  * any node reaches the subscribers of every node; through Sentinel it goes to the master, where every replica's
  * subscriber is. A deletion published while a replica's subscriber is disconnected does not reach that
- * replica's memory tier, which keeps its copy until it expires (at most the verdict's TTL). The message is not
- * authenticated: all it can do is make a replica forget verdicts (a re-verification), never admit anything.
+ * replica's memory tier at once: the deletion log (deletion-log.ts), which every replica reads every 30 s, brings
+ * it within that period. The message is not authenticated: all it can do is make a replica forget verdicts (a
+ * re-verification), never admit anything.
  * close() does not close the connections: whoever created them does.
  */
 export interface RedisVerdictCacheOptions {
@@ -62,6 +64,12 @@ export interface RedisVerdictCacheOptions {
   subscriber?: RedisConnection;
   /** Called with a digest another replica deleted (to drop it from this replica's memory tier). */
   onRemoteDelete?: (digest: string) => unknown;
+  /**
+   * With `onRemoteDelete`: the deletion log (deletion-log.ts) is read every `reconcileMs` (default 30 s), and
+   * this is called when it cannot tell what was deleted (forget every verdict in memory).
+   */
+  onRemoteClear?: () => unknown;
+  reconcileMs?: number;
 }
 
 /** The MAC kind of verdict entries. */
@@ -107,6 +115,18 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): Verdict
   const invalidations =
     opts.subscriber && opts.onRemoteDelete
       ? subscribeInvalidations(opts.subscriber, channel, origin, opts.onRemoteDelete, logger)
+      : undefined;
+  const deletionLog = deletionLogKey(prefix);
+  const catchUp =
+    opts.onRemoteDelete && opts.onRemoteClear
+      ? startDeletionCatchUp({
+          redis,
+          key: deletionLog,
+          onDelete: opts.onRemoteDelete,
+          onGap: opts.onRemoteClear,
+          logger,
+          ...(opts.reconcileMs === undefined ? {} : { reconcileMs: opts.reconcileMs }),
+        })
       : undefined;
 
   /**
@@ -192,11 +212,14 @@ export function createRedisVerdictCache(opts: RedisVerdictCacheOptions): Verdict
         channel,
         JSON.stringify({ digest, origin }),
       );
+      // For replicas whose subscriber missed the message (a separate key: on a cluster, another slot).
+      await recordDeletion(redis, deletionLog, digest);
       return typeof dropped === "number" ? dropped : Number(dropped);
     },
 
     async close() {
       // The connections belong to their creator.
+      catchUp?.stop();
       await invalidations?.close();
     },
   };

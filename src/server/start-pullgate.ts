@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
-import { type Apps, createApps, createDeps, type Deps } from "../app.ts";
+import { type Apps, createApps, createDeps, type Deps, type DepsOverrides } from "../app.ts";
 import type { Config, ListenAddress, TlsConfig } from "../config/index.ts";
 import { policyWarnings } from "../config/index.ts";
 import { OciError, renderError } from "../oci/index.ts";
@@ -24,7 +24,7 @@ export interface RunningPullgate {
 /** Starts both listeners for a loaded config. Used by the CLI and by integration tests. */
 export async function startPullgate(
   config: Config,
-  options: { logger?: Logger } = {},
+  options: Pick<DepsOverrides, "logger" | "redisReconcileMs" | "trustRootReloadIntervalMs"> = {},
 ): Promise<RunningPullgate> {
   const deps = await createDeps(config, options);
   const apps = createApps(deps);

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import type { DepsOverrides } from "../../src/app.ts";
 import { parseConfig } from "../../src/config/index.ts";
 import { type RunningPullgate, startPullgate } from "../../src/server/index.ts";
 import { createMemoryLogger } from "../../src/telemetry/index.ts";
@@ -32,6 +33,8 @@ export async function startTestPullgate(
     adminToken?: string;
     tls?: { certPath: string; keyPath: string };
     env?: Record<string, string>;
+    /** Timings the config file does not set (redisReconcileMs, trustRootReloadIntervalMs). */
+    overrides?: Pick<DepsOverrides, "redisReconcileMs" | "trustRootReloadIntervalMs">;
   } = {},
 ): Promise<TestPullgate> {
   const logger = createMemoryLogger();
@@ -47,7 +50,7 @@ export async function startTestPullgate(
       env: { [TEST_REDIS_HMAC_KEY_ENV]: TEST_REDIS_HMAC_KEY, ...opts.env },
     },
   );
-  const running = await startPullgate(config, { logger });
+  const running = await startPullgate(config, { logger, ...opts.overrides });
   return { ...running, host: new URL(running.proxyUrl).host, logs: logger.records };
 }
 
