@@ -13,9 +13,10 @@ import {
   type PullgateMetrics,
   recordFailure,
   SPAN_ATTR,
-  SpanKind,
+  type Span,
+  type TraceHeaders,
   tracingActive,
-  withSpan,
+  withServerSpan,
   withSpanSync,
 } from "../telemetry/index.ts";
 import { statusClass } from "../telemetry/pullgate-metrics.ts";
@@ -152,17 +153,19 @@ export function createProxyApp(deps: ProxyAppDeps): Hono<ProxyEnv> {
 type Ctx = Context<ProxyEnv>;
 
 /**
- * The request's server span, the root of everything the request does: its method, path (never the
- * query) and status; named by the route's shape once it is known (`GET /v2/{name}/manifests/{reference}`).
+ * The request's server span, the root of everything the request does (or the child of the caller's
+ * span, when the request carries a W3C traceparent): its method, path (never the query) and status;
+ * named by the route's shape once it is known (`GET /v2/{name}/manifests/{reference}`). A streamed
+ * body (a blob) keeps it open until the body has been written or cut off.
  */
 async function requestSpan(c: Ctx, next: () => Promise<void>): Promise<void> {
-  // Nothing records: no attributes to work out for every request.
+  // Nothing records: no attributes to work out, no headers to read, for every request.
   if (!tracingActive()) return next();
   const method = c.req.raw.method;
   const { path } = splitTarget(rawTarget(c));
   const host = c.req.header("host");
   const address = host ? hostAndPort(host) : undefined;
-  await withSpan(
+  await withServerSpan(
     method,
     {
       [SPAN_ATTR.method]: method,
@@ -170,18 +173,31 @@ async function requestSpan(c: Ctx, next: () => Promise<void>): Promise<void> {
       ...(address ? { [SPAN_ATTR.serverAddress]: address.host } : {}),
       ...(address?.port ? { [SPAN_ATTR.serverPort]: address.port } : {}),
     },
-    async (span) => {
+    traceHeadersOf(c),
+    async (span, endAfter) => {
       await next();
       const access = c.get("access");
       if (access?.kind) span.updateName(`${method} ${ROUTE_NAMES[access.kind] ?? "/v2/"}`);
       if (access?.repository) span.setAttribute(SPAN_ATTR.repository, access.repository);
       if (access?.upstream) span.setAttribute(SPAN_ATTR.upstream, access.upstream);
       if (access?.digest) span.setAttribute(SPAN_ATTR.digest, access.digest);
-      span.setAttribute(SPAN_ATTR.status, c.res.status);
-      if (c.res.status >= 500) recordFailure(span, { code: String(c.res.status) });
+      const status = access?.status ?? c.res.status;
+      span.setAttribute(SPAN_ATTR.status, status);
+      if (status >= 500) recordFailure(span, { code: String(status) });
+      if (access?.streamed) endAfter(access.streamed.then((body) => recordStreamedBody(span, body)));
     },
-    SpanKind.SERVER,
   );
+}
+
+/** The request's W3C trace context headers (a malformed traceparent is ignored by the propagator). */
+function traceHeadersOf(c: Ctx): TraceHeaders {
+  return { traceparent: c.req.header("traceparent"), tracestate: c.req.header("tracestate") };
+}
+
+/** What a streamed body came to: the bytes written, and whether it was cut off before its end. */
+function recordStreamedBody(span: Span, body: { bytes: number; aborted: boolean }): void {
+  span.setAttribute(SPAN_ATTR.responseBodySize, body.bytes);
+  if (body.aborted) span.setAttribute(SPAN_ATTR.responseAborted, true);
 }
 
 const ROUTE_NAMES: Readonly<Record<string, string>> = {

@@ -355,7 +355,7 @@ export class Enforcer {
         ? deadline.race(pool.judge({ ...judged, signal: deadline.signal }))
         : Promise.resolve(judgeSignatures(judged)));
       this.#opts.metrics.verificationSeconds.observe(labels, (performance.now() - started) / 1000);
-      span.setAttribute("pullgate.verify.status", v.status);
+      span.setAttribute(SPAN_ATTR.verifyStatus, v.status);
       if (v.status !== "verified") span.setAttribute(SPAN_ATTR.reason, v.reason);
       return v;
     });

@@ -1,6 +1,12 @@
 import { availableParallelism } from "node:os";
-import { FixedQueue, Piscina, type TaskQueue } from "piscina";
-import { type PullgateMetrics, recordFailure, type Span, spanStarter } from "../telemetry/index.ts";
+import { Piscina } from "piscina";
+import {
+  type PullgateMetrics,
+  recordFailure,
+  SPAN_ATTR,
+  type Span,
+  spanStarter,
+} from "../telemetry/index.ts";
 import {
   type Authority,
   judgeSignatures,
@@ -67,7 +73,7 @@ export class VerificationPool {
       minThreads: 0,
       maxThreads: threads,
       idleTimeout: 30_000,
-      taskQueue: new DequeueNotifyingQueue(),
+      loadBalancer: idleThreadTellingTheTask,
     });
     const p = this.#pool;
     const running = () => Math.max(0, this.#inflight - p.queueSize);
@@ -115,36 +121,30 @@ export class VerificationPool {
     this.#inflight++;
     // Spans on this thread (workers start no SDK): the wait for a thread, then the judgement on it.
     const start = spanStarter();
-    const wait = start("pullgate.pool.wait", { "pullgate.pool.queued": this.#pool.queueSize });
+    const wait = start("pullgate.pool.wait", { [SPAN_ATTR.poolQueued]: this.#pool.queueSize });
     let judging: Span | undefined;
-    const dequeued = () => {
+    const onThread = () => {
       if (judging) return;
       wait.end();
-      judging = start("pullgate.pool.judge", { "pullgate.pool.threads": this.#pool.threads.length });
+      judging = start("pullgate.pool.judge", { [SPAN_ATTR.poolThreads]: this.#pool.threads.length });
     };
-    let queued = false;
-    const hooks: QueueHooks = { queued: () => (queued = true), dequeued };
-    const run = this.#pool.run(
-      { ...task, [Piscina.queueOptionsSymbol]: hooks },
-      input.signal ? { signal: input.signal } : {},
-    );
-    // Not queued: piscina handed it to a thread at once.
-    if (!queued) dequeued();
-    return run
+    const hooks: TaskHooks = { onThread };
+    return this.#pool
+      .run({ ...task, [Piscina.queueOptionsSymbol]: hooks }, input.signal ? { signal: input.signal } : {})
       .then(
         (verdict) => {
-          judging?.setAttribute("pullgate.verify.status", verdict.status);
+          judging?.setAttribute(SPAN_ATTR.verifyStatus, verdict.status);
           return verdict;
         },
         (err: unknown) => {
-          dequeued();
-          if (judging) recordFailure(judging, err);
+          // Aborted or failed while waiting (no thread took it), or on its thread.
+          recordFailure(judging ?? wait, err);
           throw err;
         },
       )
       .finally(() => {
         this.#inflight--;
-        judging?.end();
+        (judging ?? wait).end();
       });
   }
 
@@ -153,38 +153,26 @@ export class VerificationPool {
   }
 }
 
-/** What a queued task carries (under piscina's queue-options symbol; not sent to the worker). */
-interface QueueHooks {
-  queued(): void;
-  dequeued(): void;
+/** What a task carries (under piscina's queue-options symbol; not sent to the worker). */
+interface TaskHooks {
+  /** A thread takes the task: its wait ends, its judgement starts. */
+  onThread(): void;
 }
 
-type QueuedTask = Parameters<TaskQueue["push"]>[0];
+type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>["loadBalancer"]>;
 
-function hooksOf(task: QueuedTask): QueueHooks | undefined {
-  return (
-    (task as unknown as Record<symbol, QueueHooks | null | undefined>)[Piscina.queueOptionsSymbol] ??
-    undefined
-  );
-}
+/**
+ * piscina's own choice of thread with one task per thread (the first idle one, else none: the task
+ * waits), telling the task when it gets one. Every task passes here on its way to a thread, whichever
+ * queue it waited in (piscina keeps tasks with an abort signal, as pullgate's all are, out of the
+ * task queue), so this is where the pool wait span ends.
+ */
+const idleThreadTellingTheTask: LoadBalancer = (task, workers) => {
+  const worker = workers.find((w) => w.currentUsage === 0) ?? null;
+  if (worker) hooksOf(task)?.onThread();
+  return worker;
+};
 
-/** piscina's default queue, telling each task when it joins and leaves it (the pool wait span). */
-class DequeueNotifyingQueue implements TaskQueue {
-  readonly #inner = new FixedQueue();
-  get size(): number {
-    return this.#inner.size;
-  }
-  push(task: QueuedTask): void {
-    hooksOf(task)?.queued();
-    this.#inner.push(task);
-  }
-  shift(): QueuedTask | null {
-    const task = this.#inner.shift();
-    if (task) hooksOf(task)?.dequeued();
-    return task;
-  }
-  remove(task: QueuedTask): void {
-    hooksOf(task)?.dequeued();
-    this.#inner.remove(task);
-  }
+function hooksOf(task: Parameters<LoadBalancer>[0]): TaskHooks | undefined {
+  return (task[Piscina.queueOptionsSymbol as keyof typeof task] as TaskHooks | null | undefined) ?? undefined;
 }

@@ -49,9 +49,12 @@ export {
   setTracingActive,
   spanStarter,
   TRACER_NAME,
+  type TraceHeaders,
   type Tracer,
+  traceHeaders,
   tracingActive,
   withClientSpan,
+  withServerSpan,
   withSpan,
   withSpanSync,
 } from "./tracer.ts";

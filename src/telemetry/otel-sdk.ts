@@ -1,4 +1,4 @@
-import { context, trace } from "@opentelemetry/api";
+import { context, propagation, trace } from "@opentelemetry/api";
 // Types only: the SDK modules are imported when tracing is configured, never otherwise.
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import type { Logger } from "./logger.ts";
@@ -47,9 +47,11 @@ export function tracesEndpoint(env: Env): string | undefined {
 /**
  * Starts the OpenTelemetry SDK when the OTEL_* variables ask for it (see tracingRequested): a
  * tracer provider with the service's resource (OTEL_SERVICE_NAME, default "pullgate";
- * OTEL_RESOURCE_ATTRIBUTES), an OTLP/HTTP (JSON) exporter behind a batch processor, and the
- * async-hooks context manager, so spans nest across awaits. Without them it loads nothing and the
- * API stays a no-op. Call once per process, on the main thread (workers never start it).
+ * OTEL_RESOURCE_ATTRIBUTES), an OTLP/HTTP (JSON) exporter behind a batch processor, the
+ * async-hooks context manager, so spans nest across awaits, and the W3C trace context propagator
+ * (traceparent, tracestate; no baggage), so requests continue their caller's trace and upstream
+ * calls carry theirs. Without them it loads nothing and the API stays a no-op. Call once per
+ * process, on the main thread (workers never start it).
  */
 export async function startTracing(
   env: Env,
@@ -64,11 +66,13 @@ export async function startTracing(
   if (protocol && protocol !== "http/json")
     logger.log("warn", "tracing protocol not supported, using http/json", { protocol });
 
-  const [sdk, { AsyncLocalStorageContextManager }, resources] = await Promise.all([
-    import("@opentelemetry/sdk-trace"),
-    import("@opentelemetry/context-async-hooks"),
-    import("@opentelemetry/resources"),
-  ]);
+  const [sdk, { AsyncLocalStorageContextManager }, resources, { W3CTraceContextPropagator }] =
+    await Promise.all([
+      import("@opentelemetry/sdk-trace"),
+      import("@opentelemetry/context-async-hooks"),
+      import("@opentelemetry/resources"),
+      import("@opentelemetry/core"),
+    ]);
   const serviceName = env.OTEL_SERVICE_NAME?.trim() || "pullgate";
   const resource = resources
     .detectResources({ detectors: [resources.envDetector] })
@@ -95,6 +99,7 @@ export async function startTracing(
     logger.log("warn", "tracing already started");
     return undefined;
   }
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   setTracingActive(true);
   logger.log("info", "tracing started", {
     service: serviceName,
@@ -114,6 +119,7 @@ export async function startTracing(
           });
         } finally {
           trace.disable();
+          propagation.disable();
           context.disable();
         }
       })();

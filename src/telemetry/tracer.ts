@@ -2,6 +2,7 @@ import {
   type Attributes,
   context,
   INVALID_SPAN_CONTEXT,
+  propagation,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -28,7 +29,20 @@ export const SPAN_ATTR = {
   outcome: "pullgate.outcome",
   reason: "pullgate.reason",
   cacheTier: "pullgate.cache.tier",
+  /** Body bytes a streamed response (a blob) wrote to the client. */
+  responseBodySize: "http.response.body.size",
+  /** A streamed body cut before its end: the client left, the upstream failed or stalled. */
+  responseAborted: "pullgate.response.aborted",
+  poolQueued: "pullgate.pool.queued",
+  poolThreads: "pullgate.pool.threads",
+  verifyStatus: "pullgate.verify.status",
 } as const;
+
+/** The W3C trace context headers, the only ones pullgate reads from a client or sends upstream. */
+export interface TraceHeaders {
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
+}
 
 /**
  * Whether an SDK is recording (otel-sdk.ts sets it when it registers its provider). Without one the
@@ -96,6 +110,55 @@ function inActiveSpan<T>(
       span.end();
     }
   });
+}
+
+/**
+ * Runs `fn` in a server span that continues the caller's trace when `headers` carry a valid W3C
+ * traceparent (a malformed one is ignored: the span starts a trace of its own). The span ends when
+ * `fn` settles or, when `fn` hands `endAfter` a promise (a body still streaming), when that one settles.
+ */
+export async function withServerSpan(
+  name: string,
+  attributes: Attributes,
+  headers: TraceHeaders,
+  fn: (span: Span, endAfter: (streaming: Promise<unknown>) => void) => Promise<void>,
+): Promise<void> {
+  if (!recording) return fn(NOT_RECORDING, () => {});
+  const parent = propagation.extract(context.active(), headers);
+  const span = createTracer().startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  let streaming: Promise<unknown> | undefined;
+  try {
+    await context.with(trace.setSpan(parent, span), () =>
+      fn(span, (until) => {
+        streaming = until;
+      }),
+    );
+  } catch (err) {
+    recordFailure(span, err);
+    span.end();
+    throw err;
+  }
+  if (streaming) streaming.then(endSpan(span), endSpan(span));
+  else span.end();
+}
+
+const endSpan = (span: Span) => () => span.end();
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * The active span's W3C trace context as request headers (traceparent, tracestate) for a call to
+ * another service; nothing else (no baggage). Empty while nothing records.
+ */
+export function traceHeaders(): Readonly<Record<string, string>> {
+  if (!recording) return NO_HEADERS;
+  const headers: Record<string, string> = {};
+  propagation.inject(context.active(), headers, {
+    set(carrier, key, value) {
+      if (key === "traceparent" || key === "tracestate") carrier[key] = value;
+    },
+  });
+  return headers;
 }
 
 /** withSpan for synchronous work. */

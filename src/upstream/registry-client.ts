@@ -6,6 +6,7 @@ import {
   createPullgateMetrics,
   type PullgateMetrics,
   type Tracer,
+  traceHeaders,
   withClientSpan,
 } from "../telemetry/index.ts";
 import { statusClass, upstreamKindOf } from "../telemetry/pullgate-metrics.ts";
@@ -373,7 +374,9 @@ export class RegistryClient {
   async #sendAuthorized(opts: SendOptions): Promise<Dispatcher.ResponseData> {
     const clientAuth = opts.clientAuthorization;
     const usesOwnAuth = !clientAuth;
-    const headers: Record<string, string> = { "user-agent": USER_AGENT, ...opts.headers };
+    // The client span's trace context (traceparent, tracestate) while tracing: the upstream's own
+    // tracing, if any, continues pullgate's trace. It never follows a redirect to another origin.
+    const headers: Record<string, string> = { "user-agent": USER_AGENT, ...traceHeaders(), ...opts.headers };
     // pullgate's own: a cached token, or Basic with the current login (which may run a credential helper).
     const own = clientAuth ? undefined : await this.auth.authorization(opts.scope, opts.signal);
     if (clientAuth) headers.authorization = clientAuth;
@@ -445,11 +448,7 @@ export class RegistryClient {
       if (next.protocol !== "https:" && next.protocol !== "http:") {
         throw new UpstreamError("BAD_RESPONSE", this.config.name, "upstream redirected to a non-HTTP URL");
       }
-      if (next.origin !== url.origin) {
-        // Object storage authorizes through the signed URL; registry credentials must not leak there.
-        const { authorization: _dropped, ...rest } = current;
-        current = rest;
-      }
+      if (next.origin !== url.origin) current = forAnotherOrigin(current);
       dispatcher = this.#redirectDispatcher(next, pool);
       url = next;
     }
@@ -522,6 +521,15 @@ function isInternalRefusal(err: unknown): boolean {
     e = (e as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/**
+ * The headers a redirect to another origin is sent with: object storage authorizes through the signed
+ * URL, so registry credentials must not leak there; nor does pullgate's trace context go to a third party.
+ */
+function forAnotherOrigin(headers: Record<string, string>): Record<string, string> {
+  const { authorization: _credentials, traceparent: _parent, tracestate: _state, ...rest } = headers;
+  return rest;
 }
 
 export function pullScope(name: string): string {
