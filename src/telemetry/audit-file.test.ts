@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rename, rm, truncate, unlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -22,7 +22,7 @@ const lines = async (path: string) =>
     .filter(Boolean)
     .map((l) => (JSON.parse(l) as { n: number }).n);
 
-function setup(extra: { maxBufferedBytes?: number; path?: string } = {}) {
+function setup(extra: { maxBufferedBytes?: number; path?: string; checkIntervalMs?: number } = {}) {
   const path = extra.path ?? join(dir, "audit.jsonl");
   const logger = createMemoryLogger();
   const file = createAuditFile({ path, logger, now: () => clock, checkIntervalMs: 1_000, ...extra });
@@ -118,6 +118,41 @@ describe("createAuditFile", () => {
     file.reopen();
     await file.close();
     expect(await lines(path)).toEqual([1, 2, 3]);
+  });
+
+  it("reopens on request at once, with nothing waiting to be written (a quiet replica lets go of the rotated file)", async () => {
+    const { path, file } = setup();
+    file.write({ n: 1 });
+    await file.flush();
+    await rename(path, `${path}.1`);
+    file.reopen();
+    await file.flush();
+    expect((await stat(path)).size).toBe(0);
+    expect(file.stats.opens).toBe(2);
+    await file.close();
+  });
+
+  it("tries a failed open again once per check interval, not on every write", async () => {
+    const path = join(dir, "absent", "audit.jsonl");
+    const { file } = setup({ path, checkIntervalMs: 60_000 });
+    file.write({ n: 0 });
+    await file.flush();
+    expect(file.stats.errors).toBe(1);
+    for (let n = 1; n <= 50; n++) {
+      file.write({ n });
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(file.stats.errors).toBe(1);
+    await file.close();
+  });
+
+  it("bounds what waits in bytes, not characters", async () => {
+    const path = join(dir, "nowhere-utf8", "audit.jsonl");
+    // 30 characters of 3 UTF-8 bytes each: a line of ~40 characters but ~100 bytes.
+    const { file } = setup({ path, maxBufferedBytes: 80 });
+    file.write({ s: "€".repeat(30) });
+    expect(file.stats.dropped).toBe(1);
+    await file.close();
   });
 
   it("bounds what waits: records beyond maxBufferedBytes are dropped, counted and logged once", async () => {

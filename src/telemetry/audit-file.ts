@@ -119,6 +119,7 @@ export function createAuditFile(opts: AuditFileOptions): AuditFile {
   };
 
   const drain = async () => {
+    if (reopenAsked && queue.length === 0) await ensureOpen();
     while (queue.length > 0) {
       await ensureOpen();
       if (!handle) {
@@ -152,8 +153,8 @@ export function createAuditFile(opts: AuditFileOptions): AuditFile {
     if (draining) return;
     draining = drain().finally(() => {
       draining = undefined;
-      // Records queued while the last write was finishing.
-      if (queue.length > 0 && handle && !closed) kick();
+      // Records queued, or a reopen asked, while the last write was finishing.
+      if (!closed && ((queue.length > 0 && handle) || reopenAsked)) kick();
     });
   };
 
@@ -165,7 +166,8 @@ export function createAuditFile(opts: AuditFileOptions): AuditFile {
         return;
       }
       const line = `${JSON.stringify(record)}\n`;
-      if (queuedBytes + line.length > maxBufferedBytes) {
+      const bytes = Buffer.byteLength(line);
+      if (queuedBytes + bytes > maxBufferedBytes) {
         stats.dropped += 1;
         if (!dropping) {
           dropping = true;
@@ -174,8 +176,9 @@ export function createAuditFile(opts: AuditFileOptions): AuditFile {
         return;
       }
       queue.push(line);
-      queuedBytes += line.length;
-      if (!scheduled && !draining) {
+      queuedBytes += bytes;
+      // While the file cannot be opened, the retry timer tries again (once per checkIntervalMs), not every write.
+      if (!scheduled && !draining && !retryTimer) {
         // Records of one turn of the event loop go out in one write.
         scheduled = true;
         setImmediate(() => {
@@ -186,7 +189,8 @@ export function createAuditFile(opts: AuditFileOptions): AuditFile {
     },
     reopen() {
       reopenAsked = true;
-      if (queue.length > 0) kick();
+      // At once, records waiting or not: the rotated file is let go and the new one created now.
+      if (!closed) kick();
     },
     async flush() {
       if (queue.length > 0) kick();
