@@ -298,7 +298,9 @@ describe("pullgate verify REFERENCE (the dry run from the shell)", () => {
     expect(no.code).toBe(1);
     expect(no.stdout).toContain("DENY NO_SIGNATURE");
     // The words of the 403 a client pulling it now gets, not only the code.
-    expect(no.stdout).toMatch(/admits only signed images: proj\/unsigned@sha256:[0-9a-f]{64} has no signature/);
+    expect(no.stdout).toMatch(
+      /admits only signed images: proj\/unsigned@sha256:[0-9a-f]{64} has no signature/,
+    );
   });
 
   it("takes the reference as pulled through pullgate (its own host:port), and prints JSON with --json", async () => {
