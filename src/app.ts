@@ -136,7 +136,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // Everyone who hears of each decision and admin change besides the log.
   const decisions = new RecentDecisions({ capacity: 1_000 });
   const auditSinks: AuditSink[] = [decisions];
-  const alerts = createAlerts(config.alerts, { logger });
+  const alerts = createAlerts(config.alerts, {
+    logger,
+    // Decided when a decision is made, by then `policies` exists: a project of the config or a runtime override.
+    knownProject: (project) => policies.forProject(project).source !== "defaults",
+  });
   if (alerts) auditSinks.push(alerts.sink);
   // log.audit.to: file — appended to, reopened on SIGHUP (and when rotated, checked once a second).
   const auditFile =

@@ -229,6 +229,35 @@ describe("createAlerts", () => {
     await alerts?.stop();
   });
 
+  it("a flood of pulls under made-up project names is one alert, and cannot push out a configured project's", async () => {
+    const { posts, transport } = fakeTransport();
+    const c = config(
+      "  unavailable: { threshold: 3, windowSeconds: 60 }\n  webhooks:\n    - { name: all, url: 'https://a.example/h', batchSeconds: 1, queueSize: 10 }\n",
+    );
+    const alerts = createAlerts(c.alerts, {
+      logger: createMemoryLogger(),
+      transport,
+      knownProject: (project) => project === "proj",
+    });
+    alerts?.sink.decision?.(decision({}));
+    for (let i = 0; i < 1_000; i++)
+      alerts?.sink.decision?.(decision({ project: `x${i}`, repository: `x${i}/img`, digest: `sha256:${i}` }));
+    // Lookup failures under made-up names count together: a burst, not 1,000 counters below the threshold.
+    for (let i = 0; i < 3; i++)
+      alerts?.sink.decision?.(
+        decision({ project: `y${i}`, repository: `y${i}/img`, reason: "SIGNATURE_UNAVAILABLE" }),
+      );
+    await vi.advanceTimersByTimeAsync(1_000);
+    const payload = posts[0]?.payload as unknown as AlertPayload;
+    expect(payload.dropped).toBe(0);
+    expect(payload.alerts.map((a) => [a.event, a.project, a.repository, a.example, a.count])).toEqual([
+      ["deny", "proj", "proj/app", undefined, 1],
+      ["deny", "_other", undefined, "x0/img@sha256:0", 1_000],
+      ["unavailable", "_other", undefined, undefined, 3],
+    ]);
+    await alerts?.stop();
+  });
+
   it("sends the configured headers, and logs the webhook's name, never its URL", async () => {
     const posts: Array<Record<string, string>> = [];
     const transport: WebhookTransport = {

@@ -1,5 +1,10 @@
 import type { AlertsConfig, AlertWebhookConfig } from "../config/types.ts";
-import type { AuditSink, Logger, ManifestDecisionRecord } from "../telemetry/index.ts";
+import {
+  type AuditSink,
+  type Logger,
+  type ManifestDecisionRecord,
+  OTHER_PROJECT,
+} from "../telemetry/index.ts";
 import { renderPayload } from "./formats.ts";
 import { createWebhookTransport, type WebhookTransport } from "./transport.ts";
 import type { AlertEntry } from "./types.ts";
@@ -19,6 +24,11 @@ export interface Alerts {
 
 export interface AlertsDeps {
   logger: Logger;
+  /**
+   * Whether a project is the configuration's (config file or runtime override): alerts of any other fold
+   * into project `_other`, one per (event, upstream, reason). Default: every project is.
+   */
+  knownProject?: (project: string) => boolean;
   /** Tests: another transport (default: undici on a pool of its own). */
   transport?: WebhookTransport;
   /** Tests: retry backoff (default 1 s doubling up to 60 s) and its jitter. */
@@ -35,13 +45,17 @@ export function alertOf(
   record: ManifestDecisionRecord,
   bursts: UnavailableBursts,
   now: number,
+  knownProject: (project: string) => boolean = () => true,
 ): AlertEntry | undefined {
+  const known = knownProject(record.project);
+  const project = known ? record.project : OTHER_PROJECT;
   if (record.reason === SIGNATURE_UNAVAILABLE) {
-    const burst = bursts.observe(record.project, record.upstream, now);
+    // Bursts of projects outside the configuration count together: their names cannot evict a real one.
+    const burst = bursts.observe(project, record.upstream, now);
     if (!burst) return undefined;
     return {
       event: "unavailable",
-      project: record.project,
+      project,
       upstream: record.upstream,
       reason: SIGNATURE_UNAVAILABLE,
       count: burst.count,
@@ -50,12 +64,14 @@ export function alertOf(
     };
   }
   if (record.outcome !== "deny" && record.outcome !== "would-deny") return undefined;
+  const image = known
+    ? { repository: record.repository, digest: record.digest }
+    : { example: `${record.repository}@${record.digest}` };
   return {
     event: record.outcome,
-    project: record.project,
+    project,
     upstream: record.upstream,
-    repository: record.repository,
-    digest: record.digest,
+    ...image,
     reason: record.reason ?? "DENIED",
     detail: record.detail,
     count: 1,
@@ -110,7 +126,7 @@ export function createAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts | u
   return {
     sink: {
       decision(record) {
-        const alert = alertOf(record, bursts, Date.now());
+        const alert = alertOf(record, bursts, Date.now(), deps.knownProject);
         if (!alert) return;
         for (const { webhook, queue } of webhooks) if (wants(webhook, alert)) queue.add(alert);
       },

@@ -61,6 +61,8 @@ export async function deliverWithRetry(
     if (opts.stop.aborted) return { kind: "stopped", attempts: attempts - 1, last };
     last = await attempt();
     if (last.ok) return { kind: "delivered", attempts, status: last.status };
+    // Cut or failed while stopping: no retry to announce; the caller decides what becomes of the message.
+    if (opts.stop.aborted && last.retryable) return { kind: "stopped", attempts, last };
     if (!last.retryable) return { kind: "rejected", attempts, last };
     const delay = Math.max(backoffDelay(attempts, opts.policy, opts.random), last.retryAfterMs ?? 0);
     if (Date.now() + delay - started > opts.policy.giveUpMs) return { kind: "gave-up", attempts, last };

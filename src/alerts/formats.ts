@@ -10,6 +10,8 @@ export interface AlertPayloadEntry {
   upstream: string;
   repository?: string;
   digest?: string;
+  /** Project `_other` (outside the configuration): the first image folded into this alert. */
+  example?: string;
   reason: string;
   detail?: string;
   count: number;
@@ -52,6 +54,7 @@ export function jsonPayload(
       upstream: e.upstream,
       ...(e.repository !== undefined ? { repository: e.repository } : {}),
       ...(e.digest !== undefined ? { digest: e.digest } : {}),
+      ...(e.example !== undefined ? { example: cut(e.example, MAX_DETAIL) } : {}),
       reason: e.reason,
       ...(e.detail !== undefined ? { detail: cut(e.detail, MAX_DETAIL) } : {}),
       count: e.count,
@@ -87,7 +90,10 @@ export function slackLine(e: AlertEntry): string {
   if (e.event === "unavailable")
     return `*Signatures unavailable* in project ${code(e.project)} on upstream ${code(e.upstream)}: ${plural(e.count, "decision", "decisions")} could not look up signatures (${code(e.reason)}) ${timeSpan(e)}`;
   const what = e.event === "deny" ? "*Denied*" : "*Would deny* (audit mode)";
-  const image = code(`${e.repository ?? "?"}@${e.digest ?? "?"}`);
+  const image =
+    e.example !== undefined
+      ? `images outside the configured projects (e.g. ${code(cut(e.example, MAX_DETAIL))})`
+      : code(`${e.repository ?? "?"}@${e.digest ?? "?"}`);
   return `${what} ${image} in project ${code(e.project)}, ${code(e.reason)}${detail}: ${plural(e.count, "pull", "pulls")} ${timeSpan(e)}`;
 }
 

@@ -13,6 +13,12 @@ export interface AlertEntry {
   repository?: string | undefined;
   digest?: string | undefined;
   reason: string;
+  /**
+   * Alerts of projects outside the configuration (project `_other`) are one per (event, upstream, reason):
+   * any client can pull any repository name, and alerts per image there would crowd the queue. The first
+   * image folded in, as `repository@digest`.
+   */
+  example?: string | undefined;
   /** The first decision's detail (what the reason is about), when it had one. */
   detail?: string | undefined;
   /** Decisions aggregated into this alert. */

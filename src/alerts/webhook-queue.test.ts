@@ -294,6 +294,27 @@ describe("WebhookQueue: stop", () => {
     expect(logger.records.filter((r) => r.event === "alert delivery given up").length).toBeGreaterThan(0);
   });
 
+  it("cuts the attempt under way when flushMs is up, and counts its alerts as failed", async () => {
+    const { queue, logger } = setup({
+      send: (_entries, _dropped, signal) =>
+        new Promise<AttemptResult>((resolve) =>
+          signal?.addEventListener("abort", () =>
+            resolve({ ok: false, retryable: true, error: "AbortError" }),
+          ),
+        ),
+    });
+    queue.add(deny("sha256:aa"));
+    queue.add(deny("sha256:bb"));
+    await vi.advanceTimersByTimeAsync(10_000); // the batch window: the message is under way, and hangs
+    const stopped = queue.stop(500);
+    await vi.advanceTimersByTimeAsync(500);
+    await stopped;
+    expect(queue.stats()).toMatchObject({ pending: 0, alertsFailed: 2, retries: 0 });
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({ event: "alert delivery given up", why: "at shutdown", alerts: 2 }),
+    );
+  });
+
   it("leaves no timer behind", async () => {
     const { queue } = setup({}, [{ ok: false, retryable: true, status: 500 }]);
     queue.add(deny("sha256:aa"));

@@ -61,6 +61,8 @@ export class WebhookQueue {
   /** Dropped since the last message: told to the receiver in the next one. */
   #droppedUnreported = 0;
   readonly #stopping = new AbortController();
+  /** Aborted when the shutdown flush's time is up: cuts the attempt under way, so stop() is bounded. */
+  readonly #cutSends = new AbortController();
   readonly #stats: Omit<WebhookQueueStats, "pending"> = {
     received: 0,
     dropped: 0,
@@ -103,6 +105,7 @@ export class WebhookQueue {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const deadline = new AbortController();
+    deadline.signal.addEventListener("abort", () => this.#cutSends.abort(), { once: true });
     const timer = setTimeout(() => deadline.abort(), Math.max(0, flushMs));
     timer.unref?.();
     const timedOut = new Promise<AttemptResult>((resolve) => {
@@ -127,6 +130,9 @@ export class WebhookQueue {
       clearTimeout(timer);
       deadline.abort();
     }
+    // The attempt under way was cut at the deadline: its alerts come back to the queue (a stopped delivery),
+    // and are counted with the rest below, never lost without a word.
+    if (this.#inflight) await this.#inflight;
     if (this.#pending.size > 0) {
       const left = [...this.#pending.values()].map((h) => h.entry);
       this.#pending.clear();
@@ -191,7 +197,7 @@ export class WebhookQueue {
     this.#lastSendAt = Date.now();
     let outcome: DeliveryOutcome;
     try {
-      outcome = await deliverWithRetry(() => this.#opts.send(entries, dropped), {
+      outcome = await deliverWithRetry(() => this.#opts.send(entries, dropped, this.#cutSends.signal), {
         policy: { ...(this.#opts.retry ?? DEFAULT_RETRY), giveUpMs: this.#opts.giveUpMs },
         stop: this.#stopping.signal,
         ...(this.#opts.random ? { random: this.#opts.random } : {}),
@@ -259,6 +265,7 @@ export function merge(into: AlertEntry, more: AlertEntry): void {
   into.firstSeen = Math.min(into.firstSeen, more.firstSeen);
   into.lastSeen = Math.max(into.lastSeen, more.lastSeen);
   into.detail ??= more.detail;
+  into.example ??= more.example;
 }
 
 function describe(result: AttemptResult): Record<string, unknown> {

@@ -30,6 +30,7 @@ export {
   type Counter,
   createPullgateMetrics,
   type GaugeSources,
+  OTHER_PROJECT,
   type PullgateMetrics,
 } from "./pullgate-metrics.ts";
 export {
