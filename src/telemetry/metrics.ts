@@ -87,7 +87,7 @@ export class Metrics {
       collect() {
         c.reset();
         for (const { labels, value } of collect())
-          if (value > 0) c.inc(labels as Partial<Record<L, string>>, value);
+          if (value >= 0) c.inc(labels as Partial<Record<L, string>>, value);
       },
     });
   }

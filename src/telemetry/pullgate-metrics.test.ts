@@ -107,6 +107,23 @@ describe("createPullgateMetrics", () => {
     expect(await m.render()).toMatch(/^pullgate_alerts_sent_total\{webhook="security"\} 5$/m);
   });
 
+  it("shows each known series from zero, so the first alert dropped is an increase() can see", async () => {
+    const m = createPullgateMetrics();
+    m.observe({
+      manifestCacheBytes: () => 0,
+      manifestCacheEntries: () => 0,
+      verdictCacheEntries: () => 0,
+      alerts: () => ({ security: { alertsSent: 0, dropped: 0, alertsFailed: 0, retries: 0 } }),
+      auditFile: () => ({ written: 0, dropped: 0, errors: 0 }),
+    });
+    const text = await m.render();
+    expect(text).toMatch(/^pullgate_alerts_sent_total\{webhook="security"\} 0$/m);
+    expect(text).toMatch(/^pullgate_alerts_dropped_total\{webhook="security",why="queue_full"\} 0$/m);
+    expect(text).toMatch(/^pullgate_alert_delivery_retries_total\{webhook="security"\} 0$/m);
+    expect(text).toMatch(/^pullgate_audit_file_records_total\{result="dropped"\} 0$/m);
+    expect(text).toMatch(/^pullgate_audit_file_errors_total 0$/m);
+  });
+
   it("uses a registry of its own: two instances never share a series", async () => {
     const a = createPullgateMetrics();
     const b = createPullgateMetrics();
