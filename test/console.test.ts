@@ -238,6 +238,9 @@ describe("the admin console", () => {
     await page.click("#logout");
     await page.locator("#login").waitFor({ state: "visible" });
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    // Nothing the session read stays in the page (the app is hidden, and emptied).
+    expect(await page.locator("#decisions tbody tr, #projects tbody tr").count()).toBe(0);
+    expect(await page.textContent("#why-result")).toBe("");
     await page.reload();
     await page.locator("#login").waitFor({ state: "visible" });
     expect(await page.locator("#decisions tbody tr").count()).toBe(0);

@@ -24,7 +24,8 @@ class ApiError extends Error {
 
 /** A JSON call to the admin API with the bearer token. */
 async function api(path, { method = "GET", body } = {}) {
-  const headers = { authorization: `Bearer ${token}`, accept: "application/json" };
+  const asked = token;
+  const headers = { authorization: `Bearer ${asked}`, accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(path, {
     method,
@@ -40,6 +41,8 @@ async function api(path, { method = "GET", body } = {}) {
   } catch {
     json = undefined;
   }
+  // Signed out (or in as someone else) while this was under way: its answer is not for this page.
+  if (token !== asked) throw new ApiError(0, "SIGNED_OUT", "signed out");
   if (!res.ok) {
     const e = json?.errors?.[0];
     if (res.status === 401) signOut("Signed out: the admin API refused the token.");
@@ -95,6 +98,11 @@ function signOut(message = "") {
   clearInterval(timer);
   timer = undefined;
   showSignedIn(false);
+  // Nothing the last session read stays in the page.
+  for (const table of ["projects", "decisions"]) $(table).querySelector("tbody").replaceChildren();
+  for (const id of ["why-result", "project-names"]) $(id).replaceChildren();
+  for (const id of ["status", "decisions-count"]) $(id).textContent = "";
+  /** @type {HTMLInputElement} */ ($("why-reference")).value = "";
   $("login-error").textContent = message;
 }
 
