@@ -142,18 +142,36 @@ describe("Redis Cluster (3 masters)", () => {
   let cluster: RedisClusterFixture;
   let a: TestPullgate;
   let b: TestPullgate;
+  const clusterYaml = () =>
+    `redis:\n  cluster: ${JSON.stringify(cluster.urls)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
 
   beforeAll(async () => {
     cluster = await startRedisCluster(3);
-    const redis = `redis:\n  cluster: ${JSON.stringify(cluster.urls)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
-    a = await startTestPullgate(upstreams(), `${redis}${projects()}`, { adminToken: ADMIN_TOKEN });
-    b = await startTestPullgate(upstreams(), `${redis}${projects()}`, { adminToken: ADMIN_TOKEN });
+    a = await startTestPullgate(upstreams(), `${clusterYaml()}${projects()}`, { adminToken: ADMIN_TOKEN });
+    b = await startTestPullgate(upstreams(), `${clusterYaml()}${projects()}`, { adminToken: ADMIN_TOKEN });
   }, 120_000);
 
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
     await cluster?.stop();
   });
+
+  /** A third replica reading Redis again every 200 ms, and a plain Cluster client to write what it should find. */
+  async function withReconcilingReplica(
+    fn: (c: TestPullgate, writer: Cluster) => Promise<void>,
+  ): Promise<void> {
+    const c = await startTestPullgate(upstreams(), `${clusterYaml()}${projects()}`, {
+      adminToken: ADMIN_TOKEN,
+      overrides: { redisReconcileMs: 200 },
+    });
+    const writer = new Cluster(cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
+    try {
+      await fn(c, writer);
+    } finally {
+      writer.disconnect();
+      await c.stop();
+    }
+  }
 
   it("two replicas share verdicts through the cluster; a digest's keys share its hash slot", async () => {
     await expectSharedVerdicts(a, b);
@@ -188,38 +206,23 @@ describe("Redis Cluster (3 masters)", () => {
     // ioredis moves a Cluster's subscriber to another node without a word, and a PUBLISH made in that gap is
     // lost. Here the change is stored exactly as a replica stores it (sealed, in the policy hash), with no
     // message at all: only the reconcile can bring it to the replica.
-    const redis = `redis:\n  cluster: ${JSON.stringify(cluster.urls)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
-    const c = await startTestPullgate(upstreams(), `${redis}${projects()}`, {
-      adminToken: ADMIN_TOKEN,
-      overrides: { redisReconcileMs: 200 },
-    });
-    const writer = new Cluster(cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
     const mac = createRedisEntryMac({ key: new Secret(TEST_REDIS_HMAC_KEY), logger: createMemoryLogger() });
     const hashKey = "pullgate:v1:policy";
-    try {
+    await withReconcilingReplica(async (c, writer) => {
       expect((await pull(c, "unsigned")).status).toBe(403);
       await writer.hset(hashKey, "proj", mac.seal(POLICY_ENTRY_KIND, [hashKey, "proj"], '{"mode":"audit"}'));
       await pullUntil(c, "unsigned", 200);
       await writer.hdel(hashKey, "proj");
       await pullUntil(c, "unsigned", 403);
-    } finally {
-      writer.disconnect();
-      await c.stop();
-    }
+    });
   });
 
   it("a cache deletion whose pub/sub message never arrives reaches the memory tier through the deletion log", async () => {
     // What DELETE /admin/v1/cache/{digest} does in Redis (the digest's verdicts gone, the deletion logged), with
     // no message: a replica that missed it still drops its in-memory allow within a reconcile period.
-    const redis = `redis:\n  cluster: ${JSON.stringify(cluster.urls)}\n  hmacKeyEnv: ${TEST_REDIS_HMAC_KEY_ENV}\n`;
-    const c = await startTestPullgate(upstreams(), `${redis}${projects()}`, {
-      adminToken: ADMIN_TOKEN,
-      overrides: { redisReconcileMs: 200 },
-    });
-    const writer = new Cluster(cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
     const digest = img.signed.manifestDigest;
-    const logged = (event: string) => c.logs.some((r) => r.event === event);
-    try {
+    await withReconcilingReplica(async (c, writer) => {
+      const logged = (event: string) => c.logs.some((r) => r.event === event);
       // Its first read, which cannot tell what came before and clears the (still empty) memory tier.
       await waitFor(async () => logged("cache deletion log first read"), "the first read", 5_000);
       expect((await pull(c, "signed")).status).toBe(200);
@@ -235,10 +238,7 @@ describe("Redis Cluster (3 masters)", () => {
         5_000,
       );
       expect(logged("cache deletions caught up")).toBe(true);
-    } finally {
-      writer.disconnect();
-      await c.stop();
-    }
+    });
   });
 });
 
