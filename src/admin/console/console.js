@@ -25,7 +25,7 @@ class ApiError extends Error {
 /** A JSON call to the admin API with the bearer token. */
 async function api(path, { method = "GET", body } = {}) {
   const asked = token;
-  const headers = { authorization: `Bearer ${asked}`, accept: "application/json" };
+  const headers = { authorization: `Bearer ${token}`, accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(path, {
     method,
