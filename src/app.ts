@@ -260,11 +260,13 @@ function createStores(
   // Everything stored in Redis is sealed with the replicas' shared HMAC key and checked when read back.
   if (config.redis) {
     const mac = createRedisEntryMac({ key: config.redis.hmacKey, logger, metrics });
-    const redis = createRedisConnection(config.redis.topology, { logger, name: "cache", metrics });
+    const tlsCa = config.redis.ca;
+    const redis = createRedisConnection(config.redis.topology, { logger, name: "cache", metrics, tlsCa });
     const subscriber = createRedisConnection(config.redis.topology, {
       logger,
       name: "policy-subscriber",
       metrics,
+      tlsCa,
     });
     connections.push(redis, subscriber);
     // Another replica's DELETE /admin/v1/cache/{digest} reaches this replica's memory tier.

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
@@ -12,6 +12,20 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEhfvdWCiEPl6xvz3tdl1LGYt79UQo
 `;
 
 const HMAC_KEY = "0123456789abcdef0123456789abcdef-hmac";
+
+/** A self-signed P-256 CA certificate (only parsed here, never used to connect). */
+const CA_PEM = `-----BEGIN CERTIFICATE-----
+MIIBmzCCAUGgAwIBAgIUVP3ZJSenRvAmbb3hUxCrazjKz/gwCgYIKoZIzj0EAwIw
+IjEgMB4GA1UEAwwXcHVsbGdhdGUgY29uZmlnIHRlc3QgQ0EwIBcNMjYxMjA3MDcy
+NjM4WhgPMjEyNjExMTMwNzI2MzhaMCIxIDAeBgNVBAMMF3B1bGxnYXRlIGNvbmZp
+ZyB0ZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEiFrFarmgPjQDVYp2
+AoVZF++PIaG61GDyDyKIoMUg+u5CzU6cgZ4/UD/fGLveBOeC55iRhFhPM3lP+/sI
+hjg/hqNTMFEwHQYDVR0OBBYEFPD/06NkseMqfhZWkt6RNUhhLYq/MB8GA1UdIwQY
+MBaAFPD/06NkseMqfhZWkt6RNUhhLYq/MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZI
+zj0EAwIDSAAwRQIhANQY4+dynufI/AFrpayXWROtS0mFxLXXyukBy+T6R9G1AiA0
+9HmpwVdMs0MjiMzkk+xOu/t/JSa/fHd7CegPpdeOAQ==
+-----END CERTIFICATE-----
+`;
 
 function problemsOf(text: string, env: NodeJS.ProcessEnv = {}, baseDir = "."): string[] {
   try {
@@ -475,6 +489,58 @@ projects:
     ]);
     expect(short.join("\n")).not.toContain("too-short-key");
     expect(problemsOf(`${base}  hmacKeyEnv: K\n`, { K: "x".repeat(32) })).toEqual([]);
+  });
+
+  it("reads redis.caFile (relative to the config file) for rediss:// only, and checks it at startup", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
+    try {
+      writeFileSync(join(dir, "redis-ca.pem"), CA_PEM);
+      writeFileSync(join(dir, "not-a-cert.pem"), P256_PUB);
+      writeFileSync(join(dir, "broken.pem"), CA_PEM.replace("MIIB", "MIIX"));
+      const base = 'upstreams:\n  - name: a\n    url: "http://r.test"\nredis:\n  hmacKeyEnv: K\n';
+      const env = { K: HMAC_KEY, R: "rediss://:pw@redis:6380" };
+      const topologies = [
+        '  url: "rediss://redis:6380"\n',
+        "  urlEnv: R\n",
+        '  cluster: ["rediss://r-0:6379", "rediss://r-1:6379"]\n',
+        '  sentinels: ["rediss://s-0:26379"]\n  name: m\n',
+      ];
+      for (const topology of topologies) {
+        const c = parseConfig(`${base}${topology}  caFile: redis-ca.pem\n`, {
+          source: "t",
+          baseDir: dir,
+          env,
+        });
+        expect(c.redis?.ca, topology).toBe(CA_PEM);
+      }
+      expect(
+        parseConfig(`${base}${topologies[0]}`, { source: "t", baseDir: dir, env }).redis?.ca,
+      ).toBeUndefined();
+      const problems = (extra: string) => problemsOf(`${base}${extra}`, env, dir);
+      expect(problems(`${topologies[0]}  caFile: missing.pem\n`)).toEqual([
+        "redis.caFile: cannot read missing.pem (ENOENT)",
+      ]);
+      for (const file of ["not-a-cert.pem", "broken.pem"]) {
+        expect(problems(`${topologies[0]}  caFile: ${file}\n`)).toEqual([
+          `redis.caFile: ${file} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`,
+        ]);
+      }
+      // Without TLS a CA protects nothing: refused, not ignored (and the URL is never shown).
+      for (const plain of ['  url: "redis://:pw@redis:6379"\n', '  cluster: ["redis://r-0:6379"]\n']) {
+        expect(problems(`${plain}  caFile: redis-ca.pem\n`)).toEqual([
+          "redis.caFile: goes with rediss:// (TLS) URLs only",
+        ]);
+      }
+      expect(problems(`${topologies[0]}  cafile: redis-ca.pem\n`)).toEqual([
+        'redis: unknown setting "cafile" (did you mean "caFile"?)',
+      ]);
+      expect(problems(`${topologies[0]}  caFiel: redis-ca.pem\n`)).toEqual([
+        'redis: unknown setting "caFiel" (did you mean "caFile"?)',
+      ]);
+      expect(problems(`${topologies[0]}  caFile: ""\n`)).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects YAML errors, duplicate keys and an empty upstream list", () => {

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
@@ -511,10 +512,56 @@ function resolveRedis(
 ): Config["redis"] {
   const topology = resolveRedisTopology(raw, ctx, problems);
   const hmacKey = resolveRedisHmacKey(raw, ctx, problems);
+  const ca =
+    raw.caFile === undefined ? undefined : resolveRedisCa(raw.caFile, topology, ctx.baseDir, problems);
   if (!topology || !hmacKey) return undefined;
   // Not a URL for cluster/sentinel: a connection made from it refuses to start (connect with `topology`).
   const url = topology.kind === "standalone" ? topology.url : new Secret(`redis+${topology.kind}:`);
-  return { url, topology, hmacKey: new Secret(hmacKey) };
+  return { url, topology, hmacKey: new Secret(hmacKey), ca };
+}
+
+/**
+ * redis.caFile: PEM certificates, every one of which parses, for TLS (rediss://) only: with redis:// it would
+ * protect nothing, so it is refused rather than ignored.
+ */
+function resolveRedisCa(
+  caFile: string,
+  topology: RedisTopology | undefined,
+  baseDir: string,
+  problems: string[],
+): string | undefined {
+  const path = "redis.caFile";
+  if (topology !== undefined && !redisUsesTls(topology)) {
+    problems.push(`${path}: goes with rediss:// (TLS) URLs only`);
+    return undefined;
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(resolve(baseDir, caFile), "utf8");
+  } catch (err) {
+    problems.push(`${path}: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    return undefined;
+  }
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  try {
+    if (blocks.length === 0) throw new Error("no certificate");
+    for (const block of blocks) new X509Certificate(block);
+  } catch {
+    problems.push(`${path}: ${caFile} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    return undefined;
+  }
+  return pem;
+}
+
+function redisUsesTls(topology: RedisTopology): boolean {
+  switch (topology.kind) {
+    case "standalone":
+      return topology.url.reveal().startsWith("rediss:");
+    case "cluster":
+      return topology.nodes.every((u) => u.reveal().startsWith("rediss:"));
+    case "sentinel":
+      return topology.sentinels.every((u) => u.reveal().startsWith("rediss:"));
+  }
 }
 
 /** One server, a cluster's seed nodes or the sentinels; a URL's text never appears in a problem. */

@@ -190,6 +190,11 @@ export const rawConfigSchema = z.strictObject({
       hmacKeyEnv: z.string().min(1).optional(),
       /** …or a file (relative to the config file; surrounding whitespace is ignored). */
       hmacKeyFile: z.string().min(1).optional(),
+      /**
+       * rediss:// only: the CA certificate(s) (PEM file, relative to the config file) trusted for the Redis
+       * servers and sentinels, instead of the system's CAs.
+       */
+      caFile: z.string().min(1).optional(),
     })
     .refine((r) => [r.url, r.urlEnv, r.cluster, r.sentinels].filter((v) => v !== undefined).length === 1, {
       message: "give exactly one of url, urlEnv, cluster or sentinels",

@@ -117,6 +117,11 @@ export interface RedisConfig {
   url: Secret;
   topology: RedisTopology;
   hmacKey: Secret;
+  /**
+   * PEM text of `redis.caFile`: with rediss://, the only CAs trusted for the servers and sentinels (undefined:
+   * Node's default CAs).
+   */
+  ca: string | undefined;
 }
 
 export type AlertEventName = "deny" | "would-deny" | "unavailable";

@@ -37,7 +37,12 @@ export {
   startDockerRegistry,
 } from "./docker-registry.ts";
 export { freePort, isPortFree, isPortOpen, listensOn } from "./ports.ts";
-export { type RedisServer, type RedisServerOptions, startRedisServer } from "./redis-server.ts";
+export {
+  type RedisServer,
+  type RedisServerOptions,
+  type RedisServerTls,
+  startRedisServer,
+} from "./redis-server.ts";
 export { pushArtifact, RegistryWriter, type RegistryWriterOptions } from "./registry-push.ts";
 export { createTar, type TarContent } from "./tar.ts";
 export {

@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import {
   fileSize,
   type ManagedProcess,
@@ -14,7 +16,19 @@ import { freePort } from "./ports.ts";
  * Debian's `redis-server` (7.0 on Debian 12) on 127.0.0.1, working dir and log in a directory of the
  * caller's, one database, no RDB snapshots. Without `appendOnly` nothing persists: a restarted server is
  * empty, like a fresh Redis; with it (AOF, fsync every second) a restart on the same dir keeps the data.
+ * With `tls` the server speaks TLS only (`--port 0`, `--tls-port`): plain text gets no answer.
  */
+
+/** PEM files of a TLS-only server (and of the TLS its replication, cluster bus and sentinels use). */
+export interface RedisServerTls {
+  certPath: string;
+  keyPath: string;
+  /**
+   * The CA that signed `certPath`: what the server trusts when it connects to others (its master, other cluster
+   * nodes, a sentinel's servers) and what the readiness check verifies it with.
+   */
+  caCertPath: string;
+}
 
 export interface RedisServerOptions {
   /** Working dir (AOF files) and `redis.log`; must exist. */
@@ -35,12 +49,19 @@ export interface RedisServerOptions {
   configFile?: string;
   /** More command-line options, last (e.g. `--cluster-enabled yes`, `--sentinel`). */
   extraArgs?: readonly string[];
+  /**
+   * TLS only, on `port`: `--port 0 --tls-port PORT`, no client certificates asked for (`--tls-auth-clients no`),
+   * and TLS for replication and the cluster bus as well; `url` is then "rediss://…".
+   */
+  tls?: RedisServerTls;
 }
 
 export interface RedisServer extends RestartableProcess {
-  /** "redis://127.0.0.1:PORT", or "redis://:PASSWORD@127.0.0.1:PORT" with a password. */
+  /** "redis://127.0.0.1:PORT", or "redis://:PASSWORD@127.0.0.1:PORT" with a password ("rediss://" with TLS). */
   url: string;
   port: number;
+  /** Set when the server speaks TLS only. */
+  tls: RedisServerTls | undefined;
   dir: string;
   logFile: string;
   /**
@@ -58,11 +79,31 @@ function redisServerArgs(opts: {
   appendOnly?: boolean;
   configFile?: string;
   extraArgs?: readonly string[];
+  tls?: RedisServerTls;
 }): string[] {
+  const { tls } = opts;
   return [
     ...(opts.configFile === undefined ? [] : [opts.configFile]),
-    "--port",
-    String(opts.port),
+    ...(tls === undefined
+      ? ["--port", String(opts.port)]
+      : [
+          "--port",
+          "0",
+          "--tls-port",
+          String(opts.port),
+          "--tls-cert-file",
+          tls.certPath,
+          "--tls-key-file",
+          tls.keyPath,
+          "--tls-ca-cert-file",
+          tls.caCertPath,
+          "--tls-auth-clients",
+          "no",
+          "--tls-replication",
+          "yes",
+          "--tls-cluster",
+          "yes",
+        ]),
     "--bind",
     "127.0.0.1",
     "--protected-mode",
@@ -108,7 +149,7 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<RedisS
         // that port cannot make an unbound redis-server look ready.
         const ownLog = (await readFile(logFile)).subarray(logOffset).toString("utf8");
         if (!ownLog.includes(readyLine)) return false;
-        return ping(port);
+        return ping(port, opts.tls);
       },
       readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,
       pollIntervalMs: 20,
@@ -123,13 +164,15 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<RedisS
     process.kill(proc.pid, "SIGCONT");
     paused = false;
   };
+  const scheme = opts.tls === undefined ? "redis" : "rediss";
   return {
     ...lifecycle,
     url:
       opts.password === undefined
-        ? `redis://127.0.0.1:${port}`
-        : `redis://:${encodeURIComponent(opts.password)}@127.0.0.1:${port}`,
+        ? `${scheme}://127.0.0.1:${port}`
+        : `${scheme}://:${encodeURIComponent(opts.password)}@127.0.0.1:${port}`,
     port,
+    tls: opts.tls,
     dir,
     logFile,
     pause: () => {
@@ -151,10 +194,21 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<RedisS
   };
 }
 
-/** Sends an inline PING and expects +PONG, or -NOAUTH from a server that requires a password (RESP). */
-function ping(port: number, timeoutMs = 1_000): Promise<boolean> {
+/**
+ * Sends an inline PING and expects +PONG, or -NOAUTH from a server that requires a password (RESP). Over TLS
+ * (chain checked against the server's CA, not its name: this only asks whether it answers) for a TLS server.
+ */
+function ping(port: number, tls?: RedisServerTls, timeoutMs = 1_000): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = new Socket();
+    const socket =
+      tls === undefined
+        ? new Socket()
+        : tlsConnect({
+            host: "127.0.0.1",
+            port,
+            ca: readFileSync(tls.caCertPath),
+            checkServerIdentity: () => undefined,
+          });
     let reply = "";
     const done = (ok: boolean): void => {
       socket.removeAllListeners();
@@ -167,6 +221,7 @@ function ping(port: number, timeoutMs = 1_000): Promise<boolean> {
       reply += chunk.toString("latin1");
       if (reply.includes("\r\n")) done(reply.startsWith("+PONG") || reply.startsWith("-NOAUTH"));
     });
-    socket.connect({ host: "127.0.0.1", port }, () => socket.write("PING\r\n"));
+    if (tls === undefined) socket.connect({ host: "127.0.0.1", port }, () => socket.write("PING\r\n"));
+    else socket.once("secureConnect", () => socket.write("PING\r\n"));
   });
 }

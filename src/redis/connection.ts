@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from "node:tls";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions, type SentinelAddress } from "ioredis";
 import type { Config, Secret } from "../config/index.ts";
 import type { Logger, PullgateMetrics } from "../telemetry/index.ts";
@@ -78,6 +79,11 @@ export interface RedisConnectionOptions {
   failureLogIntervalMs?: number;
   /** pullgate_redis_up{connection=name}: 1 while ready, else 0. */
   metrics?: Pick<PullgateMetrics, "redisUp"> | undefined;
+  /**
+   * rediss:// only: the CA certificates (PEM) trusted for the servers and sentinels, instead of Node's default
+   * CAs (config `redis.caFile`). The certificate chain and name are always checked.
+   */
+  tlsCa?: string | undefined;
 }
 
 /** Event names this module logs. */
@@ -114,7 +120,7 @@ export function createRedisConnection(
     // store subscribes itself on every "ready".
     autoResubscribe: false,
   } satisfies RedisOptions;
-  const client = createClient(topology, name, common, backoff);
+  const client = createClient(topology, name, common, backoff, opts.tlsCa);
 
   type State = "connecting" | "up" | "down" | "closed";
   let state: State = "connecting";
@@ -243,8 +249,16 @@ function createClient(
   name: string,
   common: CommonOptions,
   backoff: (attempt: number) => number,
+  tlsCa: string | undefined,
 ): Redis | Cluster {
   const where = `redis connection "${name}"`;
+  // Verified TLS (Node's defaults: rejectUnauthorized, the host name checked), against tlsCa when given.
+  const tls: ConnectionOptions = tlsCa === undefined ? {} : { ca: tlsCa };
+  const refuseCaWithoutTls = (usesTls: boolean | undefined): void => {
+    if (tlsCa !== undefined && usesTls !== true) {
+      throw new Error(`${where}: a CA is given but the URLs are not rediss://`);
+    }
+  };
   switch (topology.kind) {
     case "standalone": {
       const rawUrl = topology.url.reveal();
@@ -255,12 +269,20 @@ function createClient(
         // The URL itself is never part of the message.
         throw new Error(`${where}: the URL must start with redis:// or rediss://`);
       }
-      return new Redis(rawUrl, { ...common, enableOfflineQueue: false, retryStrategy: backoff });
+      const usesTls = rawUrl.startsWith("rediss://");
+      refuseCaWithoutTls(usesTls);
+      return new Redis(rawUrl, {
+        ...common,
+        ...(usesTls ? { tls } : {}),
+        enableOfflineQueue: false,
+        retryStrategy: backoff,
+      });
     }
     case "cluster": {
       const nodes = topology.nodes.map((url) => parseNodeUrl(url, where));
       const auth = nodes.find((n) => n.password !== undefined);
       const password = topology.password?.reveal() ?? auth?.password;
+      refuseCaWithoutTls(nodes[0]?.tls);
       const options: ClusterOptions = {
         enableOfflineQueue: false,
         clusterRetryStrategy: backoff,
@@ -275,7 +297,7 @@ function createClient(
           ...common,
           ...(password === undefined ? {} : { password }),
           ...(auth?.username ? { username: auth.username } : {}),
-          ...(nodes[0]?.tls ? { tls: {} } : {}),
+          ...(nodes[0]?.tls ? { tls } : {}),
         },
       };
       return new Cluster(
@@ -286,7 +308,8 @@ function createClient(
     case "sentinel": {
       const sentinels = topology.sentinels.map((url) => parseNodeUrl(url, where));
       const auth = sentinels.find((n) => n.password !== undefined);
-      const tls = sentinels[0]?.tls === true;
+      const usesTls = sentinels[0]?.tls === true;
+      refuseCaWithoutTls(usesTls);
       const password = topology.password?.reveal();
       return new Redis({
         ...common,
@@ -295,7 +318,8 @@ function createClient(
         ...(auth?.password === undefined ? {} : { sentinelPassword: auth.password }),
         ...(auth?.username ? { sentinelUsername: auth.username } : {}),
         ...(password === undefined ? {} : { password }),
-        ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+        // TLS to the sentinels (sentinelTLS) and to the master they name (tls + enableTLSForSentinelMode).
+        ...(usesTls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
         enableOfflineQueue: false,
         retryStrategy: backoff,
         sentinelRetryStrategy: backoff,

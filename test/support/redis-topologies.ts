@@ -1,18 +1,20 @@
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { freePort, type RedisServer, startRedisServer } from "../../src/local/index.ts";
+import { freePort, type RedisServer, type RedisServerTls, startRedisServer } from "../../src/local/index.ts";
 import { makeTempDir, removeDir } from "./process.ts";
 
 /**
  * Redis as operators run it, from real redis-server processes on free 127.0.0.1 ports, each in a temp dir that
  * stop() removes: a Redis Cluster (masters only, slots spread evenly, built with CLUSTER ADDSLOTSRANGE/MEET so
- * no redis-cli is needed) and a Sentinel deployment (a master, replicas, sentinels).
+ * no redis-cli is needed) and a Sentinel deployment (a master, replicas, sentinels). With `tls`, every server
+ * (sentinels included) speaks TLS only, and so do replication, the cluster bus and the sentinels' own connections.
  */
 
 export interface RedisClusterFixture {
   nodes: RedisServer[];
-  /** "redis://127.0.0.1:PORT" of every node. */
+  /** "redis://127.0.0.1:PORT" of every node ("rediss://" with TLS). */
   urls: string[];
   stop(): Promise<void>;
 }
@@ -20,7 +22,10 @@ export interface RedisClusterFixture {
 const SLOTS = 16_384;
 
 /** `masters` cluster-enabled servers sharing the 16384 slots; resolves once every node says cluster_state:ok. */
-export async function startRedisCluster(masters = 3): Promise<RedisClusterFixture> {
+export async function startRedisCluster(
+  masters = 3,
+  opts: { tls?: RedisServerTls } = {},
+): Promise<RedisClusterFixture> {
   const dir = await makeTempDir("redis-cluster");
   const nodes: RedisServer[] = [];
   const busPorts: number[] = [];
@@ -39,6 +44,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterFixtur
         await startRedisServer({
           dir: nodeDir,
           port,
+          tls: opts.tls,
           extraArgs: [
             "--cluster-enabled",
             "yes",
@@ -86,7 +92,7 @@ export interface RedisSentinelFixture {
   master: RedisServer;
   replicas: RedisServer[];
   sentinels: RedisServer[];
-  /** "redis://127.0.0.1:PORT" of every sentinel. */
+  /** "redis://127.0.0.1:PORT" of every sentinel ("rediss://" with TLS). */
   sentinelUrls: string[];
   name: string;
   /** The port of the server the sentinels currently name as master. */
@@ -99,7 +105,7 @@ export interface RedisSentinelFixture {
  * with short timeouts (down after 1 s): resolves once every sentinel sees the master and its replicas.
  */
 export async function startRedisSentinel(
-  opts: { name?: string; replicaCount?: number; sentinelCount?: number } = {},
+  opts: { name?: string; replicaCount?: number; sentinelCount?: number; tls?: RedisServerTls } = {},
 ): Promise<RedisSentinelFixture> {
   const name = opts.name ?? "mymaster";
   const dir = await makeTempDir("redis-sentinel");
@@ -112,7 +118,7 @@ export async function startRedisSentinel(
     const start = async (sub: string, more: Partial<Parameters<typeof startRedisServer>[0]> = {}) => {
       const d = join(dir, sub);
       await makeDir(d);
-      const server = await startRedisServer({ dir: d, ...more });
+      const server = await startRedisServer({ dir: d, tls: opts.tls, ...more });
       all.push(server);
       return server;
     };
@@ -140,7 +146,12 @@ export async function startRedisSentinel(
           "",
         ].join("\n"),
       );
-      const sentinel = await startRedisServer({ dir: d, configFile, extraArgs: ["--sentinel"] });
+      const sentinel = await startRedisServer({
+        dir: d,
+        configFile,
+        tls: opts.tls,
+        extraArgs: ["--sentinel"],
+      });
       all.push(sentinel);
       sentinels.push(sentinel);
     }
@@ -177,13 +188,22 @@ export async function startRedisSentinel(
   }
 }
 
-/** Plain ioredis clients to the given servers for the duration of `fn`. */
+/**
+ * Plain ioredis clients to the given servers (with their password; over TLS, trusting the server's CA, to a TLS
+ * server) for the duration of `fn`.
+ */
 export async function withClients<T>(
   servers: readonly RedisServer[],
   fn: (clients: Redis[]) => Promise<T>,
 ): Promise<T> {
+  // The URL carries the password, if any, and the scheme (rediss:// for TLS).
   const clients = servers.map(
-    (s) => new Redis(s.port, "127.0.0.1", { maxRetriesPerRequest: 1, lazyConnect: true }),
+    (s) =>
+      new Redis(s.url, {
+        maxRetriesPerRequest: 1,
+        lazyConnect: true,
+        ...(s.tls === undefined ? {} : { tls: { ca: readFileSync(s.tls.caCertPath) } }),
+      }),
   );
   try {
     await Promise.all(clients.map((c) => c.connect()));

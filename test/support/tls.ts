@@ -44,8 +44,17 @@ export async function createTestCa(dir: string): Promise<TestCa> {
   return { dir, caCertPath, caKeyPath };
 }
 
-/** A server certificate for `sans` (e.g. ["IP:127.0.0.1", "DNS:localhost"]) signed by the CA. */
-export async function issueServerCert(ca: TestCa, name: string, sans: string[]): Promise<IssuedCert> {
+/**
+ * A server certificate for `sans` (e.g. ["IP:127.0.0.1", "DNS:localhost"]) signed by the CA. `clientAuth` also
+ * allows it as a client certificate (a Redis Cluster node presents its certificate on the cluster bus, which
+ * always asks for one).
+ */
+export async function issueServerCert(
+  ca: TestCa,
+  name: string,
+  sans: string[],
+  opts: { clientAuth?: boolean } = {},
+): Promise<IssuedCert> {
   const keyPath = join(ca.dir, `${name}.key`);
   const csrPath = join(ca.dir, `${name}.csr`);
   const certPath = join(ca.dir, `${name}.pem`);
@@ -64,7 +73,8 @@ export async function issueServerCert(ca: TestCa, name: string, sans: string[]):
     "-subj",
     `/CN=${name}`,
   ]);
-  await writeFile(extPath, `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\n`);
+  const usage = opts.clientAuth ? "serverAuth,clientAuth" : "serverAuth";
+  await writeFile(extPath, `subjectAltName=${sans.join(",")}\nextendedKeyUsage=${usage}\n`);
   await runOk("openssl", [
     "x509",
     "-req",
