@@ -232,6 +232,38 @@ describe("Redis Cluster over TLS (3 masters, tls-cluster yes)", () => {
   });
 });
 
+describe("Redis Cluster over TLS that announces host names, with certificates naming only the host (as managed ones do)", () => {
+  let cluster: RedisClusterFixture;
+  let a: TestPullgate;
+  let b: TestPullgate;
+
+  beforeAll(async () => {
+    // No IP in the certificate: dialling a node by the address "localhost" resolves to fails the name check.
+    const named = {
+      ...(await issueServerCert(trustedCa, "redis-named", ["DNS:localhost"], { clientAuth: true })),
+      caCertPath: caFile,
+    };
+    cluster = await startRedisCluster(3, { tls: named, announceHostname: "localhost" });
+    const seeds = cluster.nodes.map((n) => `rediss://localhost:${n.port}`);
+    const redis = redisYaml(`  cluster: ${JSON.stringify(seeds.slice(0, 1))}\n`);
+    a = await startReplica(redis);
+    b = await startReplica(redis);
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await cluster?.stop();
+  });
+
+  it("reaches every node by its announced name, the name its certificate carries", async () => {
+    await withClients(cluster.nodes.slice(0, 1), async ([c]) => {
+      expect(JSON.stringify(await c?.call("CLUSTER", "SLOTS"))).toContain('"localhost"');
+    });
+    await expectSharedVerdicts(a, b);
+    expectConnectionsUp(a, b);
+  });
+});
+
 describe("Redis behind Sentinel over TLS (sentinels and data nodes TLS only)", () => {
   let sentinel: RedisSentinelFixture;
   let a: TestPullgate;

@@ -284,6 +284,10 @@ function createClient(
       const password = topology.password?.reveal() ?? auth?.password;
       refuseCaWithoutTls(nodes[0]?.tls);
       const options: ClusterOptions = {
+        // With TLS, nodes are dialled by the names given and announced, never by an address ioredis resolved
+        // them to: a certificate names the host (a managed cluster announces host names), and checking it
+        // against an IP would fail, or tempt someone to switch the check off.
+        ...(nodes[0]?.tls ? { dnsLookup: (address, lookedUp) => lookedUp(null, address) } : {}),
         enableOfflineQueue: false,
         clusterRetryStrategy: backoff,
         // A failover or resharding answers MOVED/ASK/TRYAGAIN/CLUSTERDOWN for a moment: a few quick retries,

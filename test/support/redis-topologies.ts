@@ -24,7 +24,11 @@ const SLOTS = 16_384;
 /** `masters` cluster-enabled servers sharing the 16384 slots; resolves once every node says cluster_state:ok. */
 export async function startRedisCluster(
   masters = 3,
-  opts: { tls?: RedisServerTls } = {},
+  opts: {
+    tls?: RedisServerTls;
+    /** Nodes announce this host name, not their address, in the slot map (as managed TLS clusters do). */
+    announceHostname?: string;
+  } = {},
 ): Promise<RedisClusterFixture> {
   const dir = await makeTempDir("redis-cluster");
   const nodes: RedisServer[] = [];
@@ -54,6 +58,14 @@ export async function startRedisCluster(
             join(nodeDir, "nodes.conf"),
             "--cluster-node-timeout",
             "2000",
+            ...(opts.announceHostname === undefined
+              ? []
+              : [
+                  "--cluster-announce-hostname",
+                  opts.announceHostname,
+                  "--cluster-preferred-endpoint-type",
+                  "hostname",
+                ]),
           ],
         }),
       );
@@ -202,7 +214,11 @@ export async function withClients<T>(
       new Redis(s.url, {
         maxRetriesPerRequest: 1,
         lazyConnect: true,
-        ...(s.tls === undefined ? {} : { tls: { ca: readFileSync(s.tls.caCertPath) } }),
+        // The fixture's own administration: the CA is checked, the name is not (a certificate may name only a
+        // host name while these clients dial 127.0.0.1). pullgate's connections always check both.
+        ...(s.tls === undefined
+          ? {}
+          : { tls: { ca: readFileSync(s.tls.caCertPath), checkServerIdentity: () => undefined } }),
       }),
   );
   try {
