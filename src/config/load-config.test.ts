@@ -491,6 +491,26 @@ projects:
     expect(problemsOf(`${base}  hmacKeyEnv: K\n`, { K: "x".repeat(32) })).toEqual([]);
   });
 
+  it("checks kms.awsEndpointCaFile like redis.caFile: readable, certificates, named by its absolute path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
+    try {
+      writeFileSync(join(dir, "ca.pem"), CA_PEM);
+      writeFileSync(join(dir, "key.pem"), P256_PUB);
+      const base = 'upstreams:\n  - name: a\n    url: "http://r.test"\nkms:\n  awsEndpointCaFile: ';
+      expect(parseConfig(`${base}ca.pem\n`, { source: "t", baseDir: dir, env: {} }).kms.awsEndpointCa).toBe(
+        CA_PEM,
+      );
+      expect(problemsOf(`${base}missing.pem\n`, {}, dir)).toEqual([
+        `kms.awsEndpointCaFile: cannot read ${join(dir, "missing.pem")} (ENOENT)`,
+      ]);
+      expect(problemsOf(`${base}key.pem\n`, {}, dir)).toEqual([
+        `kms.awsEndpointCaFile: ${join(dir, "key.pem")} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`,
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reads redis.caFile (relative to the config file) for rediss:// only, and checks it at startup", () => {
     const dir = mkdtempSync(join(tmpdir(), "pg-config-"));
     try {
@@ -518,11 +538,11 @@ projects:
       ).toBeUndefined();
       const problems = (extra: string) => problemsOf(`${base}${extra}`, env, dir);
       expect(problems(`${topologies[0]}  caFile: missing.pem\n`)).toEqual([
-        "redis.caFile: cannot read missing.pem (ENOENT)",
+        `redis.caFile: cannot read ${join(dir, "missing.pem")} (ENOENT)`,
       ]);
       for (const file of ["not-a-cert.pem", "broken.pem"]) {
         expect(problems(`${topologies[0]}  caFile: ${file}\n`)).toEqual([
-          `redis.caFile: ${file} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`,
+          `redis.caFile: ${join(dir, file)} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`,
         ]);
       }
       // Without TLS a CA protects nothing: refused, not ignored (and the URL is never shown).

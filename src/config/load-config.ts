@@ -435,14 +435,10 @@ export function kmsProblem(reference: string): string | undefined {
 }
 
 function resolveKms(raw: RawConfig["kms"], baseDir: string, problems: string[]): Config["kms"] {
-  let awsEndpointCa: string | undefined;
-  if (raw.awsEndpointCaFile !== undefined) {
-    try {
-      awsEndpointCa = readFileSync(resolve(baseDir, raw.awsEndpointCaFile), "utf8");
-    } catch (err) {
-      problems.push(`kms.awsEndpointCaFile: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
-    }
-  }
+  const awsEndpointCa =
+    raw.awsEndpointCaFile === undefined
+      ? undefined
+      : readCaCertificates("kms.awsEndpointCaFile", raw.awsEndpointCaFile, baseDir, problems);
   return {
     timeoutMs: raw.timeoutMs,
     refreshSeconds: raw.refreshSeconds,
@@ -535,11 +531,25 @@ function resolveRedisCa(
     problems.push(`${path}: goes with rediss:// (TLS) URLs only`);
     return undefined;
   }
+  return readCaCertificates(path, caFile, baseDir, problems);
+}
+
+/**
+ * A CA file's PEM text (relative to the config file), when it holds certificates that all parse; otherwise a
+ * problem naming the setting and the file's absolute path.
+ */
+function readCaCertificates(
+  setting: string,
+  file: string,
+  baseDir: string,
+  problems: string[],
+): string | undefined {
+  const absolute = resolve(baseDir, file);
   let pem: string;
   try {
-    pem = readFileSync(resolve(baseDir, caFile), "utf8");
+    pem = readFileSync(absolute, "utf8");
   } catch (err) {
-    problems.push(`${path}: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    problems.push(`${setting}: cannot read ${absolute} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
     return undefined;
   }
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
@@ -547,7 +557,7 @@ function resolveRedisCa(
     if (blocks.length === 0) throw new Error("no certificate");
     for (const block of blocks) new X509Certificate(block);
   } catch {
-    problems.push(`${path}: ${caFile} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    problems.push(`${setting}: ${absolute} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`);
     return undefined;
   }
   return pem;
