@@ -1,4 +1,6 @@
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from "jose";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
@@ -244,5 +246,86 @@ describe("the admin console", () => {
     await page.reload();
     await page.locator("#login").waitFor({ state: "visible" });
     expect(await page.locator("#decisions tbody tr").count()).toBe(0);
+  });
+});
+
+describe("the admin console with a JWT (admin.jwt), under the JWT's roles", () => {
+  let jwtPg: TestPullgate;
+  let jwtPage: Page;
+  let signer: CryptoKey;
+  const ISSUER = "https://issuer.console.test";
+
+  const jwt = (roles: string[], lifetimeSeconds = 300) =>
+    new SignJWT({ pullgate_roles: roles })
+      .setProtectedHeader({ alg: "ES256", kid: "console" })
+      .setIssuer(ISSUER)
+      .setAudience("pullgate")
+      .setSubject(`console-${roles.join("-")}`)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + lifetimeSeconds)
+      .sign(signer);
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair("ES256");
+    signer = pair.privateKey;
+    const jwksPath = join(work, "jwks.json");
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: "console", alg: "ES256", use: "sig" };
+    await writeFile(jwksPath, JSON.stringify({ keys: [jwk] }));
+    jwtPg = await startTestPullgate(
+      `  - name: local\n    url: "${registry.url}"`,
+      "projects:\n  proj: { mode: audit }\n  other: { mode: audit }\n",
+      {
+        adminYaml: `  jwt: { jwksPath: ${JSON.stringify(jwksPath)}, issuer: "${ISSUER}", audience: pullgate }`,
+      },
+    );
+    jwtPage = await (await browser.newContext()).newPage();
+  }, 60_000);
+
+  afterAll(async () => {
+    await jwtPg?.stop();
+  });
+
+  async function signIn(token: string): Promise<void> {
+    await jwtPage.goto(`${jwtPg.adminUrl}/console/`);
+    await jwtPage.fill("#token", token);
+    await jwtPage.click("#login-form button[type=submit]");
+  }
+
+  async function switchMode(project: string, to: string): Promise<void> {
+    await jwtPage.selectOption(`select[data-project="${project}"]`, to);
+    await jwtPage.locator("#confirm").waitFor({ state: "visible" });
+    await jwtPage.click("#confirm-ok");
+  }
+
+  it("signs in with a read-only JWT: sees the projects, and a mode switch is refused, changing nothing", async () => {
+    await signIn(await jwt(["read"]));
+    await jwtPage.locator('#projects tr[data-project="proj"]').waitFor();
+    await switchMode("proj", "enforce");
+    await expect
+      .poll(() => jwtPage.locator("#status.error").textContent())
+      .toMatch(/^proj: the mode was not changed \(.*write.*\)$/);
+    expect(await jwtPage.inputValue('select[data-project="proj"]')).toBe("audit");
+    expect(jwtPg.deps.policies.forProject("proj")).toMatchObject({ mode: "audit", source: "config" });
+  });
+
+  it("with write:proj, switches proj but not another project", async () => {
+    await jwtPage.click("#logout");
+    await signIn(await jwt(["read", "write:proj"]));
+    await jwtPage.locator('#projects tr[data-project="other"]').waitFor();
+    await switchMode("proj", "enforce");
+    await expect.poll(() => jwtPage.textContent("#status")).toBe("proj: mode audit → enforce");
+    expect(jwtPg.deps.policies.forProject("proj")).toMatchObject({ mode: "enforce", source: "runtime" });
+    await switchMode("other", "off");
+    await expect
+      .poll(() => jwtPage.locator("#status.error").textContent())
+      .toMatch(/^other: the mode was not changed/);
+    expect(jwtPg.deps.policies.forProject("other").mode).toBe("audit");
+  });
+
+  it("refuses an expired JWT at sign-in", async () => {
+    await jwtPage.click("#logout");
+    await signIn(await jwt(["write"], -60));
+    await expect.poll(() => jwtPage.textContent("#login-error")).toBe("Invalid token.");
+    expect(await jwtPage.locator("#app").isVisible()).toBe(false);
   });
 });

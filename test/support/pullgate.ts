@@ -33,12 +33,16 @@ export async function startTestPullgate(
     adminToken?: string;
     tls?: { certPath: string; keyPath: string };
     env?: Record<string, string>;
+    /** More settings of the admin listener (e.g. `jwt: {…}`), as YAML lines indented under `admin:`. */
+    adminYaml?: string;
     /** Timings the config file does not set (redisReconcileMs, trustRootReloadIntervalMs). */
     overrides?: Pick<DepsOverrides, "redisReconcileMs" | "trustRootReloadIntervalMs">;
   } = {},
 ): Promise<TestPullgate> {
   const logger = createMemoryLogger();
-  const token = opts.adminToken ? `\n  token: ${JSON.stringify(opts.adminToken)}` : "";
+  const token =
+    (opts.adminToken ? `\n  token: ${JSON.stringify(opts.adminToken)}` : "") +
+    (opts.adminYaml ? `\n${opts.adminYaml.replace(/\n$/, "")}` : "");
   const tls = opts.tls
     ? `tls: { cert: ${JSON.stringify(opts.tls.certPath)}, key: ${JSON.stringify(opts.tls.keyPath)}, reloadIntervalMs: 200 }\n`
     : "";
