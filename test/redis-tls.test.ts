@@ -6,15 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/index.ts";
 import { createRedisConnection } from "../src/redis/index.ts";
 import { createMemoryLogger } from "../src/telemetry/index.ts";
-import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
-import { makeTempDir, removeDir } from "./support/process.ts";
-import {
-  rawRequest,
-  startTestPullgate,
-  TEST_REDIS_HMAC_KEY_ENV,
-  type TestPullgate,
-} from "./support/pullgate.ts";
+import { startTestPullgate, TEST_REDIS_HMAC_KEY_ENV, type TestPullgate } from "./support/pullgate.ts";
 import { type RedisServer, type RedisServerTls, startRedis } from "./support/redis.ts";
+import {
+  adminStatus,
+  expectVerdictsShared,
+  lookupsOf,
+  projFingerprint,
+  pullImage,
+  type SignedAndUnsigned,
+  startSignedAndUnsigned,
+} from "./support/redis-replicas.ts";
 import {
   type RedisClusterFixture,
   type RedisSentinelFixture,
@@ -23,8 +25,6 @@ import {
   waitFor,
   withClients,
 } from "./support/redis-topologies.ts";
-import { type Registry, startRegistry } from "./support/registry.ts";
-import { generateTestKey, RegistryWriter, signLegacy } from "./support/signer.ts";
 import { createTestCa, issueServerCert, type TestCa } from "./support/tls.ts";
 
 // Managed Redis (ElastiCache with in-transit encryption, Azure Cache, Memorystore) speaks TLS only. Every
@@ -33,36 +33,21 @@ import { createTestCa, issueServerCert, type TestCa } from "./support/tls.ts";
 // cluster and a Sentinel deployment (across a failover), and a server pullgate cannot verify is refused, with
 // the TLS error code (never the URL or password) in the log, while pulls are judged without Redis.
 
-const ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 const ADMIN_TOKEN = "redis-tls-admin-token";
 const PASSWORD = "tls-only-s3cret";
 
+let images: SignedAndUnsigned;
+let img: SignedAndUnsigned["img"];
 let work: string;
-let registry: Registry;
-let pem: string;
 /** The private CA pullgate trusts (redis.caFile), and the servers' certificate (127.0.0.1, localhost) from it. */
 let trustedCa: TestCa;
 let caFile: string;
 let serverTls: RedisServerTls;
-const img: Record<"signed" | "unsigned", ImageResult> = {} as Record<"signed" | "unsigned", ImageResult>;
 
 beforeAll(async () => {
-  work = await makeTempDir("redis-tls-test");
-  const layout = join(work, "layout");
-  registry = await startRegistry();
-  const key = generateTestKey();
-  pem = JSON.stringify(key.publicKeyPem);
-  const writer = new RegistryWriter(registry.url);
-  for (const name of ["signed", "unsigned"] as const) {
-    img[name] = await createImage({
-      dir: layout,
-      tag: name,
-      layers: [{ size: 256, seed: `redis-tls-${name}` }],
-      labels: { name },
-    });
-    await pushImage({ layoutDir: layout, tag: name, dest: `${registry.host}/proj/${name}:v1` });
-  }
-  await signLegacy({ writer, repository: "proj/signed", digest: img.signed.manifestDigest, key });
+  images = await startSignedAndUnsigned("redis-tls-test");
+  img = images.img;
+  work = images.work;
   trustedCa = await createTestCa(await subDir("ca"));
   caFile = trustedCa.caCertPath;
   serverTls = {
@@ -73,8 +58,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await registry?.stop();
-  if (work) await removeDir(work);
+  await images?.stop();
 });
 
 async function subDir(name: string): Promise<string> {
@@ -83,13 +67,6 @@ async function subDir(name: string): Promise<string> {
   return dir;
 }
 
-const upstreams = () => `  - name: local\n    url: "${registry.url}"`;
-const projects = () => `projects:
-  proj:
-    mode: enforce
-    keys: [{ name: release, pem: ${pem}, transparencyLog: optional }]
-`;
-
 /** A `redis:` section: `where` (url / cluster / sentinels lines), the CA file unless `ca` is null, the HMAC key. */
 function redisYaml(where: string, ca: string | null = caFile): string {
   const caLine = ca === null ? "" : `  caFile: ${JSON.stringify(ca)}\n`;
@@ -97,34 +74,12 @@ function redisYaml(where: string, ca: string | null = caFile): string {
 }
 
 const startReplica = (redis: string) =>
-  startTestPullgate(upstreams(), `${redis}${projects()}`, { adminToken: ADMIN_TOKEN });
+  startTestPullgate(images.upstreamsYaml, `${redis}${images.projectsYaml}`, { adminToken: ADMIN_TOKEN });
 
-const pull = (pg: TestPullgate, name: "signed" | "unsigned") =>
-  rawRequest(pg.proxyUrl, `/v2/proj/${name}/manifests/v1`, { headers: { accept: ACCEPT } });
-
-const fingerprint = (pg: TestPullgate) => pg.deps.policies.forProject("proj").fingerprint;
-const lookups = (pg: TestPullgate) => pg.deps.metrics.signatureLookups.value();
 const verdictKey = (pg: TestPullgate, digest: string, cluster = false) =>
-  `pullgate:v1:verdict:${fingerprint(pg)}:${cluster ? `{${digest}}` : digest}`;
+  `pullgate:v1:verdict:${projFingerprint(pg)}:${cluster ? `{${digest}}` : digest}`;
 
-async function admin(pg: TestPullgate, method: string, path: string): Promise<number> {
-  const res = await fetch(`${pg.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-/** A verdict made on `a` is read from Redis by `b` (no lookup of its own): 200 for signed, 403 for unsigned. */
-async function expectSharedVerdicts(a: TestPullgate, b: TestPullgate): Promise<void> {
-  expect((await pull(a, "signed")).status).toBe(200);
-  expect((await pull(a, "unsigned")).status).toBe(403);
-  const before = lookups(b);
-  expect((await pull(b, "signed")).status).toBe(200);
-  expect((await pull(b, "unsigned")).status).toBe(403);
-  expect(lookups(b) - before, "b verified nothing: both verdicts came from Redis").toBe(0);
-}
+const admin = (pg: TestPullgate, method: string, path: string) => adminStatus(pg, ADMIN_TOKEN, method, path);
 
 /** Both replicas' connections (commands and subscriber) came up, and none ever failed. */
 function expectConnectionsUp(...pgs: TestPullgate[]): void {
@@ -190,7 +145,7 @@ describe("one Redis server over TLS (rediss://, password)", () => {
 
   it("two replicas share verdicts through it", async () => {
     await expectTlsOnly([server]);
-    await expectSharedVerdicts(a, b);
+    await expectVerdictsShared(a, b);
     expectConnectionsUp(a, b);
     // The verdict is in that server (reached with its password, over TLS).
     await withClients([server], async ([c]) => {
@@ -224,7 +179,7 @@ describe("Redis Cluster over TLS (3 masters, tls-cluster yes)", () => {
 
   it("two replicas share verdicts through the cluster, on a node found through the slot map", async () => {
     await expectTlsOnly(cluster.nodes);
-    await expectSharedVerdicts(a, b);
+    await expectVerdictsShared(a, b);
     expectConnectionsUp(a, b);
     await withClients([owner], async ([c]) => {
       expect(await c?.exists(verdictKey(a, img.signed.manifestDigest, true))).toBe(1);
@@ -259,7 +214,7 @@ describe("Redis Cluster over TLS that announces host names, with certificates na
     await withClients(cluster.nodes.slice(0, 1), async ([c]) => {
       expect(JSON.stringify(await c?.call("CLUSTER", "SLOTS"))).toContain('"localhost"');
     });
-    await expectSharedVerdicts(a, b);
+    await expectVerdictsShared(a, b);
     expectConnectionsUp(a, b);
   });
 });
@@ -290,7 +245,7 @@ describe("Redis behind Sentinel over TLS (sentinels and data nodes TLS only)", (
 
   it("two replicas share verdicts through the master the sentinels name", async () => {
     await expectTlsOnly([...servers(), ...sentinel.sentinels]);
-    await expectSharedVerdicts(a, b);
+    await expectVerdictsShared(a, b);
     expectConnectionsUp(a, b);
   });
 
@@ -329,12 +284,12 @@ describe("Redis behind Sentinel over TLS (sentinels and data nodes TLS only)", (
       expect(await admin(a, "DELETE", `/admin/v1/cache/${img[name].manifestDigest}`)).toBe(200);
     }
     await waitFor(
-      async () => (await b.deps.cache.get(fingerprint(b), img.signed.manifestDigest)) === undefined,
+      async () => (await b.deps.cache.get(projFingerprint(b), img.signed.manifestDigest)) === undefined,
       "the deletion to reach b",
       10_000,
     );
     // …so that a verifies again and stores on the new master, and b reads it from there.
-    await expectSharedVerdicts(a, b);
+    await expectVerdictsShared(a, b);
     await withClients([newMaster], async ([c]) => {
       expect(String(await c?.info("replication"))).toContain("role:master");
       expect(await c?.exists(verdictKey(a, img.signed.manifestDigest))).toBe(1);
@@ -384,10 +339,10 @@ describe("certificate verification: a Redis server pullgate cannot verify is ref
       pg.logs.some((r) => r.event === "redis not reachable at startup; runtime policies load when it is"),
     ).toBe(true);
 
-    const before = lookups(pg);
-    expect((await pull(pg, "signed")).status).toBe(200);
-    expect((await pull(pg, "unsigned")).status).toBe(403);
-    expect(lookups(pg) - before, "both verified live: no verdict from Redis").toBe(2);
+    const before = lookupsOf(pg);
+    expect((await pullImage(pg, "signed")).status).toBe(200);
+    expect((await pullImage(pg, "unsigned")).status).toBe(403);
+    expect(lookupsOf(pg) - before, "both verified live: no verdict from Redis").toBe(2);
     expect(pg.logs.filter((r) => r.event === "redis connection up")).toEqual([]);
     const text = JSON.stringify(pg.logs);
     for (const secret of [PASSWORD, "rediss://", `127.0.0.1:${server.port}`])

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/index.ts";
@@ -9,15 +8,21 @@ import {
   RECORD_DELETION_SCRIPT,
 } from "../src/redis/index.ts";
 import { createMemoryLogger } from "../src/telemetry/index.ts";
-import { createImage, type ImageResult, pushImage } from "./support/oci-images.ts";
-import { makeTempDir, removeDir } from "./support/process.ts";
 import {
-  rawRequest,
   startTestPullgate,
   TEST_REDIS_HMAC_KEY,
   TEST_REDIS_HMAC_KEY_ENV,
   type TestPullgate,
 } from "./support/pullgate.ts";
+import {
+  adminStatus,
+  expectVerdictsShared,
+  lookupsOf,
+  projFingerprint,
+  pullImage,
+  type SignedAndUnsigned,
+  startSignedAndUnsigned,
+} from "./support/redis-replicas.ts";
 import {
   type RedisClusterFixture,
   type RedisSentinelFixture,
@@ -26,86 +31,40 @@ import {
   waitFor,
   withClients,
 } from "./support/redis-topologies.ts";
-import { type Registry, startRegistry } from "./support/registry.ts";
-import { generateTestKey, RegistryWriter, signLegacy } from "./support/signer.ts";
 
 // Redis as operators run it: two pullgate replicas share verdicts, runtime policies and cache deletions through
 // a 3-master Redis Cluster, and through a Sentinel deployment (master, replica, 3 sentinels) across a failover
 // under load, during which a pull is served or refused with 503, never allowed when it should be denied.
 
-const ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 const ADMIN_TOKEN = "topologies-admin-token";
 
-let work: string;
-let registry: Registry;
-let pem: string;
-const img: Record<"signed" | "unsigned", ImageResult> = {} as Record<"signed" | "unsigned", ImageResult>;
+let images: SignedAndUnsigned;
+let img: SignedAndUnsigned["img"];
 
 beforeAll(async () => {
-  work = await makeTempDir("redis-topologies-test");
-  const layout = join(work, "layout");
-  registry = await startRegistry();
-  const key = generateTestKey();
-  pem = JSON.stringify(key.publicKeyPem);
-  const writer = new RegistryWriter(registry.url);
-  for (const name of ["signed", "unsigned"] as const) {
-    img[name] = await createImage({
-      dir: layout,
-      tag: name,
-      layers: [{ size: 256, seed: `topologies-${name}` }],
-      labels: { name },
-    });
-    await pushImage({ layoutDir: layout, tag: name, dest: `${registry.host}/proj/${name}:v1` });
-  }
-  await signLegacy({ writer, repository: "proj/signed", digest: img.signed.manifestDigest, key });
+  images = await startSignedAndUnsigned("redis-topologies-test");
+  img = images.img;
 }, 120_000);
 
 afterAll(async () => {
-  await registry?.stop();
-  if (work) await removeDir(work);
+  await images?.stop();
 });
 
-const upstreams = () => `  - name: local\n    url: "${registry.url}"`;
-const projects = () => `projects:
-  proj:
-    mode: enforce
-    keys: [{ name: release, pem: ${pem}, transparencyLog: optional }]
-`;
-
-const pull = (pg: TestPullgate, name: "signed" | "unsigned") =>
-  rawRequest(pg.proxyUrl, `/v2/proj/${name}/manifests/v1`, { headers: { accept: ACCEPT } });
-
-const fingerprint = (pg: TestPullgate) => pg.deps.policies.forProject("proj").fingerprint;
-const lookups = (pg: TestPullgate) => pg.deps.metrics.signatureLookups.value();
-
-async function admin(pg: TestPullgate, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(`${pg.adminUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
+const upstreams = () => images.upstreamsYaml;
+const projects = () => images.projectsYaml;
+const admin = (pg: TestPullgate, method: string, path: string, body?: unknown) =>
+  adminStatus(pg, ADMIN_TOKEN, method, path, body);
 
 /** Pulls on `pg` until `status` is answered (a runtime policy change travels through pub/sub). */
 async function pullUntil(pg: TestPullgate, name: "signed" | "unsigned", status: number): Promise<void> {
-  await waitFor(async () => (await pull(pg, name)).status === status, `${name} → ${status}`, 15_000);
+  await waitFor(async () => (await pullImage(pg, name)).status === status, `${name} → ${status}`, 15_000);
 }
 
 /** A verdict made on `a` is read from Redis by `b` (no lookup of its own); both keep it in memory. */
 async function expectSharedVerdicts(a: TestPullgate, b: TestPullgate): Promise<void> {
-  expect((await pull(a, "signed")).status).toBe(200);
-  expect((await pull(a, "unsigned")).status).toBe(403);
-  const before = lookups(b);
-  expect((await pull(b, "signed")).status).toBe(200);
-  expect((await pull(b, "unsigned")).status).toBe(403);
-  expect(lookups(b) - before, "b verified nothing: both verdicts came from Redis").toBe(0);
+  await expectVerdictsShared(a, b);
   for (const pg of [a, b]) {
-    const hit = await pg.deps.cache.get(fingerprint(pg), img.signed.manifestDigest);
+    const hit = await pg.deps.cache.get(projFingerprint(pg), img.signed.manifestDigest);
     expect(hit?.tier).toBe("memory");
   }
 }
@@ -122,20 +81,20 @@ async function expectPolicyPropagation(a: TestPullgate, b: TestPullgate): Promis
 async function expectDeleteReachesBoth(a: TestPullgate, b: TestPullgate): Promise<void> {
   const digest = img.signed.manifestDigest;
   for (const pg of [a, b]) {
-    expect((await pull(pg, "signed")).status).toBe(200);
-    expect((await pg.deps.cache.get(fingerprint(pg), digest))?.tier).toBe("memory");
+    expect((await pullImage(pg, "signed")).status).toBe(200);
+    expect((await pg.deps.cache.get(projFingerprint(pg), digest))?.tier).toBe("memory");
   }
   expect(await admin(a, "DELETE", `/admin/v1/cache/${digest}`)).toBe(200);
-  expect(await a.deps.cache.get(fingerprint(a), digest)).toBeUndefined();
+  expect(await a.deps.cache.get(projFingerprint(a), digest)).toBeUndefined();
   await waitFor(
-    async () => (await b.deps.cache.get(fingerprint(b), digest)) === undefined,
+    async () => (await b.deps.cache.get(projFingerprint(b), digest)) === undefined,
     "the deletion to reach the other replica's memory tier",
     5_000,
   );
   // Verified again afterwards, and still allowed.
-  const before = lookups(b);
-  expect((await pull(b, "signed")).status).toBe(200);
-  expect(lookups(b) - before).toBe(1);
+  const before = lookupsOf(b);
+  expect((await pullImage(b, "signed")).status).toBe(200);
+  expect(lookupsOf(b) - before).toBe(1);
 }
 
 describe("Redis Cluster (3 masters)", () => {
@@ -181,10 +140,10 @@ describe("Redis Cluster (3 masters)", () => {
     );
     try {
       const digest = img.signed.manifestDigest;
-      const verdictKey = `pullgate:v1:verdict:${fingerprint(a)}:{${digest}}`;
+      const verdictKey = `pullgate:v1:verdict:${projFingerprint(a)}:{${digest}}`;
       const indexKey = `pullgate:v1:digest:{${digest}}`;
       expect(await probe.exists(verdictKey, indexKey), "both keys, one slot (no CROSSSLOT)").toBe(2);
-      expect(await probe.smembers(indexKey)).toEqual([fingerprint(a)]);
+      expect(await probe.smembers(indexKey)).toEqual([projFingerprint(a)]);
     } finally {
       probe.disconnect();
     }
@@ -209,7 +168,7 @@ describe("Redis Cluster (3 masters)", () => {
     const mac = createRedisEntryMac({ key: new Secret(TEST_REDIS_HMAC_KEY), logger: createMemoryLogger() });
     const hashKey = "pullgate:v1:policy";
     await withReconcilingReplica(async (c, writer) => {
-      expect((await pull(c, "unsigned")).status).toBe(403);
+      expect((await pullImage(c, "unsigned")).status).toBe(403);
       await writer.hset(hashKey, "proj", mac.seal(POLICY_ENTRY_KIND, [hashKey, "proj"], '{"mode":"audit"}'));
       await pullUntil(c, "unsigned", 200);
       await writer.hdel(hashKey, "proj");
@@ -225,15 +184,15 @@ describe("Redis Cluster (3 masters)", () => {
       const logged = (event: string) => c.logs.some((r) => r.event === event);
       // Its first read, which cannot tell what came before and clears the (still empty) memory tier.
       await waitFor(async () => logged("cache deletion log first read"), "the first read", 5_000);
-      expect((await pull(c, "signed")).status).toBe(200);
-      expect((await c.deps.cache.get(fingerprint(c), digest))?.tier).toBe("memory");
+      expect((await pullImage(c, "signed")).status).toBe(200);
+      expect((await c.deps.cache.get(projFingerprint(c), digest))?.tier).toBe("memory");
       const index = `pullgate:v1:digest:{${digest}}`;
       for (const fp of await writer.smembers(index))
         await writer.del(`pullgate:v1:verdict:${fp}:{${digest}}`);
       await writer.del(index);
       await writer.eval(RECORD_DELETION_SCRIPT, 1, deletionLogKey("pullgate:v1:"), digest, "600000", "10000");
       await waitFor(
-        async () => (await c.deps.cache.get(fingerprint(c), digest)) === undefined,
+        async () => (await c.deps.cache.get(projFingerprint(c), digest)) === undefined,
         "the logged deletion to reach the memory tier",
         5_000,
       );
@@ -282,7 +241,7 @@ describe("Redis behind Sentinel (master, replica, 3 sentinels)", () => {
     const load = async (pg: TestPullgate): Promise<void> => {
       while (loading) {
         for (const name of ["signed", "unsigned"] as const) {
-          const { status } = await pull(pg, name);
+          const { status } = await pullImage(pg, name);
           statuses[name].set(status, (statuses[name].get(status) ?? 0) + 1);
         }
         // Drop both verdicts now and then so that Redis (and a fresh verification) stays on the pull path.
