@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ALERT_PAYLOAD_VERSION, jsonPayload, renderPayload, slackPayload } from "./formats.ts";
+import { ALERT_PAYLOAD_VERSION, jsonPayload, renderPayload, slackLine, slackPayload } from "./formats.ts";
 import type { AlertEntry } from "./types.ts";
 
 const T = Date.parse("2026-03-01T12:00:00Z");
@@ -89,6 +89,18 @@ describe("the Slack payload", () => {
     expect(lines[3]).toContain("12 decisions");
     expect(p.blocks).toHaveLength(4);
     expect(p.blocks[1]).toEqual({ type: "section", text: { type: "mrkdwn", text: lines[1]?.slice(2) } });
+  });
+
+  it("words a folded alert by its example: a configured project's images, or images outside the configuration", () => {
+    const { repository: _r, digest: _d, ...project } = denied;
+    const inProject = slackLine({ ...project, count: 997, example: "proj/x@sha256:3" });
+    expect(inProject).toContain("*Denied* images (e.g. `proj/x@sha256:3`) in project `proj`");
+    expect(inProject).toContain("997 pulls");
+    const outside = slackLine({ ...project, project: "_other", example: "x0/img@sha256:0" });
+    expect(outside).toContain("images outside the configured projects (e.g. `x0/img@sha256:0`)");
+    const json = jsonPayload("team", [{ ...project, example: "proj/x@sha256:3" }], 0, T).alerts[0];
+    expect(json).toMatchObject({ example: "proj/x@sha256:3" });
+    expect(json).not.toHaveProperty("repository");
   });
 
   it("escapes mrkdwn control characters in what it quotes", () => {

@@ -1,3 +1,4 @@
+import { OTHER_PROJECT } from "../telemetry/index.ts";
 import type { AlertEntry } from "./types.ts";
 
 /** The version of the generic JSON payload; a change that is not an added field changes it. */
@@ -90,10 +91,13 @@ export function slackLine(e: AlertEntry): string {
   if (e.event === "unavailable")
     return `*Signatures unavailable* in project ${code(e.project)} on upstream ${code(e.upstream)}: ${plural(e.count, "decision", "decisions")} could not look up signatures (${code(e.reason)}) ${timeSpan(e)}`;
   const what = e.event === "deny" ? "*Denied*" : "*Would deny* (audit mode)";
+  const example = e.example === undefined ? "" : ` (e.g. ${code(cut(e.example, MAX_DETAIL))})`;
   const image =
-    e.example !== undefined
-      ? `images outside the configured projects (e.g. ${code(cut(e.example, MAX_DETAIL))})`
-      : code(`${e.repository ?? "?"}@${e.digest ?? "?"}`);
+    e.example === undefined
+      ? code(`${e.repository ?? "?"}@${e.digest ?? "?"}`)
+      : e.project === OTHER_PROJECT
+        ? `images outside the configured projects${example}`
+        : `images${example}`;
   return `${what} ${image} in project ${code(e.project)}, ${code(e.reason)}${detail}: ${plural(e.count, "pull", "pulls")} ${timeSpan(e)}`;
 }
 

@@ -140,17 +140,30 @@ describe("WebhookQueue: rate limits", () => {
     expect(sent[2]?.entries[4]?.digest).toBe("sha256:24");
   });
 
-  it("a full queue drops its oldest alerts and says how many in the next message", async () => {
+  it("a full queue folds new images into their project's alert: a flood says how many, and loses nothing", async () => {
     const { queue, sent } = setup({ queueSize: 3 });
-    for (let i = 0; i < 5; i++) queue.add(deny(`sha256:${i}`));
-    queue.add(deny("sha256:4")); // merges: nothing dropped
-    expect(queue.stats()).toMatchObject({ pending: 3, dropped: 2 });
+    for (let i = 0; i < 1_000; i++) queue.add(deny(`sha256:${i}`));
+    queue.add(deny("sha256:1")); // an image already waiting merges into its own alert
+    queue.add(deny("sha256:x", Date.now(), { project: "other", repository: "other/app" }));
+    expect(queue.stats()).toMatchObject({ pending: 5, dropped: 0 });
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(sent[0]?.entries.map((e) => e.digest)).toEqual(["sha256:2", "sha256:3", "sha256:4"]);
+    expect(sent[0]?.dropped).toBe(0);
+    expect(sent[0]?.entries.map((e) => [e.project, e.digest, e.example, e.count])).toEqual([
+      ["proj", "sha256:0", undefined, 1],
+      ["proj", "sha256:1", undefined, 2],
+      ["proj", "sha256:2", undefined, 1],
+      ["proj", undefined, "proj/app@sha256:3", 997],
+      ["other", undefined, "other/app@sha256:x", 1],
+    ]);
+  });
+
+  it("drops the oldest only past twice queueSize (projects' alerts are few: this is a backstop)", async () => {
+    const { queue, sent } = setup({ queueSize: 2 });
+    for (let p = 0; p < 6; p++)
+      queue.add(deny(`sha256:${p}`, Date.now(), { project: `p${p}`, repository: `p${p}/a` }));
+    expect(queue.stats()).toMatchObject({ pending: 4, dropped: 2 });
+    await vi.advanceTimersByTimeAsync(10_000);
     expect(sent[0]?.dropped).toBe(2);
-    queue.add(deny("sha256:9"));
-    await vi.advanceTimersByTimeAsync(40_000);
-    expect(sent[1]?.dropped).toBe(0);
   });
 
   it("sends one message at a time: alerts queued during a delivery go in the next one", async () => {

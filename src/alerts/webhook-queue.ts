@@ -11,7 +11,10 @@ export interface WebhookQueueOptions {
   minIntervalMs: number;
   /** Alerts per message. */
   maxBatchSize: number;
-  /** Alerts waiting at most; when full, the oldest is dropped (and counted). */
+  /**
+   * Alerts of distinct images waiting at most; beyond, new images fold into their project's alert, and past
+   * twice this the oldest is dropped (and counted).
+   */
   queueSize: number;
   giveUpMs: number;
   /** Retry backoff (default: 1 s doubling up to 60 s). */
@@ -141,19 +144,25 @@ export class WebhookQueue {
   }
 
   #hold(entry: AlertEntry, queuedAt: number): void {
-    const key = alertKey(entry);
+    // A full queue folds an alert about a new image into its project's alert (one per event, project,
+    // upstream and reason, the image as `example`), so a flood of distinct images in a project says how many
+    // and loses nothing. Those alerts are few (the projects are the configuration's), so only past twice
+    // `queueSize` is the oldest dropped.
+    const full = this.#pending.size >= this.#opts.queueSize && !this.#pending.has(alertKey(entry));
+    const alert = full ? folded(entry) : entry;
+    const key = alertKey(alert);
     const held = this.#pending.get(key);
     if (held) {
-      merge(held.entry, entry);
+      merge(held.entry, alert);
       held.queuedAt = Math.min(held.queuedAt, queuedAt);
       return;
     }
-    if (this.#pending.size >= this.#opts.queueSize) {
+    if (this.#pending.size >= 2 * this.#opts.queueSize) {
       const oldest = this.#pending.keys().next().value;
       if (oldest !== undefined) this.#pending.delete(oldest);
       this.#drop(1);
     }
-    this.#pending.set(key, { entry, queuedAt });
+    this.#pending.set(key, { entry: alert, queuedAt });
   }
 
   #drop(n: number): void {
@@ -257,6 +266,13 @@ export class WebhookQueue {
       ...(outcome.kind !== "delivered" && outcome.last ? describe(outcome.last) : {}),
     });
   }
+}
+
+/** `entry` as its project's alert: no repository or digest, the image as `example`. */
+export function folded(entry: AlertEntry): AlertEntry {
+  if (entry.repository === undefined && entry.digest === undefined) return entry;
+  const { repository, digest, ...rest } = entry;
+  return { ...rest, example: entry.example ?? `${repository ?? "?"}@${digest ?? "?"}` };
 }
 
 /** Adds `more` into `into` (same key). */
