@@ -24,10 +24,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  bundleEvidence,
   dsseEnvelope,
   generateSigningKey,
   inTotoStatement,
-  legacySignatureLayer,
+  legacySignatureEvidence,
   makeBundle,
   type SigningKey,
   simpleSigningPayload,
@@ -42,7 +43,6 @@ import {
 } from "../src/verify/attestation-condition.ts";
 import {
   type Authority,
-  BUNDLE_V03_MEDIA_TYPE,
   COSIGN_SIGNATURE_ANNOTATION,
   compileRequirements,
   compileSignerIdentity,
@@ -155,30 +155,11 @@ function keyAuthority(name: string, key: SigningKey, root: TrustRoot): Authority
 
 /** A `.sig` with one layer per key, all over the same simple-signing payload (as two `cosign sign` make). */
 function sigEvidence(digest: string, keys: readonly SigningKey[]): SignatureEvidence {
-  const payload = simpleSigningPayload(digest);
-  const payloadDigest = computeDigest(payload);
-  return {
-    format: "cosign-legacy",
-    source: computeDigest(Buffer.from(`sig ${digest}`)),
-    layers: keys.map((key) => {
-      const layer = legacySignatureLayer(payload, payloadDigest, key);
-      return {
-        mediaType: layer.mediaType,
-        digest: payloadDigest,
-        annotations: layer.annotations ?? {},
-        payload,
-      };
-    }),
-  };
-}
-
-function bundleEvidence(bundle: Buffer): SignatureEvidence {
-  return {
-    format: "sigstore-bundle",
-    source: computeDigest(bundle),
-    artifactType: BUNDLE_V03_MEDIA_TYPE,
-    bundle,
-  };
+  return legacySignatureEvidence(
+    computeDigest(Buffer.from(`sig ${digest}`)),
+    simpleSigningPayload(digest),
+    keys,
+  );
 }
 
 function expectVerdict(name: string, verdict: Verdict, want: string): void {

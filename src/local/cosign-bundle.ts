@@ -3,6 +3,7 @@ import { computeDigest, type Digest, MediaType, parseDigest } from "../oci/index
 import {
   BUNDLE_PREDICATE_ANNOTATION,
   BUNDLE_V03_MEDIA_TYPE,
+  type BundleEvidence,
   COSIGN_SIGN_PREDICATE,
   IN_TOTO_PAYLOAD_TYPE,
   referrersTagSchemaTag,
@@ -70,6 +71,16 @@ export function makeBundle(opts: {
       },
     }),
   );
+}
+
+/** What pull/ hands verify/ for a bundle found as a v0.3 referrer (its source: the bundle's own digest). */
+export function bundleEvidence(bundle: Buffer): BundleEvidence {
+  return {
+    format: "sigstore-bundle",
+    source: computeDigest(bundle),
+    artifactType: BUNDLE_V03_MEDIA_TYPE,
+    bundle,
+  };
 }
 
 /** An OCI 1.1 artifact manifest carrying a bundle as the referrer of `subject`. */

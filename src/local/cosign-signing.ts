@@ -2,6 +2,7 @@ import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { computeDigest, type Digest, MediaType, parseDigest } from "../oci/index.ts";
 import {
   COSIGN_SIGNATURE_ANNOTATION,
+  type LegacySignatureEvidence,
   legacySignatureTag,
   SIMPLESIGNING_MEDIA_TYPE,
 } from "../verify/index.ts";
@@ -61,6 +62,31 @@ export function legacySignatureLayer(
     annotations: {
       [COSIGN_SIGNATURE_ANNOTATION]: sign("sha256", payload, key.privateKey).toString("base64"),
     },
+  };
+}
+
+/**
+ * What pull/ hands verify/ for a `.sig` whose layers sign `payload`, one layer per key (as several
+ * `cosign sign` make): for judging signatures without a registry (unit tests, benchmarks).
+ */
+export function legacySignatureEvidence(
+  source: string,
+  payload: Buffer,
+  keys: readonly SigningKey[],
+): LegacySignatureEvidence {
+  const payloadDigest = computeDigest(payload);
+  return {
+    format: "cosign-legacy",
+    source,
+    layers: keys.map((key) => {
+      const layer = legacySignatureLayer(payload, payloadDigest, key);
+      return {
+        mediaType: layer.mediaType,
+        digest: layer.digest,
+        annotations: layer.annotations ?? {},
+        payload,
+      };
+    }),
   };
 }
 

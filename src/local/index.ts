@@ -15,13 +15,20 @@ export {
   waitFor,
 } from "./child-process.ts";
 export { attestLegacy, dsseEnvelope, inTotoStatement, preAuthEncoding } from "./cosign-attestation.ts";
-export { attachBundle, bundleReferrerManifest, makeBundle, referrersIndexWith } from "./cosign-bundle.ts";
+export {
+  attachBundle,
+  bundleEvidence,
+  bundleReferrerManifest,
+  makeBundle,
+  referrersIndexWith,
+} from "./cosign-bundle.ts";
 export {
   createLegacySignature,
   generateSigningKey,
   type LegacySignature,
   type LegacySignatureOptions,
   legacySignatureConfig,
+  legacySignatureEvidence,
   legacySignatureLayer,
   legacySignatureManifest,
   type SignatureLayer,

@@ -1,23 +1,18 @@
 import { describe, expect, it } from "vitest";
+import { ATTESTATION_BUNDLE, fixtureCase, vectorBytes, vectorKey } from "../../test/support/vectors.ts";
 import {
-  ATTESTATION_BUNDLE,
-  fixtureCase,
-  sha256Digest,
-  vectorBytes,
-  vectorKey,
-} from "../../test/support/vectors.ts";
-import {
+  bundleEvidence,
   dsseEnvelope,
   generateSigningKey,
   inTotoStatement,
-  legacySignatureLayer,
+  legacySignatureEvidence,
   makeBundle,
   type SigningKey,
   simpleSigningPayload,
 } from "../local/index.ts";
 import { computeDigest } from "../oci/index.ts";
 import { keyAuthorities, TEST_ROOT } from "./authorities.test-helpers.ts";
-import { BUNDLE_V03_MEDIA_TYPE, DSSE_ENVELOPE_MEDIA_TYPE } from "./cosign-format.ts";
+import { DSSE_ENVELOPE_MEDIA_TYPE } from "./cosign-format.ts";
 import { judgeSignatures } from "./judge-signatures.ts";
 import {
   compileRequirements,
@@ -66,30 +61,11 @@ function requirements(spec: Partial<RequirementsSpec>): Requirements {
 
 /** A `.sig` with one layer per signer, each payload carrying `annotations` (cosign sign -a). */
 function sigBy(signers: readonly string[], annotations?: Record<string, string>): SignatureEvidence {
-  return {
-    format: "cosign-legacy",
-    source: computeDigest(Buffer.from(signers.join())),
-    layers: signers.map((name) => {
-      const payload = simpleSigningPayload(digest, "registry.test/repo", annotations);
-      const payloadDigest = computeDigest(payload);
-      const layer = legacySignatureLayer(payload, payloadDigest, signing[name] as SigningKey);
-      return {
-        mediaType: layer.mediaType,
-        digest: payloadDigest,
-        annotations: layer.annotations ?? {},
-        payload,
-      };
-    }),
-  };
-}
-
-function bundleOf(bytes: Buffer): SignatureEvidence {
-  return {
-    format: "sigstore-bundle",
-    source: computeDigest(bytes),
-    artifactType: BUNDLE_V03_MEDIA_TYPE,
-    bundle: bytes,
-  };
+  return legacySignatureEvidence(
+    computeDigest(Buffer.from(signers.join())),
+    simpleSigningPayload(digest, "registry.test/repo", annotations),
+    signers.map((name) => signing[name] as SigningKey),
+  );
 }
 
 /** An attestation as a bundle signed by `signer`. */
@@ -99,7 +75,7 @@ function attestation(
   predicate: unknown,
   about = digest,
 ): SignatureEvidence {
-  return bundleOf(
+  return bundleEvidence(
     makeBundle({ digest: about, key: signing[signer] as SigningKey, predicateType, predicate }),
   );
 }
@@ -162,15 +138,7 @@ describe("threshold and required signers", () => {
   it("nobody counted: the reason stays what the signatures say (NO_SIGNATURE, UNTRUSTED_SIGNATURE)", () => {
     expect(judge([], { threshold: 2 })).toMatchObject({ reason: "NO_SIGNATURE" });
     const stranger = generateSigningKey();
-    const payload = simpleSigningPayload(digest);
-    const layer = legacySignatureLayer(payload, computeDigest(payload), stranger);
-    const untrusted: SignatureEvidence = {
-      format: "cosign-legacy",
-      source: digest,
-      layers: [
-        { mediaType: layer.mediaType, digest: layer.digest, annotations: layer.annotations ?? {}, payload },
-      ],
-    };
+    const untrusted = legacySignatureEvidence(digest, simpleSigningPayload(digest), [stranger]);
     expect(judge([untrusted], { threshold: 2 })).toMatchObject({ reason: "UNTRUSTED_SIGNATURE" });
   });
 });
@@ -204,14 +172,7 @@ describe("signed annotations (cosign sign -a, verify -a)", () => {
         optional: { n: 1 },
       }),
     );
-    const layer = legacySignatureLayer(payload, computeDigest(payload), signing.release as SigningKey);
-    const evidence: SignatureEvidence = {
-      format: "cosign-legacy",
-      source: digest,
-      layers: [
-        { mediaType: layer.mediaType, digest: layer.digest, annotations: layer.annotations ?? {}, payload },
-      ],
-    };
+    const evidence = legacySignatureEvidence(digest, payload, [signing.release as SigningKey]);
     expect(judge([evidence], { annotations: { n: "1" } })).toMatchObject({
       detail: 'annotation "n" is not a string, the project requires "1"',
     });
@@ -220,7 +181,7 @@ describe("signed annotations (cosign sign -a, verify -a)", () => {
   it("bundle signatures: the annotations of the statement subject that names the digest", () => {
     const ok = makeBundle({ digest, key: signing.release as SigningKey, annotations: { project: "prod" } });
     const none = makeBundle({ digest, key: signing.qa as SigningKey });
-    const verdict = judge([bundleOf(none), bundleOf(ok)], { annotations: { project: "prod" } });
+    const verdict = judge([bundleEvidence(none), bundleEvidence(ok)], { annotations: { project: "prod" } });
     expect(verdict).toMatchObject({ status: "verified", key: "release" });
     expect(verdict.signatures.map((s) => s.result)).toEqual(["annotation-mismatch", "verified"]);
   });
@@ -380,7 +341,7 @@ describe("required attestations", () => {
       predicateType: SLSA,
       predicate: {},
     });
-    const v = judge([good()[0] as SignatureEvidence, bundleOf(forged)], {
+    const v = judge([good()[0] as SignatureEvidence, bundleEvidence(forged)], {
       attestations: spec.attestations?.slice(0, 1) ?? [],
     });
     expect(v).toMatchObject({ reason: "MISSING_ATTESTATION" });
@@ -432,21 +393,10 @@ describe("required attestations", () => {
       root: TEST_ROOT,
     };
     const release = authority("release");
-    const payload = simpleSigningPayload(subject);
-    const layer = legacySignatureLayer(payload, computeDigest(payload), signing.release as SigningKey);
-    const signed: SignatureEvidence = {
-      format: "cosign-legacy",
-      source: subject,
-      layers: [
-        { mediaType: layer.mediaType, digest: layer.digest, annotations: layer.annotations ?? {}, payload },
-      ],
-    };
-    const att: SignatureEvidence = {
-      format: "sigstore-bundle",
-      source: sha256Digest(bytes),
-      artifactType: BUNDLE_V03_MEDIA_TYPE,
-      bundle: bytes,
-    };
+    const signed = legacySignatureEvidence(subject, simpleSigningPayload(subject), [
+      signing.release as SigningKey,
+    ]);
+    const att = bundleEvidence(bytes);
     const requirement = (condition: string) =>
       requirements({
         attestations: [
