@@ -148,9 +148,12 @@ export class WebhookQueue {
     // upstream and reason, the image as `example`), so a flood of distinct images in a project says how many
     // and loses nothing. Those alerts are few (the projects are the configuration's), so only past twice
     // `queueSize` is the oldest dropped.
-    const full = this.#pending.size >= this.#opts.queueSize && !this.#pending.has(alertKey(entry));
-    const alert = full ? folded(entry) : entry;
-    const key = alertKey(alert);
+    let alert = entry;
+    let key = alertKey(entry);
+    if (!this.#pending.has(key) && this.#pending.size >= this.#opts.queueSize) {
+      alert = folded(entry);
+      key = alertKey(alert);
+    }
     const held = this.#pending.get(key);
     if (held) {
       merge(held.entry, alert);
